@@ -1,0 +1,60 @@
+# Switchyard. `make help` lists the targets.
+
+SHELL := /usr/bin/env bash -o pipefail
+CONTROLLER_GEN ?= go run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0
+STATICCHECK    ?= go run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+KUBECONFIG     ?= $(HOME)/.kube/config
+TEST_TIMEOUT   ?= 30m
+
+.PHONY: help
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+.PHONY: build
+build: ## Build bin/router
+	CGO_ENABLED=0 go build -trimpath -o bin/router ./cmd/router
+
+.PHONY: run
+run: manifests ## Run the router against $KUBECONFIG, installing the CRDs first
+	kubectl --kubeconfig $(KUBECONFIG) apply -f config/crd/bases
+	go run ./cmd/router run --kubeconfig $(KUBECONFIG)
+
+.PHONY: test
+test: ## Run all tests against a real kube-apiserver, etcd and Git server
+	KUBEBUILDER_ASSETS="$$(hack/controlplane.sh)" go test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+.PHONY: controlplane
+controlplane: ## Build (or find cached) kube-apiserver and etcd; prints their directory
+	hack/controlplane.sh
+
+.PHONY: generate
+generate: ## Generate deepcopy code
+	$(CONTROLLER_GEN) object paths=./api/...
+
+.PHONY: manifests
+manifests: generate ## Generate CRDs and RBAC into config/
+	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
+	$(CONTROLLER_GEN) rbac:roleName=switchyard-router paths=./internal/... output:rbac:artifacts:config=config/rbac
+
+.PHONY: fmt
+fmt: ## gofmt the tree
+	gofmt -w $$(git ls-files '*.go')
+
+.PHONY: vet
+vet: ## go vet
+	go vet ./...
+
+.PHONY: lint
+lint: vet ## gofmt check, go vet and staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+	$(STATICCHECK) ./...
+
+.PHONY: tidy
+tidy: ## go mod tidy for every module
+	go mod tidy
+	cd hack/tools/etcd && go mod tidy
+	cd hack/tools/kube-apiserver && go mod tidy
+
+.PHONY: verify
+verify: manifests lint ## Regenerate and fail when the tree changes
+	@git diff --exit-code -- api config || { echo "generated files are stale: run make manifests"; exit 1; }

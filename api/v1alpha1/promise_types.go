@@ -1,0 +1,109 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// PromiseSpec is a request API and how to render and place its requests.
+type PromiseSpec struct {
+	// API is the CustomResourceDefinition of the request kind. It must be
+	// namespaced and serve exactly one version. The router installs it,
+	// adding the status schema, the status subresource, printer columns and
+	// spec.destinationSelector, so an author writes only the spec.
+	// +required
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:EmbeddedResource
+	API runtime.RawExtension `json:"api"`
+
+	// DestinationSelectors: a destination must match all of them (and the
+	// request's own spec.destinationSelector) to take a request.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	DestinationSelectors []metav1.LabelSelector `json:"destinationSelectors,omitempty"`
+
+	// Resources are the templates rendering one request into manifests,
+	// written under resources/<namespace>/<promise>/<name>/ of the chosen
+	// destination. See docs/spec/v1alpha1/promises.md for the data and
+	// functions a template sees.
+	// +optional
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=map
+	// +listMapKey=name
+	Resources []ResourceTemplate `json:"resources,omitempty"`
+
+	// Dependencies are manifests sent to every matching destination, under
+	// dependencies/<promise>/, before any request (CRDs, namespaces).
+	// +optional
+	// +kubebuilder:validation:MaxItems=256
+	Dependencies []runtime.RawExtension `json:"dependencies,omitempty"`
+}
+
+// ResourceTemplate renders one file of a request's manifests.
+type ResourceTemplate struct {
+	// Name of the template; the file is <name>.yaml.
+	// +required
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+
+	// Template is a Go text/template producing one or more YAML documents.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=65536
+	Template string `json:"template"`
+}
+
+// PromiseStatus is the observed state of a Promise.
+type PromiseStatus struct {
+	// ObservedGeneration is the generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions: Ready.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// APIVersion of the request kind, for example example.com/v1.
+	// +optional
+	APIVersion string `json:"apiVersion,omitempty"`
+
+	// Kind of the requests.
+	// +optional
+	Kind string `json:"kind,omitempty"`
+
+	// Destinations that received the dependencies.
+	// +optional
+	Destinations []string `json:"destinations,omitempty"`
+}
+
+// Promise publishes a request API and renders its requests for destinations.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,categories=switchyard
+// +kubebuilder:printcolumn:name="Kind",type=string,JSONPath=`.status.kind`
+// +kubebuilder:printcolumn:name="API Version",type=string,JSONPath=`.status.apiVersion`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Promise struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   PromiseSpec   `json:"spec,omitempty"`
+	Status PromiseStatus `json:"status,omitempty"`
+}
+
+// PromiseList is a list of Promises.
+// +kubebuilder:object:root=true
+type PromiseList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Promise `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&Promise{}, &PromiseList{})
+}

@@ -1,0 +1,7 @@
+//go:build tools
+
+// Package tools pins the kube-apiserver used by the envtest control plane.
+// It is built by hack/controlplane.sh; nothing imports it.
+package tools
+
+import _ "k8s.io/kubernetes/cmd/kube-apiserver"

@@ -1,0 +1,26 @@
+// Package gitstate is the only code that touches Git.
+//
+// A Writer owns one on-disk bare clone of a state store's branch. Callers
+// hand it Changes (a directory and the files it should hold) and get back
+// the commit that carries them. A single goroutine takes every Change queued
+// while the previous push was in flight and makes one commit and one push
+// of them all, so throughput grows with load instead of shrinking.
+//
+// # Commits without a worktree
+//
+// A commit is built from the changed paths only: the trees along each
+// changed directory are read, rewritten and stored; nothing else in the
+// repository is read. Its cost does not grow with the number of files.
+//
+// # Pushing safely
+//
+// Pushes are fast-forward only. When the remote branch moved (someone else
+// pushed), the writer fetches, replays the same Changes onto the new head,
+// and tries again with backoff. It never force-pushes, so other writers'
+// commits survive. Changes that leave the tree as it was make no commit.
+//
+// # Layout
+//
+// Paths in the state repo are built by the functions in layout.go, which
+// refuse any element that could leave its directory.
+package gitstate

@@ -1,0 +1,182 @@
+package gitstate
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/storer"
+)
+
+// Change sets the content of one directory.
+type Change struct {
+	// Dir is relative to the writer's root, for example
+	// "dev-1/resources/team-a/dynamodb/orders".
+	Dir string
+	// Files maps file names (no slashes) to content.
+	Files map[string][]byte
+	// Replace makes Dir hold exactly Files, removing anything else in it;
+	// with no Files the directory is removed. Without Replace the Files are
+	// added or overwritten and the rest of Dir is kept.
+	Replace bool
+}
+
+func (c Change) check() error {
+	if err := CheckPath(c.Dir); err != nil {
+		return err
+	}
+	for name := range c.Files {
+		if err := checkElem(name); err != nil {
+			return fmt.Errorf("file in %s: %w", c.Dir, err)
+		}
+	}
+	return nil
+}
+
+// edit is a trie of pending Changes, applied to a base tree in one pass so
+// each touched tree is rewritten once per commit, however many Changes
+// touch it.
+type edit struct {
+	replace  bool
+	files    map[string][]byte
+	children map[string]*edit
+}
+
+func (e *edit) add(elems []string, c Change) {
+	if len(elems) == 0 {
+		if c.Replace {
+			e.replace, e.files, e.children = true, map[string][]byte{}, nil
+		}
+		if e.files == nil {
+			e.files = map[string][]byte{}
+		}
+		for name, content := range c.Files {
+			e.files[name] = content
+			delete(e.children, name)
+		}
+		return
+	}
+	if e.children == nil {
+		e.children = map[string]*edit{}
+	}
+	child := e.children[elems[0]]
+	if child == nil {
+		child = &edit{}
+		e.children[elems[0]] = child
+	}
+	child.add(elems[1:], c)
+}
+
+// apply writes the trees of base with e applied and returns the new tree's
+// hash, or the zero hash when the result is empty.
+func (e *edit) apply(s storer.EncodedObjectStorer, base plumbing.Hash) (plumbing.Hash, error) {
+	entries := map[string]object.TreeEntry{}
+	if !e.replace && !base.IsZero() {
+		t, err := object.GetTree(s, base)
+		if err != nil {
+			return plumbing.ZeroHash, fmt.Errorf("reading tree %s: %w", base, err)
+		}
+		for _, en := range t.Entries {
+			entries[en.Name] = en
+		}
+	}
+	for name, content := range e.files {
+		h, err := writeBlob(s, content)
+		if err != nil {
+			return plumbing.ZeroHash, err
+		}
+		entries[name] = object.TreeEntry{Name: name, Mode: filemode.Regular, Hash: h}
+	}
+	for name, child := range e.children {
+		var childBase plumbing.Hash
+		if en, ok := entries[name]; ok && en.Mode == filemode.Dir {
+			childBase = en.Hash
+		}
+		h, err := child.apply(s, childBase)
+		if err != nil {
+			return plumbing.ZeroHash, err
+		}
+		if h.IsZero() {
+			delete(entries, name)
+		} else {
+			entries[name] = object.TreeEntry{Name: name, Mode: filemode.Dir, Hash: h}
+		}
+	}
+	if len(entries) == 0 {
+		return plumbing.ZeroHash, nil
+	}
+	return writeTree(s, entries)
+}
+
+func writeBlob(s storer.EncodedObjectStorer, content []byte) (plumbing.Hash, error) {
+	obj := s.NewEncodedObject()
+	obj.SetType(plumbing.BlobObject)
+	obj.SetSize(int64(len(content)))
+	w, err := obj.Writer()
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	if _, err := w.Write(content); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	if err := w.Close(); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return storeIfMissing(s, obj)
+}
+
+func writeTree(s storer.EncodedObjectStorer, entries map[string]object.TreeEntry) (plumbing.Hash, error) {
+	t := &object.Tree{Entries: make([]object.TreeEntry, 0, len(entries))}
+	for _, en := range entries {
+		t.Entries = append(t.Entries, en)
+	}
+	// Git orders tree entries by name, comparing a directory as if its
+	// name ended in "/".
+	sort.Slice(t.Entries, func(i, j int) bool { return sortName(t.Entries[i]) < sortName(t.Entries[j]) })
+	obj := s.NewEncodedObject()
+	if err := t.Encode(obj); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return storeIfMissing(s, obj)
+}
+
+func sortName(e object.TreeEntry) string {
+	if e.Mode == filemode.Dir {
+		return e.Name + "/"
+	}
+	return e.Name
+}
+
+func storeIfMissing(s storer.EncodedObjectStorer, obj plumbing.EncodedObject) (plumbing.Hash, error) {
+	h := obj.Hash()
+	if s.HasEncodedObject(h) == nil {
+		return h, nil
+	}
+	return s.SetEncodedObject(obj)
+}
+
+// subtree returns the hash of the tree or blob at dir under root, or the
+// zero hash when there is nothing there.
+func subtree(s storer.EncodedObjectStorer, root plumbing.Hash, dir string) (plumbing.Hash, error) {
+	h := root
+	for _, name := range strings.Split(dir, "/") {
+		if h.IsZero() {
+			return h, nil
+		}
+		t, err := object.GetTree(s, h)
+		if err != nil {
+			return plumbing.ZeroHash, fmt.Errorf("reading tree %s: %w", h, err)
+		}
+		h = plumbing.ZeroHash
+		for _, en := range t.Entries {
+			if en.Name == name && en.Mode == filemode.Dir {
+				h = en.Hash
+				break
+			}
+		}
+	}
+	return h, nil
+}

@@ -1,0 +1,421 @@
+package gitstate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+)
+
+// Config says which branch of which repository a Writer writes.
+type Config struct {
+	// URL of the remote repository (http, https or ssh).
+	URL string
+	// Branch to commit to; created on the first push when missing.
+	Branch string
+	// Root is the directory inside the repository that every Change is
+	// relative to; "" is the repository root.
+	Root string
+	// Auth for fetch and push; nil for none.
+	Auth transport.AuthMethod
+	// AuthorName and AuthorEmail sign the commits.
+	AuthorName, AuthorEmail string
+	// Dir is the local directory holding the bare clone. It persists
+	// across restarts.
+	Dir string
+	// MaxBatch caps the Changes in one commit (default 1000).
+	MaxBatch int
+	// Retries is how many times a rejected or failed push is retried
+	// after a fetch (default 5), with backoff from 100ms doubling.
+	Retries int
+}
+
+// Result is the outcome of a Write.
+type Result struct {
+	// Commit is the head of the branch that carries the Changes.
+	Commit string
+	// Changed is false when the Changes left their directories as they
+	// were, so no commit was needed for them.
+	Changed bool
+}
+
+// Writer commits Changes to one branch of one repository. It is safe for
+// concurrent use; a single goroutine does the Git work.
+type Writer struct {
+	cfg  Config
+	repo *git.Repository
+	ops  chan *op
+	stop chan struct{}
+	done chan struct{}
+
+	// mu guards the repository: the loop holds it while it builds, pushes
+	// and fetches; readers (Exists, Fetch) take it too.
+	mu sync.Mutex
+	// fetched is true once the remote branch was fetched at least once.
+	fetched bool
+}
+
+type op struct {
+	changes []Change
+	note    string
+	result  chan opResult
+}
+
+type opResult struct {
+	Result
+	err error
+}
+
+const remoteName = "origin"
+
+// networkTimeout bounds one fetch or push, so a hung server cannot stall the
+// writer forever.
+const networkTimeout = 2 * time.Minute
+
+// Open opens (or creates) the local clone in cfg.Dir and starts the writer.
+// Call Close to stop it.
+func Open(cfg Config) (*Writer, error) {
+	if cfg.Branch == "" {
+		cfg.Branch = "main"
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 1000
+	}
+	if cfg.Retries <= 0 {
+		cfg.Retries = 5
+	}
+	if cfg.Root != "" {
+		if err := CheckPath(cfg.Root); err != nil {
+			return nil, fmt.Errorf("state store root: %w", err)
+		}
+	}
+	repo, err := openRepo(cfg)
+	if err != nil {
+		return nil, err
+	}
+	w := &Writer{cfg: cfg, repo: repo, ops: make(chan *op, cfg.MaxBatch), stop: make(chan struct{}), done: make(chan struct{})}
+	go w.loop()
+	return w, nil
+}
+
+func openRepo(cfg Config) (*git.Repository, error) {
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating clone directory: %w", err)
+	}
+	repo, err := git.PlainOpen(cfg.Dir)
+	if errors.Is(err, git.ErrRepositoryNotExists) {
+		repo, err = git.PlainInit(cfg.Dir, true)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening clone in %s: %w", cfg.Dir, err)
+	}
+	_ = repo.DeleteRemote(remoteName)
+	if _, err := repo.CreateRemote(&config.RemoteConfig{Name: remoteName, URLs: []string{cfg.URL}}); err != nil {
+		return nil, fmt.Errorf("configuring remote: %w", err)
+	}
+	return repo, nil
+}
+
+// Close stops the writer. Queued Writes fail.
+func (w *Writer) Close() {
+	select {
+	case <-w.stop:
+	default:
+		close(w.stop)
+	}
+	<-w.done
+}
+
+// ErrClosed is returned by Writes on a closed Writer.
+var ErrClosed = errors.New("state store writer closed")
+
+// Write commits and pushes changes (with others queued at the same time)
+// and returns the commit carrying them. note says in the commit message
+// what the changes are for.
+func (w *Writer) Write(ctx context.Context, note string, changes ...Change) (Result, error) {
+	for _, c := range changes {
+		if err := c.check(); err != nil {
+			return Result{}, err
+		}
+	}
+	o := &op{changes: changes, note: note, result: make(chan opResult, 1)}
+	select {
+	case w.ops <- o:
+	case <-w.stop:
+		return Result{}, ErrClosed
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	}
+	select {
+	case r := <-o.result:
+		return r.Result, r.err
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	}
+}
+
+func (w *Writer) loop() {
+	defer close(w.done)
+	for {
+		var first *op
+		select {
+		case first = <-w.ops:
+		case <-w.stop:
+			w.failQueued()
+			return
+		}
+		batch := []*op{first}
+	drain:
+		for len(batch) < w.cfg.MaxBatch {
+			select {
+			case o := <-w.ops:
+				batch = append(batch, o)
+			default:
+				break drain
+			}
+		}
+		w.commit(batch)
+	}
+}
+
+func (w *Writer) failQueued() {
+	for {
+		select {
+		case o := <-w.ops:
+			o.result <- opResult{err: ErrClosed}
+		default:
+			return
+		}
+	}
+}
+
+// commit makes one commit of the batch and pushes it, replaying the batch
+// onto the new remote head when the push is rejected.
+func (w *Writer) commit(batch []*op) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var err error
+	backoff := 100 * time.Millisecond
+	for attempt := 0; attempt <= w.cfg.Retries; attempt++ {
+		if attempt > 0 && !w.sleep(backoff) {
+			err = ErrClosed
+			break
+		}
+		backoff *= 2
+		if attempt > 0 || !w.fetched {
+			ctx, cancel := context.WithTimeout(context.Background(), networkTimeout)
+			_, err = w.fetchLocked(ctx)
+			cancel()
+			if err != nil {
+				continue
+			}
+		}
+		var results []Result
+		if results, err = w.tryCommit(batch); err == nil {
+			for i, o := range batch {
+				o.result <- opResult{Result: results[i]}
+			}
+			return
+		}
+	}
+	for _, o := range batch {
+		o.result <- opResult{err: err}
+	}
+}
+
+// sleep waits d and reports false when the writer is closing.
+func (w *Writer) sleep(d time.Duration) bool {
+	select {
+	case <-time.After(d):
+		return true
+	case <-w.stop:
+		return false
+	}
+}
+
+// tryCommit builds the commit on the current remote head and pushes it.
+func (w *Writer) tryCommit(batch []*op) ([]Result, error) {
+	base, baseTree, err := w.remoteHead()
+	if err != nil {
+		return nil, err
+	}
+	root := &edit{}
+	for _, o := range batch {
+		for _, c := range o.changes {
+			root.add(strings.Split(w.full(c.Dir), "/"), c)
+		}
+	}
+	s := w.repo.Storer
+	tree, err := root.apply(s, baseTree)
+	if err != nil {
+		return nil, err
+	}
+	results := make([]Result, len(batch))
+	if tree == baseTree {
+		for i := range results {
+			results[i] = Result{Commit: base.String()}
+		}
+		return results, nil
+	}
+	changed := make([]bool, len(batch))
+	var lines []string
+	for i, o := range batch {
+		for _, c := range o.changes {
+			before, err := subtree(s, baseTree, w.full(c.Dir))
+			if err != nil {
+				return nil, err
+			}
+			after, err := subtree(s, tree, w.full(c.Dir))
+			if err != nil {
+				return nil, err
+			}
+			if before != after {
+				changed[i] = true
+			}
+		}
+		if changed[i] {
+			lines = append(lines, o.note)
+		}
+	}
+	commit, err := w.storeCommit(base, tree, lines)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.push(commit); err != nil {
+		return nil, err
+	}
+	for i := range results {
+		results[i] = Result{Commit: commit.String(), Changed: changed[i]}
+	}
+	return results, nil
+}
+
+func (w *Writer) full(dir string) string {
+	if w.cfg.Root == "" {
+		return dir
+	}
+	return path.Join(w.cfg.Root, dir)
+}
+
+// maxMessageLines keeps commit messages readable for large batches.
+const maxMessageLines = 50
+
+func commitMessage(lines []string) string {
+	sort.Strings(lines)
+	subject := fmt.Sprintf("switchyard: %d change(s)", len(lines))
+	if len(lines) == 1 {
+		subject = "switchyard: " + lines[0]
+	}
+	if len(lines) > maxMessageLines {
+		lines = append(lines[:maxMessageLines:maxMessageLines], fmt.Sprintf("... and %d more", len(lines)-maxMessageLines))
+	}
+	return subject + "\n\n" + strings.Join(lines, "\n") + "\n"
+}
+
+func (w *Writer) storeCommit(parent, tree plumbing.Hash, lines []string) (plumbing.Hash, error) {
+	sig := object.Signature{Name: w.cfg.AuthorName, Email: w.cfg.AuthorEmail, When: time.Now()}
+	c := &object.Commit{Author: sig, Committer: sig, Message: commitMessage(lines), TreeHash: tree}
+	if !parent.IsZero() {
+		c.ParentHashes = []plumbing.Hash{parent}
+	}
+	obj := w.repo.Storer.NewEncodedObject()
+	if err := c.Encode(obj); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return w.repo.Storer.SetEncodedObject(obj)
+}
+
+func (w *Writer) localRef() plumbing.ReferenceName { return plumbing.NewBranchReferenceName(w.cfg.Branch) }
+func (w *Writer) remoteRef() plumbing.ReferenceName {
+	return plumbing.NewRemoteReferenceName(remoteName, w.cfg.Branch)
+}
+
+// remoteHead is the last fetched or pushed head of the remote branch and its
+// tree; zero hashes when the branch does not exist yet.
+func (w *Writer) remoteHead() (commit, tree plumbing.Hash, err error) {
+	ref, err := w.repo.Reference(w.remoteRef(), true)
+	if errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return plumbing.ZeroHash, plumbing.ZeroHash, nil
+	}
+	if err != nil {
+		return plumbing.ZeroHash, plumbing.ZeroHash, err
+	}
+	c, err := object.GetCommit(w.repo.Storer, ref.Hash())
+	if err != nil {
+		return plumbing.ZeroHash, plumbing.ZeroHash, fmt.Errorf("reading head commit: %w", err)
+	}
+	return c.Hash, c.TreeHash, nil
+}
+
+// push sends commit as the new head of the branch, fast-forward only.
+func (w *Writer) push(commit plumbing.Hash) error {
+	if err := w.repo.Storer.SetReference(plumbing.NewHashReference(w.localRef(), commit)); err != nil {
+		return err
+	}
+	spec := config.RefSpec(fmt.Sprintf("%s:%s", w.localRef(), w.localRef()))
+	ctx, cancel := context.WithTimeout(context.Background(), networkTimeout)
+	defer cancel()
+	err := w.repo.PushContext(ctx, &git.PushOptions{RemoteName: remoteName, RefSpecs: []config.RefSpec{spec}, Auth: w.cfg.Auth})
+	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return fmt.Errorf("pushing to %s: %w", w.cfg.Branch, err)
+	}
+	return w.repo.Storer.SetReference(plumbing.NewHashReference(w.remoteRef(), commit))
+}
+
+// Fetch updates the local copy of the remote branch and returns its head
+// ("" when the branch does not exist yet). It is the cheap reachability and
+// credentials check of a state store.
+func (w *Writer) Fetch(ctx context.Context) (string, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.fetchLocked(ctx)
+}
+
+func (w *Writer) fetchLocked(ctx context.Context) (string, error) {
+	spec := config.RefSpec(fmt.Sprintf("+%s:%s", w.localRef(), w.remoteRef()))
+	err := w.repo.FetchContext(ctx, &git.FetchOptions{RemoteName: remoteName, RefSpecs: []config.RefSpec{spec}, Auth: w.cfg.Auth, Tags: git.NoTags})
+	var noMatch git.NoMatchingRefSpecError
+	switch {
+	case err == nil, errors.Is(err, git.NoErrAlreadyUpToDate):
+	case errors.Is(err, transport.ErrEmptyRemoteRepository), errors.As(err, &noMatch):
+		// The branch does not exist yet: the first push creates it.
+		if err := w.repo.Storer.RemoveReference(w.remoteRef()); err != nil {
+			return "", err
+		}
+	default:
+		return "", fmt.Errorf("fetching %s from %s: %w", w.cfg.Branch, w.cfg.URL, err)
+	}
+	w.fetched = true
+	head, _, err := w.remoteHead()
+	if err != nil || head.IsZero() {
+		return "", err
+	}
+	return head.String(), nil
+}
+
+// Exists reports whether dir (relative to the root) holds anything at the
+// last known head of the branch.
+func (w *Writer) Exists(dir string) (bool, error) {
+	if err := CheckPath(dir); err != nil {
+		return false, err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, tree, err := w.remoteHead()
+	if err != nil {
+		return false, err
+	}
+	h, err := subtree(w.repo.Storer, tree, w.full(dir))
+	return !h.IsZero(), err
+}

@@ -1,0 +1,246 @@
+package gitstate_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchyard-dev/switchyard/internal/gitstate"
+	"github.com/switchyard-dev/switchyard/internal/testenv"
+)
+
+func open(t *testing.T, url, root string) *gitstate.Writer {
+	t.Helper()
+	w, err := gitstate.Open(gitstate.Config{
+		URL: url, Branch: "main", Root: root, Dir: t.TempDir(),
+		Auth:       gitstate.BasicAuth(testenv.GitUser, testenv.GitPassword),
+		AuthorName: "switchyard", AuthorEmail: "switchyard@example.com",
+		Retries: 3,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	return w
+}
+
+func write(t *testing.T, w *gitstate.Writer, changes ...gitstate.Change) gitstate.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r, err := w.Write(ctx, "test", changes...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func file(dir, name, content string) gitstate.Change {
+	return gitstate.Change{Dir: dir, Files: map[string][]byte{name: []byte(content)}, Replace: true}
+}
+
+func commits(t *testing.T, url string) int {
+	t.Helper()
+	dir := testenv.Clone(t, url)
+	n := 0
+	fmt.Sscan(testenv.Git(t, dir, "rev-list", "--count", "HEAD"), &n)
+	return n
+}
+
+func TestWriteCreatesBranchAndFiles(t *testing.T) {
+	g := testenv.StartGitServer(t)
+	url := g.NewRepo(t, "state")
+	w := open(t, url, "clusters")
+
+	r := write(t, w, file("dev-1/resources/ns/p/a", "table.yaml", "a: 1\n"))
+	if !r.Changed || len(r.Commit) != 40 {
+		t.Fatalf("first write: %+v", r)
+	}
+	got := testenv.Files(t, url)
+	if want := []string{"clusters/dev-1/resources/ns/p/a/table.yaml"}; !slices.Equal(got, want) {
+		t.Fatalf("files %v, want %v", got, want)
+	}
+	dir := testenv.Clone(t, url)
+	if head := testenv.Git(t, dir, "rev-parse", "HEAD"); head != r.Commit {
+		t.Fatalf("head %s, writer said %s", head, r.Commit)
+	}
+	if msg := testenv.Git(t, dir, "log", "-1", "--format=%an <%ae>"); msg != "switchyard <switchyard@example.com>" {
+		t.Fatalf("author %q", msg)
+	}
+}
+
+func TestUnchangedContentMakesNoCommit(t *testing.T) {
+	g := testenv.StartGitServer(t)
+	url := g.NewRepo(t, "state")
+	w := open(t, url, "")
+	first := write(t, w, file("d/resources/ns/p/a", "x.yaml", "x\n"))
+	again := write(t, w, file("d/resources/ns/p/a", "x.yaml", "x\n"))
+	if again.Changed || again.Commit != first.Commit {
+		t.Fatalf("no-op write: %+v after %+v", again, first)
+	}
+	if n := commits(t, url); n != 1 {
+		t.Fatalf("%d commits, want 1", n)
+	}
+}
+
+func TestReplaceAndUpsertAndRemove(t *testing.T) {
+	g := testenv.StartGitServer(t)
+	url := g.NewRepo(t, "state")
+	w := open(t, url, "")
+	write(t, w,
+		gitstate.Change{Dir: "d/resources", Files: map[string][]byte{gitstate.CanaryFile: []byte("c\n")}},
+		gitstate.Change{Dir: "d/resources/ns/p/a", Files: map[string][]byte{"1.yaml": []byte("1"), "2.yaml": []byte("2")}, Replace: true},
+		gitstate.Change{Dir: "d/resources/ns/p/b", Files: map[string][]byte{"1.yaml": []byte("1")}, Replace: true},
+	)
+	// Upsert keeps siblings; replace drops files not named.
+	write(t, w,
+		gitstate.Change{Dir: "d/resources", Files: map[string][]byte{gitstate.CanaryFile: []byte("c2\n")}},
+		gitstate.Change{Dir: "d/resources/ns/p/a", Files: map[string][]byte{"2.yaml": []byte("2")}, Replace: true},
+		gitstate.Change{Dir: "d/resources/ns/p/b", Replace: true},
+	)
+	got := testenv.Files(t, url)
+	want := []string{"d/resources/ns/p/a/2.yaml", "d/resources/" + gitstate.CanaryFile}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("files %v, want %v", got, want)
+	}
+}
+
+func TestPathsCannotEscape(t *testing.T) {
+	g := testenv.StartGitServer(t)
+	w := open(t, g.NewRepo(t, "state"), "root")
+	for _, dir := range []string{"../x", "a/../../x", "/abs", "a//b", "a/./b", "a/.git/b", "a\nb", "a\\b", ""} {
+		if _, err := w.Write(context.Background(), "bad", gitstate.Change{Dir: dir, Replace: true}); err == nil {
+			t.Errorf("dir %q accepted", dir)
+		}
+	}
+	for _, name := range []string{"../x.yaml", "a/b.yaml", "..", ""} {
+		c := gitstate.Change{Dir: "ok", Files: map[string][]byte{name: nil}}
+		if _, err := w.Write(context.Background(), "bad", c); err == nil {
+			t.Errorf("file name %q accepted", name)
+		}
+	}
+	if _, err := gitstate.RequestDir("dest", "ns", "promise", "../../etc"); err == nil {
+		t.Error("RequestDir accepted a traversing name")
+	}
+}
+
+func TestConcurrentWritesAreBatched(t *testing.T) {
+	g := testenv.StartGitServer(t)
+	url := g.NewRepo(t, "state")
+	w := open(t, url, "")
+	const n = 60
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			c := file(fmt.Sprintf("d/resources/ns/p/r%d", i), "x.yaml", fmt.Sprint(i))
+			if _, err := w.Write(context.Background(), fmt.Sprintf("write r%d", i), c); err != nil {
+				errs <- err
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if got := len(testenv.Files(t, url)); got != n {
+		t.Fatalf("%d files, want %d", got, n)
+	}
+	if c := commits(t, url); c >= n {
+		t.Fatalf("%d commits for %d writes: not batched", c, n)
+	}
+}
+
+func TestOtherWritersSurvive(t *testing.T) {
+	g := testenv.StartGitServer(t)
+	url := g.NewRepo(t, "state")
+	w := open(t, url, "")
+	write(t, w, file("d/resources/ns/p/a", "x.yaml", "a"))
+
+	// Someone else pushes an unrelated file; the writer's view is stale.
+	other := testenv.Clone(t, url)
+	os.WriteFile(filepath.Join(other, "README.md"), []byte("hello\n"), 0o644)
+	testenv.Git(t, other, "add", "README.md")
+	testenv.Git(t, other, "commit", "-q", "-m", "other writer")
+	testenv.Git(t, other, "push", "-q", "origin", "main")
+	theirs := testenv.Git(t, other, "rev-parse", "HEAD")
+
+	r := write(t, w, file("d/resources/ns/p/b", "x.yaml", "b"))
+	check := testenv.Clone(t, url)
+	if _, err := testenv.GitE(check, "merge-base", "--is-ancestor", theirs, r.Commit); err != nil {
+		t.Fatalf("the other writer's commit %s is not an ancestor of %s", theirs, r.Commit)
+	}
+	if merges := testenv.Git(t, check, "rev-list", "--merges", "HEAD"); merges != "" {
+		t.Fatalf("history is not linear: merges %s", merges)
+	}
+	files := testenv.Files(t, url)
+	for _, f := range []string{"README.md", "d/resources/ns/p/a/x.yaml", "d/resources/ns/p/b/x.yaml"} {
+		if !slices.Contains(files, f) {
+			t.Fatalf("%s missing from %v", f, files)
+		}
+	}
+}
+
+func TestServerOutage(t *testing.T) {
+	g := testenv.StartGitServer(t)
+	url := g.NewRepo(t, "state")
+	w := open(t, url, "")
+	write(t, w, file("d/resources/ns/p/a", "x.yaml", "a"))
+
+	g.Proxy.Stop()
+	_, err := w.Write(context.Background(), "during outage", file("d/resources/ns/p/b", "x.yaml", "b"))
+	if err == nil {
+		t.Fatal("write succeeded while the server was down")
+	}
+	if strings.Contains(err.Error(), testenv.GitPassword) {
+		t.Fatalf("error leaks the password: %v", err)
+	}
+	if err := g.Proxy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	write(t, w, file("d/resources/ns/p/b", "x.yaml", "b"))
+	if got := len(testenv.Files(t, url)); got != 2 {
+		t.Fatalf("%d files after recovery, want 2", got)
+	}
+	if out, err := testenv.GitE(g.RepoDir("state"), "fsck", "--full"); err != nil {
+		t.Fatalf("fsck: %v\n%s", err, out)
+	}
+}
+
+func TestExistsAfterReopen(t *testing.T) {
+	g := testenv.StartGitServer(t)
+	url := g.NewRepo(t, "state")
+	dir := t.TempDir()
+	cfg := gitstate.Config{URL: url, Dir: dir, Auth: gitstate.BasicAuth(testenv.GitUser, testenv.GitPassword)}
+	w, err := gitstate.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, w, file("d/resources/ns/p/a", "x.yaml", "a"))
+	w.Close()
+
+	w2, err := gitstate.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Close()
+	if _, err := w2.Fetch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for dir, want := range map[string]bool{"d/resources/ns/p/a": true, "d/resources/ns/p/b": false, "d": true} {
+		if got, err := w2.Exists(dir); err != nil || got != want {
+			t.Errorf("Exists(%s) = %v, %v; want %v", dir, got, err, want)
+		}
+	}
+}

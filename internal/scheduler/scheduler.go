@@ -1,0 +1,183 @@
+package scheduler
+
+import (
+	"fmt"
+	"hash/fnv"
+	"sort"
+
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// Reasons a Decision carries. They match the request condition reasons in
+// api/v1alpha1.
+const (
+	Placed                = "Placed"
+	Misplaced             = "Misplaced"
+	NoMatchingDestination = "NoMatchingDestination"
+)
+
+// Destination is what the scheduler knows of a destination.
+type Destination struct {
+	Name        string
+	Labels      labels.Set
+	Ready       bool
+	Schedulable bool
+	Deleting    bool
+	Strict      bool
+	// Capacity is the most requests it takes; negative means unlimited.
+	Capacity int
+	// Load is the number of requests placed on it.
+	Load int
+}
+
+// Selector is the AND of label selectors a request must satisfy.
+type Selector struct {
+	Selectors []labels.Selector
+	// Explicit is true when at least one selector names a label; strict
+	// destinations take only explicit requests.
+	Explicit bool
+}
+
+// Matches reports whether d's labels satisfy every selector, honouring
+// StrictMatchLabels. It ignores readiness, cordon and capacity.
+func (s Selector) Matches(d *Destination) bool {
+	if d.Strict && !s.Explicit {
+		return false
+	}
+	for _, sel := range s.Selectors {
+		if !sel.Matches(d.Labels) {
+			return false
+		}
+	}
+	return true
+}
+
+// Request is a request to place.
+type Request struct {
+	// Key identifies the request stably (for the tie-break hash).
+	Key      string
+	Selector Selector
+	// Current is the destination the request is placed on, or "".
+	Current string
+}
+
+// Decision is the outcome of Schedule.
+type Decision struct {
+	// Destination is where the request goes; "" when nowhere.
+	Destination string
+	// Reason is Placed, Misplaced or NoMatchingDestination.
+	Reason string
+	// Message says why, for a person.
+	Message string
+	// Moved is true when the request left Current because Current is gone.
+	Moved bool
+}
+
+// Schedule decides where req goes among dests.
+func Schedule(req Request, dests []Destination) Decision {
+	var moved bool
+	if req.Current != "" {
+		if d := find(dests, req.Current); d != nil && !d.Deleting {
+			if req.Selector.Matches(d) {
+				return Decision{Destination: d.Name, Reason: Placed,
+					Message: fmt.Sprintf("placed on %s", d.Name)}
+			}
+			return Decision{Destination: d.Name, Reason: Misplaced,
+				Message: fmt.Sprintf("destination %s no longer matches the request's selectors; the request stays until it is moved by hand", d.Name)}
+		}
+		moved = true
+	}
+	best, candidates := choose(req, dests)
+	if best == nil {
+		return Decision{Reason: NoMatchingDestination, Moved: moved, Message: noMatchMessage(req, dests)}
+	}
+	msg := fmt.Sprintf("least loaded of %d candidate(s): %s with %d request(s)", candidates, best.Name, best.Load)
+	if moved {
+		msg = fmt.Sprintf("rescheduled from %s (gone): %s", req.Current, msg)
+	}
+	return Decision{Destination: best.Name, Reason: Placed, Message: msg, Moved: moved}
+}
+
+// Candidate reports whether d can take a new request with selector s.
+func Candidate(s Selector, d *Destination) bool {
+	return !d.Deleting && d.Ready && d.Schedulable &&
+		(d.Capacity < 0 || d.Load < d.Capacity) && s.Matches(d)
+}
+
+func choose(req Request, dests []Destination) (*Destination, int) {
+	var best *Destination
+	var bestHash uint32
+	n := 0
+	for i := range dests {
+		d := &dests[i]
+		if !Candidate(req.Selector, d) {
+			continue
+		}
+		n++
+		h := tieBreak(req.Key, d.Name)
+		if best == nil || d.Load < best.Load || (d.Load == best.Load && (h < bestHash || (h == bestHash && d.Name < best.Name))) {
+			best, bestHash = d, h
+		}
+	}
+	return best, n
+}
+
+func tieBreak(key, dest string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	h.Write([]byte{0})
+	h.Write([]byte(dest))
+	return h.Sum32()
+}
+
+// noMatchMessage says why nothing matched, counting each cause once, so a
+// user can tell "no labels match" from "all matches are full or cordoned".
+func noMatchMessage(req Request, dests []Destination) string {
+	var matching, notReady, cordoned, full, deleting int
+	for i := range dests {
+		d := &dests[i]
+		if !req.Selector.Matches(d) {
+			continue
+		}
+		matching++
+		switch {
+		case d.Deleting:
+			deleting++
+		case !d.Ready:
+			notReady++
+		case !d.Schedulable:
+			cordoned++
+		case d.Capacity >= 0 && d.Load >= d.Capacity:
+			full++
+		}
+	}
+	if matching == 0 {
+		return fmt.Sprintf("none of %d destination(s) match the selectors; waiting for one", len(dests))
+	}
+	return fmt.Sprintf("%d destination(s) match but none can take it (%d not ready, %d cordoned, %d full, %d deleting); waiting",
+		matching, notReady, cordoned, full, deleting)
+}
+
+// Targets returns the names of the destinations that receive dependencies
+// for selector s: every match that is not being deleted, sorted. Cordoned,
+// full and not-ready destinations still get them, since their existing
+// requests depend on them.
+func Targets(s Selector, dests []Destination) []string {
+	var out []string
+	for i := range dests {
+		if !dests[i].Deleting && s.Matches(&dests[i]) {
+			out = append(out, dests[i].Name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func find(dests []Destination, name string) *Destination {
+	for i := range dests {
+		if dests[i].Name == name {
+			return &dests[i]
+		}
+	}
+	return nil
+}

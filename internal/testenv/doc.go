@@ -1,0 +1,9 @@
+// Package testenv starts the real components tests run against: an envtest
+// control plane (kube-apiserver and etcd built from Go modules by
+// hack/controlplane.sh) and a Git server speaking smart HTTP, behind a proxy
+// that can be stopped and started on the same address to simulate outages.
+// It also reads repositories back with the git command-line client, so
+// assertions do not depend on the code under test.
+//
+// Only tests import it.
+package testenv

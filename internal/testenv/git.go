@@ -1,0 +1,112 @@
+package testenv
+
+import (
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fluxcd/pkg/gittestserver"
+)
+
+// Test credentials of the Git server. They are fake and appear in tests
+// only, which check that they never leak.
+const (
+	GitUser     = "switchyard"
+	GitPassword = "s3cret-test-token-4f1c"
+)
+
+// GitServer is a smart-HTTP Git server with basic auth, reached through a
+// Proxy so tests can take it down and bring it back on the same URL.
+type GitServer struct {
+	srv   *gittestserver.GitServer
+	Proxy *Proxy
+}
+
+// StartGitServer starts a server; it stops when the test ends.
+func StartGitServer(t testing.TB) *GitServer {
+	t.Helper()
+	srv, err := gittestserver.NewTempGitServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Auth(GitUser, GitPassword)
+	if err := srv.StartHTTP(); err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(srv.HTTPAddress())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewProxy(u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		p.Stop()
+		srv.StopHTTP()
+		os.RemoveAll(srv.Root())
+	})
+	return &GitServer{srv: srv, Proxy: p}
+}
+
+// NewRepo creates an empty bare repository and returns its URL (without
+// credentials).
+func (g *GitServer) NewRepo(t testing.TB, name string) string {
+	t.Helper()
+	Git(t, "", "init", "--quiet", "--bare", "--initial-branch=main", filepath.Join(g.srv.Root(), name+".git"))
+	return "http://" + g.Proxy.Addr + "/" + name + ".git"
+}
+
+// RepoDir is the server-side directory of a repository, for git fsck.
+func (g *GitServer) RepoDir(name string) string {
+	return filepath.Join(g.srv.Root(), name+".git")
+}
+
+// AuthURL adds the test credentials to a repository URL, for the git CLI.
+func AuthURL(repoURL string) string {
+	u, _ := url.Parse(repoURL)
+	u.User = url.UserPassword(GitUser, GitPassword)
+	return u.String()
+}
+
+// Git runs the git CLI in dir and returns its trimmed output.
+func Git(t testing.TB, dir string, args ...string) string {
+	t.Helper()
+	out, err := GitE(dir, args...)
+	if err != nil {
+		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// GitE is Git returning the error instead of failing the test.
+func GitE(dir string, args ...string) (string, error) {
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_AUTHOR_NAME=other", "GIT_AUTHOR_EMAIL=other@example.com",
+		"GIT_COMMITTER_NAME=other", "GIT_COMMITTER_EMAIL=other@example.com")
+	out, err := cmd.CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}
+
+// Clone clones the main branch of repoURL with the git CLI into a temp dir.
+func Clone(t testing.TB, repoURL string) string {
+	t.Helper()
+	dir := t.TempDir()
+	Git(t, "", "clone", "--quiet", "--branch", "main", AuthURL(repoURL), dir)
+	return dir
+}
+
+// Files lists every file at the head of main, read with the git CLI.
+func Files(t testing.TB, repoURL string) []string {
+	t.Helper()
+	dir := Clone(t, repoURL)
+	out := Git(t, dir, "ls-tree", "-r", "--name-only", "HEAD")
+	if out == "" {
+		return nil
+	}
+	return strings.Split(out, "\n")
+}
