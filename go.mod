@@ -5,8 +5,10 @@ go 1.26.0
 require (
 	github.com/fluxcd/pkg/gittestserver v0.25.0
 	github.com/go-git/go-git/v5 v5.19.3
+	go.yaml.in/yaml/v3 v3.0.4
 	k8s.io/apimachinery v0.37.0
 	sigs.k8s.io/controller-runtime v0.25.2
+	sigs.k8s.io/yaml v1.6.0
 )
 
 require (
