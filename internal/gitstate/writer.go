@@ -336,7 +336,9 @@ func (w *Writer) storeCommit(parent, tree plumbing.Hash, lines []string) (plumbi
 	return w.repo.Storer.SetEncodedObject(obj)
 }
 
-func (w *Writer) localRef() plumbing.ReferenceName { return plumbing.NewBranchReferenceName(w.cfg.Branch) }
+func (w *Writer) localRef() plumbing.ReferenceName {
+	return plumbing.NewBranchReferenceName(w.cfg.Branch)
+}
 func (w *Writer) remoteRef() plumbing.ReferenceName {
 	return plumbing.NewRemoteReferenceName(remoteName, w.cfg.Branch)
 }

@@ -1,11 +1,14 @@
 package testenv
 
 import (
+	"io"
+	"log"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/fluxcd/pkg/gittestserver"
@@ -18,6 +21,8 @@ const (
 	GitPassword = "s3cret-test-token-4f1c"
 )
 
+var quietGitServer sync.Once
+
 // GitServer is a smart-HTTP Git server with basic auth, reached through a
 // Proxy so tests can take it down and bring it back on the same URL.
 type GitServer struct {
@@ -28,6 +33,7 @@ type GitServer struct {
 // StartGitServer starts a server; it stops when the test ends.
 func StartGitServer(t testing.TB) *GitServer {
 	t.Helper()
+	quietGitServer.Do(func() { log.SetOutput(io.Discard) }) // it logs every HTTP request
 	srv, err := gittestserver.NewTempGitServer()
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,19 @@
+package v1alpha1
+
+// Finalizer is set by the router on Destinations, Promises and requests so
+// it can remove their files from the state store before they go.
+const Finalizer = "switchyard.dev/finalizer"
+
+// SkipCleanupAnnotation, set to "true" on a Destination, Promise or request
+// that is being deleted, lets it go without removing its files from the
+// state store. It is the escape hatch when the store is unreachable for
+// good; the files stay until removed by hand.
+const SkipCleanupAnnotation = "switchyard.dev/skip-cleanup"
+
+// PromiseLabel marks the request CRD a Promise installed.
+const PromiseLabel = "switchyard.dev/promise"
+
+// SkipCleanup reports whether annotations ask to skip cleanup.
+func SkipCleanup(annotations map[string]string) bool {
+	return annotations[SkipCleanupAnnotation] == "true"
+}

@@ -1,0 +1,31 @@
+package v1alpha1
+
+import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+// RequestStatus is the status the router writes on every request, whatever
+// its Promise. The router adds its schema to the request CRD it installs.
+type RequestStatus struct {
+	// ObservedGeneration is the generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions: Scheduled, Written and Ready.
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// Destination the request is placed on.
+	// +optional
+	Destination string `json:"destination,omitempty"`
+
+	// PlacementReason says why the destination was chosen.
+	// +optional
+	PlacementReason string `json:"placementReason,omitempty"`
+
+	// Commit in the state store that carries the request's manifests.
+	// +optional
+	Commit string `json:"commit,omitempty"`
+}
+
+// DestinationSelectorField is the spec field through which a request
+// narrows its placement; the router adds it to every request CRD.
+const DestinationSelectorField = "destinationSelector"

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/switchyard-dev/switchyard/internal/router"
+)
+
+type runOptions struct {
+	kubeconfig      string
+	metricsAddr     string
+	probeAddr       string
+	leaderElect     bool
+	leaderNamespace string
+	qps             float64
+	burst           int
+	logLevel        string
+	router          router.Options
+}
+
+func parseRun(args []string) (*runOptions, error) {
+	o := &runOptions{}
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the platform cluster; empty means in-cluster or $KUBECONFIG")
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 disables it")
+	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz endpoints")
+	fs.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader so that only one replica writes")
+	fs.StringVar(&o.leaderNamespace, "leader-election-namespace", "", "namespace of the leader election lease; empty means the pod's")
+	fs.Float64Var(&o.qps, "kube-api-qps", 200, "Kubernetes client queries per second")
+	fs.IntVar(&o.burst, "kube-api-burst", 400, "Kubernetes client burst")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info or error")
+	fs.StringVar(&o.router.DataDir, "data-dir", filepath.Join(os.TempDir(), "switchyard"), "directory for the state stores' local clones")
+	fs.IntVar(&o.router.RequestWorkers, "request-workers", 32, "concurrent reconciles per request kind (also the largest commit batch)")
+	fs.DurationVar(&o.router.StoreInterval, "store-interval", time.Minute, "how often a Ready state store is checked")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+func run(ctx context.Context, args []string) error {
+	o, err := parseRun(args)
+	if err != nil {
+		return err
+	}
+	level := map[string]zapcore.Level{"debug": zapcore.DebugLevel, "info": zapcore.InfoLevel, "error": zapcore.ErrorLevel}
+	lvl, ok := level[o.logLevel]
+	if !ok {
+		return fmt.Errorf("--log-level %q: want debug, info or error", o.logLevel)
+	}
+	ctrl.SetLogger(zap.New(zap.Level(lvl)))
+
+	cfg, err := restConfig(o.kubeconfig)
+	if err != nil {
+		return err
+	}
+	cfg.QPS, cfg.Burst = float32(o.qps), o.burst
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  router.Scheme(),
+		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress:  o.probeAddr,
+		LeaderElection:          o.leaderElect,
+		LeaderElectionID:        "switchyard-router",
+		LeaderElectionNamespace: o.leaderNamespace,
+	})
+	if err != nil {
+		return fmt.Errorf("creating the manager: %w", err)
+	}
+	stores, err := router.Setup(mgr, o.router)
+	if err != nil {
+		return err
+	}
+	defer stores.Close()
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return err
+	}
+	ctrl.Log.Info("Starting the router", "dataDir", o.router.DataDir, "qps", o.qps, "burst", o.burst)
+	return mgr.Start(ctx)
+}
+
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig == "" {
+		return ctrl.GetConfig()
+	}
+	return clientcmd.BuildConfigFromFlags("", kubeconfig)
+}

@@ -1,0 +1,20 @@
+// Package controller reconciles Promises and the requests of every
+// Promise's kind.
+//
+// # Promises
+//
+// The Promise reconciler installs the request CRD embedded in the Promise
+// (adding the router's status schema, status subresource, printer columns
+// and spec.destinationSelector), starts a request controller for that kind
+// at run time, and writes the Promise's dependencies to every matching
+// destination. A Promise being deleted waits until no request of its kind
+// is left (it says so in its Ready condition), then removes its
+// dependencies and its CRD. Nothing is orphaned silently.
+//
+// # Requests
+//
+// One RequestReconciler per kind, working on unstructured objects:
+// schedule (internal/scheduler), render (internal/render), write
+// (internal/gitstate), then one status patch with Scheduled, Written and
+// Ready. A finalizer removes the request's files when it is deleted.
+package controller

@@ -1,0 +1,434 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/switchyard-dev/switchyard/api/v1alpha1"
+	"github.com/switchyard-dev/switchyard/internal/destinations"
+	"github.com/switchyard-dev/switchyard/internal/gitstate"
+	"github.com/switchyard-dev/switchyard/internal/placement"
+	"github.com/switchyard-dev/switchyard/internal/render"
+	"github.com/switchyard-dev/switchyard/internal/scheduler"
+)
+
+// RequestReconciler places, renders and writes the requests of one
+// Promise's kind.
+type RequestReconciler struct {
+	client.Client
+	Recorder events.EventRecorder
+	Stores   *destinations.Stores
+	Index    *placement.Index
+	// GVK is the request kind; Promise is the Promise that serves it.
+	GVK     schema.GroupVersionKind
+	Promise string
+}
+
+// Request kinds are defined by Promises at run time, in groups the router
+// cannot know in advance, so this is the one rule with wildcards. It grants
+// no create or delete, and only the Promise reconciler installs the CRDs
+// that make such kinds exist.
+// +kubebuilder:rbac:groups=*,resources=*,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=*,resources=*/status,verbs=get;update;patch
+
+// SetupWithManager starts a controller for r.GVK on a running manager.
+func (r *RequestReconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("request-" + r.GVK.GroupKind().String()).
+		For(r.newObject()).
+		// A destination event wakes only the requests it concerns.
+		Watches(&v1alpha1.Destination{}, handler.EnqueueRequestsFromMapFunc(r.forDestination)).
+		// A new Promise generation re-renders every request of the kind.
+		Watches(&v1alpha1.Promise{}, handler.EnqueueRequestsFromMapFunc(r.forPromise),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WithOptions(controller.Options{
+			MaxConcurrentReconciles: workers,
+			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](100*time.Millisecond, 30*time.Second),
+		}).
+		Complete(r)
+}
+
+func (r *RequestReconciler) newObject() *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(r.GVK)
+	return u
+}
+
+func (r *RequestReconciler) key(nn types.NamespacedName) placement.Key {
+	return placement.Key{GroupKind: r.GVK.GroupKind(), NamespacedName: nn}
+}
+
+func (r *RequestReconciler) forDestination(_ context.Context, o client.Object) []reconcile.Request {
+	var out []reconcile.Request
+	for _, nn := range r.Index.Concerned(r.GVK.GroupKind(), o.GetName()) {
+		out = append(out, reconcile.Request{NamespacedName: nn})
+	}
+	return out
+}
+
+func (r *RequestReconciler) forPromise(ctx context.Context, o client.Object) []reconcile.Request {
+	if o.GetName() != r.Promise {
+		return nil
+	}
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(r.GVK.GroupVersion().WithKind(r.GVK.Kind + "List"))
+	if err := r.List(ctx, list); err != nil {
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(list.Items))
+	for _, item := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&item)})
+	}
+	return out
+}
+
+// Reconcile handles one request.
+func (r *RequestReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	obj := r.newObject()
+	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.Index.Forget(r.key(req.NamespacedName))
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	before, err := readStatus(obj)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	var dests v1alpha1.DestinationList
+	if err := r.List(ctx, &dests); err != nil {
+		return ctrl.Result{}, err
+	}
+	if !obj.GetDeletionTimestamp().IsZero() {
+		return r.finalize(ctx, obj, before, dests.Items)
+	}
+	if controllerutil.AddFinalizer(obj, v1alpha1.Finalizer) {
+		if err := r.Update(ctx, obj); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	st := before.DeepCopy()
+	result, err := r.reconcile(ctx, obj, st, dests.Items)
+	st.ObservedGeneration = obj.GetGeneration()
+	if perr := r.patchStatus(ctx, obj, before, st); perr != nil {
+		return ctrl.Result{}, errors.Join(err, perr)
+	}
+	return result, err
+}
+
+// reconcile schedules, renders and writes, recording each step in st.
+func (r *RequestReconciler) reconcile(ctx context.Context, obj *unstructured.Unstructured, st *v1alpha1.RequestStatus, dests []v1alpha1.Destination) (ctrl.Result, error) {
+	var promise v1alpha1.Promise
+	if err := r.Get(ctx, types.NamespacedName{Name: r.Promise}, &promise); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return ctrl.Result{}, err
+		}
+		setAll(st, obj, metav1.ConditionFalse, v1alpha1.PromiseNotReady, fmt.Sprintf("Promise %s not found", r.Promise))
+		return ctrl.Result{}, nil
+	}
+	sel, err := requestSelector(&promise, obj)
+	if err != nil {
+		setAll(st, obj, metav1.ConditionFalse, v1alpha1.NoMatchingDestination, err.Error())
+		return ctrl.Result{}, nil
+	}
+	current, err := r.current(obj, st, dests)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	key := r.key(client.ObjectKeyFromObject(obj))
+	var decision scheduler.Decision
+	r.Index.Assign(key, func(load func(string) int) string {
+		decision = scheduler.Schedule(scheduler.Request{Key: r.GVK.Kind + "/" + key.NamespacedName.String(), Selector: sel, Current: current}, schedulerView(dests, load))
+		return decision.Destination
+	})
+	if decision.Moved {
+		r.event(obj, "Warning", "Rescheduled", "Destination %s is gone: %s", current, decision.Message)
+	}
+	if decision.Destination == "" {
+		st.Destination, st.Commit, st.PlacementReason = "", "", ""
+		setAll(st, obj, metav1.ConditionFalse, v1alpha1.NoMatchingDestination, decision.Message)
+		return ctrl.Result{}, nil
+	}
+	if st.Destination != decision.Destination {
+		st.Destination, st.Commit, st.PlacementReason = decision.Destination, "", decision.Message
+		r.event(obj, "Normal", v1alpha1.Placed, "Placed on %s: %s", decision.Destination, decision.Message)
+	}
+	scheduled := metav1.ConditionTrue
+	msg := st.PlacementReason
+	if decision.Reason == v1alpha1.Misplaced {
+		msg = decision.Message
+		if c := meta.FindStatusCondition(st.Conditions, v1alpha1.ScheduledCondition); c == nil || c.Reason != v1alpha1.Misplaced {
+			r.event(obj, "Warning", v1alpha1.Misplaced, "%s", msg)
+		}
+	}
+	setCondition(st, obj, v1alpha1.ScheduledCondition, scheduled, decision.Reason, msg)
+	return r.write(ctx, obj, st, &promise, find(dests, decision.Destination))
+}
+
+// write renders the request for dest and commits it.
+func (r *RequestReconciler) write(ctx context.Context, obj *unstructured.Unstructured, st *v1alpha1.RequestStatus, promise *v1alpha1.Promise, dest *v1alpha1.Destination) (ctrl.Result, error) {
+	files, err := render.Request(promise.Spec.Resources, render.Input{
+		Request: obj.Object, Promise: promise.Name, Destination: dest.Name, DestinationLabels: dest.Labels})
+	if err != nil {
+		setWritten(st, obj, metav1.ConditionFalse, v1alpha1.RenderFailed, fmt.Sprintf("rendering Promise %s: %v", promise.Name, err))
+		return ctrl.Result{}, nil
+	}
+	dir, err := gitstate.RequestDir(dest.EffectivePath(), obj.GetNamespace(), promise.Name, obj.GetName())
+	if err != nil {
+		setWritten(st, obj, metav1.ConditionFalse, v1alpha1.RenderFailed, err.Error())
+		return ctrl.Result{}, nil
+	}
+	w, err := r.Stores.Writer(dest.Spec.StateStoreRef.Name)
+	if err != nil {
+		setWritten(st, obj, metav1.ConditionFalse, v1alpha1.StateStoreNotReady, err.Error())
+		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
+	}
+	note := fmt.Sprintf("write %s/%s %s (%s) on %s", obj.GetNamespace(), obj.GetName(), r.GVK.Kind, promise.Name, dest.Name)
+	res, err := w.Write(ctx, note, gitstate.Change{Dir: dir, Files: files, Replace: true})
+	if err != nil {
+		if c := meta.FindStatusCondition(st.Conditions, v1alpha1.WrittenCondition); c == nil || c.Reason != v1alpha1.WriteFailed {
+			r.event(obj, "Warning", v1alpha1.WriteFailed, "Writing to %s: %v", dest.Spec.StateStoreRef.Name, err)
+		}
+		setWritten(st, obj, metav1.ConditionFalse, v1alpha1.WriteFailed, err.Error())
+		return ctrl.Result{}, err
+	}
+	// An unchanged write keeps the commit that carried the content first.
+	if res.Changed || st.Commit == "" {
+		st.Commit = res.Commit
+	}
+	if res.Changed {
+		r.Index.Committed(dest.Name, res.Commit)
+	}
+	setWritten(st, obj, metav1.ConditionTrue, v1alpha1.Committed,
+		fmt.Sprintf("committed to %s at %s", dest.Spec.StateStoreRef.Name, short(st.Commit)))
+	return ctrl.Result{}, nil
+}
+
+// finalize removes the request's files, then its finalizer.
+func (r *RequestReconciler) finalize(ctx context.Context, obj *unstructured.Unstructured, before *v1alpha1.RequestStatus, dests []v1alpha1.Destination) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(obj, v1alpha1.Finalizer) {
+		return ctrl.Result{}, nil
+	}
+	if err := r.removeFiles(ctx, obj, before, dests); err != nil {
+		if !v1alpha1.SkipCleanup(obj.GetAnnotations()) {
+			st := before.DeepCopy()
+			setCondition(st, obj, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.Deleting,
+				fmt.Sprintf("removing files: %v; annotate %s=true to delete without removing them", err, v1alpha1.SkipCleanupAnnotation))
+			return ctrl.Result{}, errors.Join(err, r.patchStatus(ctx, obj, before, st))
+		}
+		r.event(obj, "Warning", v1alpha1.Deleting, "Files left in the state store (%s=true): %v", v1alpha1.SkipCleanupAnnotation, err)
+	}
+	controllerutil.RemoveFinalizer(obj, v1alpha1.Finalizer)
+	if err := r.Update(ctx, obj); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	r.Index.Forget(r.key(client.ObjectKeyFromObject(obj)))
+	return ctrl.Result{}, nil
+}
+
+func (r *RequestReconciler) removeFiles(ctx context.Context, obj *unstructured.Unstructured, st *v1alpha1.RequestStatus, dests []v1alpha1.Destination) error {
+	current, err := r.current(obj, st, dests)
+	if err != nil || current == "" {
+		return err
+	}
+	dest := find(dests, current)
+	if dest == nil {
+		return nil // the destination is gone; its cleanup policy decided
+	}
+	dir, err := gitstate.RequestDir(dest.EffectivePath(), obj.GetNamespace(), r.Promise, obj.GetName())
+	if err != nil {
+		return err
+	}
+	w, err := r.Stores.Writer(dest.Spec.StateStoreRef.Name)
+	if err != nil {
+		return err
+	}
+	note := fmt.Sprintf("remove %s/%s %s (%s) from %s", obj.GetNamespace(), obj.GetName(), r.GVK.Kind, r.Promise, dest.Name)
+	res, err := w.Write(ctx, note, gitstate.Change{Dir: dir, Replace: true})
+	if err == nil && res.Changed {
+		r.Index.Committed(dest.Name, res.Commit)
+	}
+	return err
+}
+
+// current is the request's destination: from its status, or, when the
+// status was lost, from where its files are in the state store. Placement
+// is therefore sticky across restarts and status loss.
+func (r *RequestReconciler) current(obj *unstructured.Unstructured, st *v1alpha1.RequestStatus, dests []v1alpha1.Destination) (string, error) {
+	if st.Destination != "" {
+		return st.Destination, nil
+	}
+	sorted := append([]v1alpha1.Destination(nil), dests...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
+	for _, d := range sorted {
+		w, err := r.Stores.Writer(d.Spec.StateStoreRef.Name)
+		if err != nil {
+			continue
+		}
+		dir, err := gitstate.RequestDir(d.EffectivePath(), obj.GetNamespace(), r.Promise, obj.GetName())
+		if err != nil {
+			return "", err
+		}
+		ok, err := w.Exists(dir)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			return d.Name, nil
+		}
+	}
+	return "", nil
+}
+
+func schedulerView(dests []v1alpha1.Destination, load func(string) int) []scheduler.Destination {
+	out := make([]scheduler.Destination, len(dests))
+	for i := range dests {
+		out[i] = schedulerDestination(&dests[i], load(dests[i].Name))
+	}
+	return out
+}
+
+func schedulerDestination(d *v1alpha1.Destination, load int) scheduler.Destination {
+	capacity := -1
+	if d.Spec.Capacity != nil {
+		capacity = int(*d.Spec.Capacity)
+	}
+	return scheduler.Destination{
+		Name:        d.Name,
+		Labels:      labels.Set(d.Labels),
+		Ready:       meta.IsStatusConditionTrue(d.Status.Conditions, v1alpha1.ReadyCondition),
+		Schedulable: d.IsSchedulable(),
+		Deleting:    !d.DeletionTimestamp.IsZero(),
+		Strict:      d.Spec.StrictMatchLabels,
+		Capacity:    capacity,
+		Load:        load,
+	}
+}
+
+// promiseSelector is the AND of a Promise's destinationSelectors.
+func promiseSelector(p *v1alpha1.Promise) (scheduler.Selector, error) {
+	var s scheduler.Selector
+	for i := range p.Spec.DestinationSelectors {
+		ls := &p.Spec.DestinationSelectors[i]
+		sel, err := metav1.LabelSelectorAsSelector(ls)
+		if err != nil {
+			return s, fmt.Errorf("Promise %s destinationSelectors[%d]: %v", p.Name, i, err)
+		}
+		s.Selectors = append(s.Selectors, sel)
+		s.Explicit = s.Explicit || len(ls.MatchLabels) > 0 || len(ls.MatchExpressions) > 0
+	}
+	return s, nil
+}
+
+// requestSelector adds the request's spec.destinationSelector to the
+// Promise's selectors.
+func requestSelector(p *v1alpha1.Promise, obj *unstructured.Unstructured) (scheduler.Selector, error) {
+	s, err := promiseSelector(p)
+	if err != nil {
+		return s, err
+	}
+	m, _, err := unstructured.NestedStringMap(obj.Object, "spec", v1alpha1.DestinationSelectorField)
+	if err != nil {
+		return s, fmt.Errorf("spec.%s: %v", v1alpha1.DestinationSelectorField, err)
+	}
+	if len(m) > 0 {
+		sel, err := metav1.LabelSelectorAsSelector(&metav1.LabelSelector{MatchLabels: m})
+		if err != nil {
+			return s, fmt.Errorf("spec.%s: %v", v1alpha1.DestinationSelectorField, err)
+		}
+		s.Selectors = append(s.Selectors, sel)
+		s.Explicit = true
+	}
+	return s, nil
+}
+
+func (r *RequestReconciler) event(obj runtime.Object, kind, reason, format string, args ...any) {
+	r.Recorder.Eventf(obj, nil, kind, reason, "Reconcile", format, args...)
+}
+
+// Status helpers.
+
+func readStatus(obj *unstructured.Unstructured) (*v1alpha1.RequestStatus, error) {
+	st := &v1alpha1.RequestStatus{}
+	raw, ok := obj.Object["status"].(map[string]any)
+	if !ok {
+		return st, nil
+	}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, st); err != nil {
+		return nil, fmt.Errorf("reading status: %w", err)
+	}
+	return st, nil
+}
+
+// patchStatus writes st when it differs from before: one patch per
+// reconcile at most.
+func (r *RequestReconciler) patchStatus(ctx context.Context, obj *unstructured.Unstructured, before, st *v1alpha1.RequestStatus) error {
+	if equality.Semantic.DeepEqual(before, st) {
+		return nil
+	}
+	raw, err := runtime.DefaultUnstructuredConverter.ToUnstructured(st)
+	if err != nil {
+		return err
+	}
+	patch := &unstructured.Unstructured{Object: map[string]any{"status": raw}}
+	data, err := patch.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	return r.Status().Patch(ctx, obj, client.RawPatch(types.MergePatchType, data))
+}
+
+func setCondition(st *v1alpha1.RequestStatus, obj client.Object, typ string, status metav1.ConditionStatus, reason, msg string) {
+	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: typ, Status: status, Reason: reason, Message: msg, ObservedGeneration: obj.GetGeneration()})
+}
+
+// setWritten sets Written and the Ready summary that follows from it.
+func setWritten(st *v1alpha1.RequestStatus, obj client.Object, status metav1.ConditionStatus, reason, msg string) {
+	setCondition(st, obj, v1alpha1.WrittenCondition, status, reason, msg)
+	setCondition(st, obj, v1alpha1.ReadyCondition, status, reason, msg)
+}
+
+// setAll sets every condition, for a request that could not be scheduled.
+func setAll(st *v1alpha1.RequestStatus, obj client.Object, status metav1.ConditionStatus, reason, msg string) {
+	setCondition(st, obj, v1alpha1.ScheduledCondition, status, reason, msg)
+	setWritten(st, obj, status, reason, msg)
+}
+
+func find(dests []v1alpha1.Destination, name string) *v1alpha1.Destination {
+	for i := range dests {
+		if dests[i].Name == name {
+			return &dests[i]
+		}
+	}
+	return nil
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}

@@ -1,0 +1,213 @@
+package destinations
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/switchyard-dev/switchyard/api/v1alpha1"
+	"github.com/switchyard-dev/switchyard/internal/gitstate"
+	"github.com/switchyard-dev/switchyard/internal/placement"
+)
+
+// DestinationReconciler makes Destinations Ready and applies their cleanup
+// policy on deletion.
+type DestinationReconciler struct {
+	client.Client
+	Stores *Stores
+	Index  *placement.Index
+	// Interval between refreshes of a Ready destination's status.
+	Interval time.Duration
+}
+
+// +kubebuilder:rbac:groups=switchyard.dev,resources=destinations,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=switchyard.dev,resources=destinations/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=switchyard.dev,resources=destinations/finalizers,verbs=update
+
+// SetupWithManager registers the reconciler. It also reconciles a
+// destination when its store changes and when the placement index says its
+// load or last commit changed.
+func (r *DestinationReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Interval == 0 {
+		r.Interval = 5 * time.Minute
+	}
+	changed := make(chan event.GenericEvent)
+	go func() {
+		for name := range r.Index.Changed() {
+			d := &v1alpha1.Destination{}
+			d.Name = name
+			changed <- event.GenericEvent{Object: d}
+		}
+	}()
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.Destination{}).
+		Named("destination").
+		Watches(&v1alpha1.GitStateStore{}, handler.EnqueueRequestsFromMapFunc(r.forStore)).
+		WatchesRawSource(source.Channel(changed, &handler.EnqueueRequestForObject{})).
+		// A slow store must not hold up the destinations of other stores.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
+		Complete(r)
+}
+
+func (r *DestinationReconciler) forStore(ctx context.Context, o client.Object) []reconcile.Request {
+	var list v1alpha1.DestinationList
+	if err := r.List(ctx, &list); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	for _, d := range list.Items {
+		if d.Spec.StateStoreRef.Name == o.GetName() {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: d.Name}})
+		}
+	}
+	return out
+}
+
+// Reconcile handles one destination.
+func (r *DestinationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var d v1alpha1.Destination
+	if err := r.Get(ctx, req.NamespacedName, &d); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !d.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, r.finalize(ctx, &d)
+	}
+	if controllerutil.AddFinalizer(&d, v1alpha1.Finalizer) {
+		if err := r.Update(ctx, &d); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	orig := d.DeepCopy()
+	cond, err := r.ready(ctx, &d)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	cond.Type, cond.ObservedGeneration = v1alpha1.ReadyCondition, d.Generation
+	meta.SetStatusCondition(&d.Status.Conditions, cond)
+	d.Status.ObservedGeneration = d.Generation
+	d.Status.Placements = int32(r.Index.Load(d.Name))
+	if c := r.Index.LastCommit(d.Name); c != "" {
+		d.Status.LastCommit = c
+	}
+	if !equality.Semantic.DeepEqual(orig.Status, d.Status) {
+		if err := r.Status().Patch(ctx, &d, client.MergeFrom(orig)); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if cond.Status != metav1.ConditionTrue {
+		return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
+	}
+	return ctrl.Result{RequeueAfter: r.Interval}, nil
+}
+
+// ready checks the store and the path, and writes the canaries. Only a
+// failed read of the API server is returned as an error.
+func (r *DestinationReconciler) ready(ctx context.Context, d *v1alpha1.Destination) (metav1.Condition, error) {
+	var st v1alpha1.GitStateStore
+	if err := r.Get(ctx, types.NamespacedName{Name: d.Spec.StateStoreRef.Name}, &st); err != nil {
+		if apierrors.IsNotFound(err) {
+			return notReady(v1alpha1.StateStoreNotReady, fmt.Sprintf("%s %s not found", d.Spec.StateStoreRef.Kind, d.Spec.StateStoreRef.Name)), nil
+		}
+		return metav1.Condition{}, err
+	}
+	d.Status.Path = path.Join(st.Spec.Path, d.EffectivePath())
+	w, err := r.Stores.Writer(st.Name)
+	if err != nil {
+		return notReady(v1alpha1.StateStoreNotReady, err.Error()), nil
+	}
+	owner, err := r.pathOwner(ctx, d)
+	if err != nil {
+		return metav1.Condition{}, err
+	}
+	if owner != "" {
+		return notReady(v1alpha1.PathConflict, fmt.Sprintf("path %q overlaps the path of destination %s in store %s; set a distinct spec.path", d.EffectivePath(), owner, st.Name)), nil
+	}
+	res, err := w.Write(ctx, fmt.Sprintf("canaries for destination %s", d.Name), canaries(d.Name, d.EffectivePath())...)
+	if err != nil {
+		return notReady(v1alpha1.WriteFailed, err.Error()), nil
+	}
+	if res.Changed {
+		r.Index.Committed(d.Name, res.Commit)
+	}
+	if !d.IsSchedulable() {
+		return metav1.Condition{Status: metav1.ConditionTrue, Reason: v1alpha1.Cordoned,
+			Message: "cordoned (spec.schedulable is false): keeps its requests, takes no new ones"}, nil
+	}
+	return metav1.Condition{Status: metav1.ConditionTrue, Reason: v1alpha1.Reconciled,
+		Message: fmt.Sprintf("Flux should read %s in store %s", d.Status.Path, st.Name)}, nil
+}
+
+// pathOwner returns the name of an older destination of the same store
+// whose path equals or contains d's path (or is contained by it), or "".
+func (r *DestinationReconciler) pathOwner(ctx context.Context, d *v1alpha1.Destination) (string, error) {
+	var list v1alpha1.DestinationList
+	if err := r.List(ctx, &list); err != nil {
+		return "", err
+	}
+	for _, o := range list.Items {
+		if o.Name == d.Name || o.Spec.StateStoreRef.Name != d.Spec.StateStoreRef.Name || !overlaps(o.EffectivePath(), d.EffectivePath()) {
+			continue
+		}
+		older := o.CreationTimestamp.Before(&d.CreationTimestamp) ||
+			(o.CreationTimestamp.Equal(&d.CreationTimestamp) && o.Name < d.Name)
+		if older {
+			return o.Name, nil
+		}
+	}
+	return "", nil
+}
+
+func overlaps(a, b string) bool {
+	return a == b || strings.HasPrefix(a, b+"/") || strings.HasPrefix(b, a+"/")
+}
+
+// finalize applies the cleanup policy and lets the destination go. Its
+// requests see it deleting and are rescheduled by their own reconcilers.
+func (r *DestinationReconciler) finalize(ctx context.Context, d *v1alpha1.Destination) error {
+	if !controllerutil.ContainsFinalizer(d, v1alpha1.Finalizer) {
+		return nil
+	}
+	if d.Spec.Cleanup == v1alpha1.CleanupAll && !v1alpha1.SkipCleanup(d.Annotations) {
+		if err := r.removeDirectory(ctx, d); err != nil {
+			orig := d.DeepCopy()
+			meta.SetStatusCondition(&d.Status.Conditions, metav1.Condition{Type: v1alpha1.ReadyCondition,
+				Status: metav1.ConditionFalse, Reason: v1alpha1.WriteFailed, ObservedGeneration: d.Generation,
+				Message: fmt.Sprintf("cleanup: all could not remove the directory: %v; annotate %s=true to delete without cleanup", err, v1alpha1.SkipCleanupAnnotation)})
+			if !equality.Semantic.DeepEqual(orig.Status, d.Status) {
+				_ = r.Status().Patch(ctx, d, client.MergeFrom(orig))
+			}
+			return err
+		}
+	}
+	controllerutil.RemoveFinalizer(d, v1alpha1.Finalizer)
+	return r.Update(ctx, d)
+}
+
+func (r *DestinationReconciler) removeDirectory(ctx context.Context, d *v1alpha1.Destination) error {
+	if owner, err := r.pathOwner(ctx, d); err != nil || owner != "" {
+		// Never remove a directory another destination owns.
+		return err
+	}
+	w, err := r.Stores.Writer(d.Spec.StateStoreRef.Name)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(ctx, fmt.Sprintf("remove destination %s (cleanup: all)", d.Name), gitstate.Change{Dir: d.EffectivePath(), Replace: true})
+	return err
+}

@@ -1,0 +1,147 @@
+package destinations
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/switchyard-dev/switchyard/api/v1alpha1"
+	"github.com/switchyard-dev/switchyard/internal/gitstate"
+)
+
+// GitStateStoreReconciler opens a writer per GitStateStore and checks the
+// repository.
+type GitStateStoreReconciler struct {
+	client.Client
+	// SecretReader reads Secrets by name without a cache, so the router
+	// never lists or watches Secrets.
+	SecretReader client.Reader
+	Stores       *Stores
+	// Interval between checks of a Ready store.
+	Interval time.Duration
+}
+
+// +kubebuilder:rbac:groups=switchyard.dev,resources=gitstatestores,verbs=get;list;watch
+// +kubebuilder:rbac:groups=switchyard.dev,resources=gitstatestores/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+
+// SetupWithManager registers the reconciler.
+func (r *GitStateStoreReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Interval == 0 {
+		r.Interval = time.Minute
+	}
+	return ctrl.NewControllerManagedBy(mgr).For(&v1alpha1.GitStateStore{}).Named("gitstatestore").Complete(r)
+}
+
+// Reconcile checks one store.
+func (r *GitStateStoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var st v1alpha1.GitStateStore
+	if err := r.Get(ctx, req.NamespacedName, &st); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.Stores.forget(req.Name)
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	orig := st.DeepCopy()
+	cond := r.check(ctx, &st)
+	cond.Type, cond.ObservedGeneration = v1alpha1.ReadyCondition, st.Generation
+	meta.SetStatusCondition(&st.Status.Conditions, cond)
+	st.Status.ObservedGeneration = st.Generation
+	r.Stores.setReady(st.Name, cond.Status == metav1.ConditionTrue, cond.Message)
+	if !equality.Semantic.DeepEqual(orig.Status, st.Status) {
+		if err := r.Status().Patch(ctx, &st, client.MergeFrom(orig)); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if cond.Status != metav1.ConditionTrue {
+		log.FromContext(ctx).Info("State store not ready", "reason", cond.Reason, "message", cond.Message)
+		return ctrl.Result{RequeueAfter: r.Interval / 6}, nil
+	}
+	return ctrl.Result{RequeueAfter: r.Interval}, nil
+}
+
+// check opens the writer and fetches; the returned condition has Status,
+// Reason and Message set.
+func (r *GitStateStoreReconciler) check(ctx context.Context, st *v1alpha1.GitStateStore) metav1.Condition {
+	cfg, key, cond := r.config(ctx, st)
+	if cond != nil {
+		return *cond
+	}
+	w, err := r.Stores.open(st.Name, key, cfg)
+	if err != nil {
+		return notReady(v1alpha1.RepositoryUnreachable, err.Error())
+	}
+	head, err := w.Fetch(ctx)
+	if err != nil {
+		return notReady(v1alpha1.RepositoryUnreachable, err.Error())
+	}
+	st.Status.Revision = head
+	msg := fmt.Sprintf("fetched %s at %s", cfg.Branch, head)
+	if head == "" {
+		msg = fmt.Sprintf("repository reachable; branch %s will be created on the first write", cfg.Branch)
+	}
+	return metav1.Condition{Status: metav1.ConditionTrue, Reason: v1alpha1.Reconciled, Message: msg}
+}
+
+// config builds the writer configuration and a key that changes whenever
+// it or the credentials change.
+func (r *GitStateStoreReconciler) config(ctx context.Context, st *v1alpha1.GitStateStore) (gitstate.Config, string, *metav1.Condition) {
+	cfg := gitstate.Config{
+		URL: st.Spec.URL, Branch: st.Spec.Branch, Root: st.Spec.Path,
+		AuthorName: st.Spec.Author.Name, AuthorEmail: st.Spec.Author.Email,
+	}
+	if cfg.AuthorName == "" {
+		cfg.AuthorName = "switchyard"
+	}
+	if cfg.AuthorEmail == "" {
+		cfg.AuthorEmail = "switchyard@switchyard.dev"
+	}
+	parts := []string{cfg.URL, cfg.Branch, cfg.Root, cfg.AuthorName, cfg.AuthorEmail, st.Spec.AuthMethod}
+	ref := st.Spec.SecretRef
+	if ref == nil {
+		return cfg, hash(parts...), nil
+	}
+	var secret corev1.Secret
+	if err := r.SecretReader.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, &secret); err != nil {
+		c := notReady(v1alpha1.SecretNotFound, fmt.Sprintf("Secret %s/%s not found", ref.Namespace, ref.Name))
+		if !apierrors.IsNotFound(err) {
+			c.Message = fmt.Sprintf("reading Secret %s/%s: %v", ref.Namespace, ref.Name, err)
+		}
+		return cfg, "", &c
+	}
+	need := []string{"username", "password"}
+	if st.Spec.AuthMethod == v1alpha1.SSHAuthMethod {
+		need = []string{"sshPrivateKey", "knownHosts"}
+	}
+	for _, k := range need {
+		if len(secret.Data[k]) == 0 {
+			c := notReady(v1alpha1.InvalidSecret, fmt.Sprintf("Secret %s/%s has no %q for authMethod %s", ref.Namespace, ref.Name, k, st.Spec.AuthMethod))
+			return cfg, "", &c
+		}
+		parts = append(parts, string(secret.Data[k]))
+	}
+	if st.Spec.AuthMethod == v1alpha1.SSHAuthMethod {
+		auth, err := gitstate.SSHAuth(cfg.URL, secret.Data["sshPrivateKey"], secret.Data["knownHosts"], r.Stores.dir+"/ssh-"+st.Name)
+		if err != nil {
+			c := notReady(v1alpha1.InvalidSecret, fmt.Sprintf("Secret %s/%s: %v", ref.Namespace, ref.Name, err))
+			return cfg, "", &c
+		}
+		cfg.Auth = auth
+	} else {
+		cfg.Auth = gitstate.BasicAuth(string(secret.Data["username"]), string(secret.Data["password"]))
+	}
+	return cfg, hash(parts...), nil
+}
+
+func notReady(reason, message string) metav1.Condition {
+	return metav1.Condition{Status: metav1.ConditionFalse, Reason: reason, Message: message}
+}

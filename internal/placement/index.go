@@ -1,0 +1,153 @@
+package placement
+
+import (
+	"sync"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// Key identifies a request of any kind.
+type Key struct {
+	schema.GroupKind
+	types.NamespacedName
+}
+
+// Index is safe for concurrent use.
+type Index struct {
+	mu         sync.Mutex
+	byRequest  map[Key]string
+	byDest     map[string]map[Key]struct{}
+	waiting    map[schema.GroupKind]map[types.NamespacedName]struct{}
+	lastCommit map[string]string
+	changed    chan string
+}
+
+// New returns an empty Index.
+func New() *Index {
+	return &Index{
+		byRequest:  map[Key]string{},
+		byDest:     map[string]map[Key]struct{}{},
+		waiting:    map[schema.GroupKind]map[types.NamespacedName]struct{}{},
+		lastCommit: map[string]string{},
+		changed:    make(chan string, 4096),
+	}
+}
+
+// Changed delivers names of destinations whose load or last commit
+// changed. Deliveries are dropped when nobody reads.
+func (i *Index) Changed() <-chan string { return i.changed }
+
+func (i *Index) notify(dest string) {
+	select {
+	case i.changed <- dest:
+	default:
+	}
+}
+
+// Assign calls choose with the current loads and records its answer: k is
+// placed on the returned destination, or waits when it is "". Decisions
+// are serialised, so concurrent requests see each other's placements and
+// least-loaded stays balanced under load.
+func (i *Index) Assign(k Key, choose func(load func(dest string) int) string) string {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	dest := choose(func(d string) int { return len(i.byDest[d]) })
+	if dest == "" {
+		i.wait(k)
+	} else {
+		i.place(k, dest)
+	}
+	return dest
+}
+
+func (i *Index) place(k Key, dest string) {
+	i.unwait(k)
+	old, ok := i.byRequest[k]
+	if ok && old == dest {
+		return
+	}
+	if ok {
+		i.remove(k, old)
+	}
+	i.byRequest[k] = dest
+	if i.byDest[dest] == nil {
+		i.byDest[dest] = map[Key]struct{}{}
+	}
+	i.byDest[dest][k] = struct{}{}
+	i.notify(dest)
+}
+
+func (i *Index) wait(k Key) {
+	if old, ok := i.byRequest[k]; ok {
+		i.remove(k, old)
+		delete(i.byRequest, k)
+	}
+	if i.waiting[k.GroupKind] == nil {
+		i.waiting[k.GroupKind] = map[types.NamespacedName]struct{}{}
+	}
+	i.waiting[k.GroupKind][k.NamespacedName] = struct{}{}
+}
+
+// Forget drops k, for a deleted request.
+func (i *Index) Forget(k Key) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.unwait(k)
+	if old, ok := i.byRequest[k]; ok {
+		i.remove(k, old)
+		delete(i.byRequest, k)
+	}
+}
+
+func (i *Index) unwait(k Key) {
+	if w := i.waiting[k.GroupKind]; w != nil {
+		delete(w, k.NamespacedName)
+	}
+}
+
+func (i *Index) remove(k Key, dest string) {
+	delete(i.byDest[dest], k)
+	i.notify(dest)
+}
+
+// Concerned returns the requests of kind gk that a change to dest may
+// affect: those placed on it and those waiting for any destination.
+func (i *Index) Concerned(gk schema.GroupKind, dest string) []types.NamespacedName {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	var out []types.NamespacedName
+	for nn := range i.waiting[gk] {
+		out = append(out, nn)
+	}
+	for k := range i.byDest[dest] {
+		if k.GroupKind == gk {
+			out = append(out, k.NamespacedName)
+		}
+	}
+	return out
+}
+
+// Load is the number of requests placed on dest.
+func (i *Index) Load(dest string) int {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return len(i.byDest[dest])
+}
+
+// Committed records commit as the last one that changed dest's files.
+func (i *Index) Committed(dest, commit string) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.lastCommit[dest] != commit {
+		i.lastCommit[dest] = commit
+		i.notify(dest)
+	}
+}
+
+// LastCommit is the last commit recorded for dest, or "".
+func (i *Index) LastCommit(dest string) string {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.lastCommit[dest]
+}

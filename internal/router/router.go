@@ -1,0 +1,67 @@
+// Package router wires the Switchyard reconcilers into a controller-runtime
+// manager. cmd/router and the integration tests both start the router
+// through it, so tests run exactly what ships.
+package router
+
+import (
+	"fmt"
+	"time"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/switchyard-dev/switchyard/api/v1alpha1"
+	"github.com/switchyard-dev/switchyard/internal/controller"
+	"github.com/switchyard-dev/switchyard/internal/destinations"
+	"github.com/switchyard-dev/switchyard/internal/placement"
+)
+
+// Options tune the router.
+type Options struct {
+	// DataDir holds the state stores' local clones.
+	DataDir string
+	// RequestWorkers is the concurrency of each request controller; it is
+	// also the largest number of requests one commit can batch.
+	RequestWorkers int
+	// StoreInterval is how often a Ready state store is checked.
+	StoreInterval time.Duration
+}
+
+// Scheme has every kind the router reads or writes.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, v1alpha1.AddToScheme} {
+		if err := add(s); err != nil {
+			panic(err)
+		}
+	}
+	return s
+}
+
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+
+// Setup registers the reconcilers with mgr. The returned Stores must be
+// closed after the manager stops.
+func Setup(mgr ctrl.Manager, o Options) (*destinations.Stores, error) {
+	if o.RequestWorkers <= 0 {
+		o.RequestWorkers = 32
+	}
+	stores := destinations.NewStores(o.DataDir)
+	index := placement.New()
+	recorder := mgr.GetEventRecorder("switchyard-router")
+	reconcilers := []interface{ SetupWithManager(ctrl.Manager) error }{
+		&destinations.GitStateStoreReconciler{Client: mgr.GetClient(), SecretReader: mgr.GetAPIReader(), Stores: stores, Interval: o.StoreInterval},
+		&destinations.DestinationReconciler{Client: mgr.GetClient(), Stores: stores, Index: index},
+		&controller.PromiseReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder,
+			Stores: stores, Index: index, Manager: mgr, RequestWorkers: o.RequestWorkers},
+	}
+	for _, r := range reconcilers {
+		if err := r.SetupWithManager(mgr); err != nil {
+			stores.Close()
+			return nil, fmt.Errorf("setting up %T: %w", r, err)
+		}
+	}
+	return stores, nil
+}

@@ -1,0 +1,497 @@
+package router_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/switchyard-dev/switchyard/api/v1alpha1"
+	"github.com/switchyard-dev/switchyard/internal/testenv"
+)
+
+func labels(suite string, kv ...string) map[string]string {
+	l := map[string]string{"suite": suite, "provider": "localstack", "env": "dev"}
+	for i := 0; i+1 < len(kv); i += 2 {
+		l[kv[i]] = kv[i+1]
+	}
+	return l
+}
+
+// Twenty requests with different selectors over three destinations.
+func TestTwentyRequestsAreSpreadAndWritten(t *testing.T) {
+	start := time.Now()
+	g := testenv.StartGitServer(t) // before the router, so it stops after the router's cleanup
+	startRouter(t)
+	installPromise(t)
+	url := newStore(t, g, "spread")
+	newDestination(t, "spread-eu-1", "spread", labels("spread", "region", "eu-west-1"))
+	newDestination(t, "spread-eu-2", "spread", labels("spread", "region", "eu-west-1"))
+	newDestination(t, "spread-us-1", "spread", labels("spread", "region", "us-east-1"))
+	newNamespace(t, "team-a")
+	newNamespace(t, "team-b")
+
+	// 8 pinned to eu-west-1, 4 to us-east-1, 8 anywhere.
+	want := map[string]string{} // request -> region it needs ("" any)
+	created := time.Now()
+	for i := 0; i < 20; i++ {
+		ns := []string{"team-a", "team-b"}[i%2]
+		name := fmt.Sprintf("table-%02d", i)
+		var sel map[string]any
+		switch {
+		case i < 8:
+			sel = map[string]any{"region": "eu-west-1"}
+		case i < 12:
+			sel = map[string]any{"region": "us-east-1"}
+		}
+		createRequest(t, ns, name, tableSpec("orders-"+name, "spread", sel))
+		if sel != nil {
+			want[ns+"/"+name] = sel["region"].(string)
+		} else {
+			want[ns+"/"+name] = ""
+		}
+	}
+	files := map[string]bool{}
+	perDest := map[string]int{}
+	for key, region := range want {
+		ns, name, _ := strings.Cut(key, "/")
+		st := waitReadyRequest(t, ns, name)
+		if region == "eu-west-1" && !strings.HasPrefix(st.Destination, "spread-eu-") ||
+			region == "us-east-1" && st.Destination != "spread-us-1" {
+			t.Errorf("%s needs %s but is on %s", key, region, st.Destination)
+		}
+		if len(st.Commit) != 40 || st.PlacementReason == "" || st.ObservedGeneration != 1 {
+			t.Errorf("%s: incomplete status %+v", key, st)
+		}
+		perDest[st.Destination]++
+		files[requestFile(st.Destination, ns, name)] = true
+	}
+	elapsed := time.Since(created)
+	inRepo := testenv.Files(t, url)
+	for f := range files {
+		if !contains(inRepo, f) {
+			t.Errorf("%s missing from the repo", f)
+		}
+	}
+	// Least loaded: 20 over 3 balances to 7/7/6 whatever the order.
+	for d, n := range perDest {
+		if n < 6 || n > 7 {
+			t.Errorf("spread %v: %s has %d", perDest, d, n)
+		}
+	}
+	// Each file holds the rendered Table.
+	clone := testenv.Clone(t, url)
+	b, err := os.ReadFile(filepath.Join(clone, requestFile(mustStatus(t, "team-a", "table-00").Destination, "team-a", "table-00")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table map[string]any
+	if err := yaml.Unmarshal(b, &table); err != nil || table["kind"] != "Table" {
+		t.Fatalf("table.yaml: %v %s", err, b)
+	}
+	commits := testenv.Git(t, clone, "rev-list", "--count", "HEAD")
+	t.Logf("20 requests Ready %s after the first create (%s for the whole test incl. setup); %s commits; spread %v",
+		elapsed.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), commits, perDest)
+	noLeak(t)
+}
+
+func mustStatus(t *testing.T, ns, name string) v1alpha1.RequestStatus {
+	t.Helper()
+	st, err := requestStatus(t, ns, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func TestRequestWaitsForMatchingDestination(t *testing.T) {
+	g := testenv.StartGitServer(t) // before the router, so it stops after the router's cleanup
+	startRouter(t)
+	installPromise(t)
+	url := newStore(t, g, "wait")
+	newNamespace(t, "team-wait")
+	createRequest(t, "team-wait", "early", tableSpec("early", "wait", nil))
+	st := waitCondition(t, "team-wait", "early", v1alpha1.ScheduledCondition, metav1.ConditionFalse, v1alpha1.NoMatchingDestination, 20*time.Second)
+	if st.Destination != "" {
+		t.Fatalf("waiting request has destination %q", st.Destination)
+	}
+	created := time.Now()
+	newDestination(t, "wait-1", "wait", labels("wait"))
+	st = waitCondition(t, "team-wait", "early", v1alpha1.ReadyCondition, metav1.ConditionTrue, v1alpha1.Committed, 10*time.Second)
+	t.Logf("placed %s after its destination was created", time.Since(created).Round(time.Millisecond))
+	if st.Destination != "wait-1" || !contains(testenv.Files(t, url), requestFile("wait-1", "team-wait", "early")) {
+		t.Fatalf("not written to wait-1: %+v", st)
+	}
+}
+
+func TestRelabelIsMisplacedAndDeleteReschedules(t *testing.T) {
+	g := testenv.StartGitServer(t) // before the router, so it stops after the router's cleanup
+	startRouter(t)
+	installPromise(t)
+	url := newStore(t, g, "move")
+	cleanupAll := func(d *v1alpha1.Destination) { d.Spec.Cleanup = v1alpha1.CleanupAll }
+	newDestination(t, "move-1", "move", labels("move"), cleanupAll)
+	newNamespace(t, "team-move")
+	createRequest(t, "team-move", "mover", tableSpec("mover", "move", nil))
+	st := waitReadyRequest(t, "team-move", "mover")
+	if st.Destination != "move-1" {
+		t.Fatalf("placed on %s", st.Destination)
+	}
+	newDestination(t, "move-2", "move", labels("move"))
+
+	// Relabel: the request no longer matches, and stays.
+	d := &v1alpha1.Destination{}
+	d.Name = "move-1"
+	relabel := []byte(`{"metadata":{"labels":{"suite":"elsewhere"}}}`)
+	if err := k8s.Patch(ctx(t), d, client.RawPatch(types.MergePatchType, relabel)); err != nil {
+		t.Fatal(err)
+	}
+	st = waitCondition(t, "team-move", "mover", v1alpha1.ScheduledCondition, metav1.ConditionTrue, v1alpha1.Misplaced, 10*time.Second)
+	if st.Destination != "move-1" || !contains(testenv.Files(t, url), requestFile("move-1", "team-move", "mover")) {
+		t.Fatalf("misplaced request moved: %+v", st)
+	}
+
+	// Delete: rescheduled to move-2; cleanup: all removes move-1's directory.
+	if err := k8s.Delete(ctx(t), d); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "request on move-2", func() (bool, string) {
+		st, err := requestStatus(t, "team-move", "mover")
+		if err != nil {
+			return false, err.Error()
+		}
+		return st.Destination == "move-2" && conditionStatus(st, v1alpha1.ReadyCondition) == "True", fmt.Sprintf("%+v", st)
+	})
+	waitFor(t, 20*time.Second, "files moved", func() (bool, string) {
+		files := testenv.Files(t, url)
+		moved := contains(files, requestFile("move-2", "team-move", "mover"))
+		for _, f := range files {
+			if strings.HasPrefix(f, "clusters/move-1/") {
+				moved = false
+			}
+		}
+		return moved, strings.Join(files, " ")
+	})
+	waitFor(t, 10*time.Second, "Rescheduled event", func() (bool, string) {
+		reasons := eventReasons(t, "team-move", "mover")
+		return strings.Contains(strings.Join(reasons, ","), "Rescheduled"), strings.Join(reasons, ",")
+	})
+}
+
+func conditionStatus(st v1alpha1.RequestStatus, typ string) string {
+	for _, c := range st.Conditions {
+		if c.Type == typ {
+			return string(c.Status)
+		}
+	}
+	return ""
+}
+
+func TestDeleteRequestRemovesFiles(t *testing.T) {
+	g := testenv.StartGitServer(t) // before the router, so it stops after the router's cleanup
+	startRouter(t)
+	installPromise(t)
+	url := newStore(t, g, "del")
+	newDestination(t, "del-1", "del", labels("del"))
+	newNamespace(t, "team-del")
+	createRequest(t, "team-del", "gone", tableSpec("gone", "del", nil))
+	createRequest(t, "team-del", "kept", tableSpec("kept", "del", nil))
+	placed := waitReadyRequest(t, "team-del", "gone")
+	waitReadyRequest(t, "team-del", "kept")
+
+	if err := k8s.Delete(ctx(t), dynamoDBRequest("team-del", "gone", nil)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "request deleted", func() (bool, string) {
+		err := k8s.Get(ctx(t), client.ObjectKeyFromObject(dynamoDBRequest("team-del", "gone", nil)), dynamoDBRequest("", "", nil))
+		return apierrors.IsNotFound(err), fmt.Sprint(err)
+	})
+	files := testenv.Files(t, url)
+	if contains(files, requestFile("del-1", "team-del", "gone")) || !contains(files, requestFile("del-1", "team-del", "kept")) {
+		t.Fatalf("files after delete: %v", files)
+	}
+	clone := testenv.Clone(t, url)
+	if _, err := testenv.GitE(clone, "merge-base", "--is-ancestor", placed.Commit, "HEAD"); err != nil {
+		t.Fatalf("the removal is not a later commit than %s", placed.Commit)
+	}
+	if log := testenv.Git(t, clone, "log", "-1", "--format=%B"); !strings.Contains(log, "remove team-del/gone") {
+		t.Fatalf("last commit message does not say what it removed: %q", log)
+	}
+	// Canaries keep both directories alive.
+	for _, f := range []string{"clusters/del-1/dependencies/switchyard_canary.yaml", "clusters/del-1/resources/switchyard_canary.yaml"} {
+		if !contains(files, f) {
+			t.Errorf("%s missing", f)
+		}
+	}
+}
+
+func TestDeleteWithUnreachableStoreHasEscapeHatch(t *testing.T) {
+	g := testenv.StartGitServer(t) // before the router, so it stops after the router's cleanup
+	startRouter(t)
+	installPromise(t)
+	url := newStore(t, g, "hatch")
+	newDestination(t, "hatch-1", "hatch", labels("hatch"))
+	newNamespace(t, "team-hatch")
+	createRequest(t, "team-hatch", "stuck", tableSpec("stuck", "hatch", nil))
+	waitReadyRequest(t, "team-hatch", "stuck")
+
+	g.Proxy.Stop() // the store is unreachable from now on
+	req := dynamoDBRequest("team-hatch", "stuck", nil)
+	if err := k8s.Delete(ctx(t), req); err != nil {
+		t.Fatal(err)
+	}
+	st := waitCondition(t, "team-hatch", "stuck", v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.Deleting, 30*time.Second)
+	c := st.Conditions[len(st.Conditions)-1]
+	for _, c2 := range st.Conditions {
+		if c2.Type == v1alpha1.ReadyCondition {
+			c = c2
+		}
+	}
+	if !strings.Contains(c.Message, v1alpha1.SkipCleanupAnnotation) {
+		t.Fatalf("message does not name the escape hatch: %s", c.Message)
+	}
+	patch := []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:"true"}}}`, v1alpha1.SkipCleanupAnnotation))
+	if err := k8s.Patch(ctx(t), req, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "request gone", func() (bool, string) {
+		err := k8s.Get(ctx(t), client.ObjectKeyFromObject(req), dynamoDBRequest("", "", nil))
+		return apierrors.IsNotFound(err), fmt.Sprint(err)
+	})
+	if err := g.Proxy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// As documented, the files stay when cleanup is skipped.
+	if !contains(testenv.Files(t, url), requestFile("hatch-1", "team-hatch", "stuck")) {
+		t.Fatal("skip-cleanup removed the files")
+	}
+	noLeak(t)
+}
+
+func TestInvalidRequestsAreRefused(t *testing.T) {
+	startRouter(t)
+	installPromise(t)
+	newNamespace(t, "team-bad")
+	key := map[string]any{"name": "id", "type": "S"}
+	tests := []struct {
+		name string
+		spec map[string]any
+		want string
+	}{
+		{"bad-name", map[string]any{"tableName": "no", "hashKey": key}, "spec.tableName"},
+		{"traversal", map[string]any{"tableName": "../etc/passwd", "hashKey": key}, "spec.tableName"},
+		{"newline", map[string]any{"tableName": "a\nb: c", "hashKey": key}, "spec.tableName"},
+		{"key-type", map[string]any{"tableName": "good", "hashKey": map[string]any{"name": "id", "type": "X"}}, "spec.hashKey.type"},
+		{"no-key", map[string]any{"tableName": "good"}, "spec.hashKey: Required value"},
+		{"provisioned", map[string]any{"tableName": "good", "hashKey": key, "billingMode": "PROVISIONED"}, "billingMode PROVISIONED needs readCapacityUnits"},
+		{"billing", map[string]any{"tableName": "good", "hashKey": key, "billingMode": "FREE"}, "spec.billingMode"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := k8s.Create(ctx(t), dynamoDBRequest("team-bad", tt.name, tt.spec))
+			if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want Invalid mentioning %q", err, tt.want)
+			}
+		})
+	}
+	for _, name := range []string{"../escape", "a/b", "new\nline"} {
+		err := k8s.Create(ctx(t), dynamoDBRequest("team-bad", name, map[string]any{"tableName": "good", "hashKey": key}))
+		if err == nil {
+			t.Errorf("name %q accepted", name)
+		}
+	}
+}
+
+func TestHostileValuesAreNeutralised(t *testing.T) {
+	g := testenv.StartGitServer(t) // before the router, so it stops after the router's cleanup
+	startRouter(t)
+	installPromise(t)
+	url := newStore(t, g, "hostile")
+	newDestination(t, "hostile-1", "hostile", labels("hostile"))
+	newNamespace(t, "team-hostile")
+	evil := "id\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: stolen}"
+	spec := tableSpec("hostile", "hostile", nil)
+	spec["hashKey"] = map[string]any{"name": evil, "type": "S"}
+	spec["tags"] = map[string]any{"x: y\n- z": "v\nevil: true"}
+	createRequest(t, "team-hostile", "evil", spec)
+	waitReadyRequest(t, "team-hostile", "evil")
+
+	clone := testenv.Clone(t, url)
+	var outside []string
+	filepath.Walk(clone, func(p string, info os.FileInfo, err error) error {
+		rel, _ := filepath.Rel(clone, p)
+		if err == nil && !info.IsDir() && !strings.HasPrefix(rel, ".git/") &&
+			!strings.HasPrefix(rel, "clusters/hostile-1/") {
+			outside = append(outside, rel)
+		}
+		return nil
+	})
+	if len(outside) > 0 {
+		t.Fatalf("files outside the destination: %v", outside)
+	}
+	b, err := os.ReadFile(filepath.Join(clone, requestFile("hostile-1", "team-hostile", "evil")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := strings.Split(string(b), "\n---\n")
+	var table struct {
+		Kind string
+		Spec struct {
+			AttributeDefinitions []map[string]string `json:"attributeDefinitions"`
+			Tags                 []map[string]string `json:"tags"`
+		}
+	}
+	if err := yaml.Unmarshal(b, &table); err != nil || len(docs) != 1 || table.Kind != "Table" {
+		t.Fatalf("want one Table document, got %d: %v\n%s", len(docs), err, b)
+	}
+	if got := table.Spec.AttributeDefinitions[0]["attributeName"]; got != evil {
+		t.Fatalf("attribute name %q", got)
+	}
+	if len(table.Spec.Tags) != 1 || table.Spec.Tags[0]["key"] != "x: y\n- z" {
+		t.Fatalf("tags %v", table.Spec.Tags)
+	}
+}
+
+func TestOtherWritersCommitsSurvive(t *testing.T) {
+	g := testenv.StartGitServer(t) // before the router, so it stops after the router's cleanup
+	startRouter(t)
+	installPromise(t)
+	url := newStore(t, g, "shared")
+	newDestination(t, "shared-1", "shared", labels("shared"))
+	newNamespace(t, "team-shared")
+	createRequest(t, "team-shared", "first", tableSpec("first", "shared", nil))
+	waitReadyRequest(t, "team-shared", "first")
+
+	other := testenv.Clone(t, url)
+	os.WriteFile(filepath.Join(other, "NOTES.md"), []byte("kept by someone else\n"), 0o644)
+	testenv.Git(t, other, "add", "NOTES.md")
+	testenv.Git(t, other, "commit", "-q", "-m", "someone else")
+	testenv.Git(t, other, "push", "-q", "origin", "main")
+	theirs := testenv.Git(t, other, "rev-parse", "HEAD")
+
+	for i := 0; i < 5; i++ {
+		createRequest(t, "team-shared", fmt.Sprintf("after-%d", i), tableSpec(fmt.Sprintf("after-%d", i), "shared", nil))
+	}
+	for i := 0; i < 5; i++ {
+		waitReadyRequest(t, "team-shared", fmt.Sprintf("after-%d", i))
+	}
+	clone := testenv.Clone(t, url)
+	if _, err := testenv.GitE(clone, "merge-base", "--is-ancestor", theirs, "HEAD"); err != nil {
+		t.Fatal("the other writer's commit is gone: force push?")
+	}
+	if merges := testenv.Git(t, clone, "rev-list", "--merges", "HEAD"); merges != "" {
+		t.Fatalf("history not linear: %s", merges)
+	}
+	files := testenv.Files(t, url)
+	if !contains(files, "NOTES.md") || !contains(files, requestFile("shared-1", "team-shared", "after-4")) {
+		t.Fatalf("files %v", files)
+	}
+}
+
+func TestGitServerOutageIsReportedAndRecovers(t *testing.T) {
+	g := testenv.StartGitServer(t) // before the router, so it stops after the router's cleanup
+	startRouter(t)
+	installPromise(t)
+	url := newStore(t, g, "outage")
+	newDestination(t, "outage-1", "outage", labels("outage"))
+	newNamespace(t, "team-outage")
+	createRequest(t, "team-outage", "before", tableSpec("before", "outage", nil))
+	waitReadyRequest(t, "team-outage", "before")
+
+	g.Proxy.Stop()
+	for i := 0; i < 3; i++ {
+		createRequest(t, "team-outage", fmt.Sprintf("during-%d", i), tableSpec(fmt.Sprintf("during-%d", i), "outage", nil))
+	}
+	st := waitCondition(t, "team-outage", "during-0", v1alpha1.WrittenCondition, metav1.ConditionFalse, v1alpha1.WriteFailed, 30*time.Second)
+	if st.Destination != "outage-1" {
+		t.Fatalf("placement lost during the outage: %+v", st)
+	}
+	waitFor(t, 20*time.Second, "store not Ready", func() (bool, string) {
+		var s v1alpha1.GitStateStore
+		if err := k8s.Get(ctx(t), types.NamespacedName{Name: "outage"}, &s); err != nil {
+			return false, err.Error()
+		}
+		for _, c := range s.Status.Conditions {
+			if c.Type == v1alpha1.ReadyCondition {
+				return c.Status == metav1.ConditionFalse && c.Reason == v1alpha1.RepositoryUnreachable, c.Message
+			}
+		}
+		return false, "no condition"
+	})
+	back := time.Now()
+	if err := g.Proxy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		waitCondition(t, "team-outage", fmt.Sprintf("during-%d", i), v1alpha1.ReadyCondition, metav1.ConditionTrue, v1alpha1.Committed, 60*time.Second)
+	}
+	t.Logf("converged %s after the server returned", time.Since(back).Round(time.Millisecond))
+	files := testenv.Files(t, url)
+	for _, n := range []string{"before", "during-0", "during-1", "during-2"} {
+		if !contains(files, requestFile("outage-1", "team-outage", n)) {
+			t.Errorf("%s missing", n)
+		}
+	}
+	if out, err := testenv.GitE(g.RepoDir("outage"), "fsck", "--full"); err != nil {
+		t.Fatalf("fsck: %v\n%s", err, out)
+	}
+	noLeak(t)
+}
+
+func TestRestartKeepsPlacementsAndMakesNoCommit(t *testing.T) {
+	g := testenv.StartGitServer(t)
+	stop := startRouter(t)
+	installPromise(t)
+	url := newStore(t, g, "restart")
+	newDestination(t, "restart-1", "restart", labels("restart"))
+	newDestination(t, "restart-2", "restart", labels("restart"))
+	newNamespace(t, "team-restart")
+	placed := map[string]string{}
+	for i := 0; i < 6; i++ {
+		name := fmt.Sprintf("r-%d", i)
+		createRequest(t, "team-restart", name, tableSpec(name, "restart", nil))
+	}
+	for i := 0; i < 6; i++ {
+		name := fmt.Sprintf("r-%d", i)
+		placed[name] = waitReadyRequest(t, "team-restart", name).Destination
+	}
+	clone := testenv.Clone(t, url)
+	head := testenv.Git(t, clone, "rev-parse", "HEAD")
+
+	stop()
+	// Lose one request's status too: its placement must come back from the repo.
+	lost := dynamoDBRequest("team-restart", "r-0", nil)
+	if err := k8s.Get(ctx(t), client.ObjectKeyFromObject(lost), lost); err != nil {
+		t.Fatal(err)
+	}
+	lost.Object["status"] = map[string]any{}
+	if err := k8s.Status().Update(ctx(t), lost); err != nil {
+		t.Fatal(err)
+	}
+	// A new destination with no load would attract re-placed requests.
+	startRouter(t)
+	newDestination(t, "restart-3", "restart", labels("restart"))
+	for name, dest := range placed {
+		st := waitReadyRequest(t, "team-restart", name)
+		if st.Destination != dest {
+			t.Errorf("%s moved from %s to %s after restart", name, dest, st.Destination)
+		}
+	}
+	// Only the new destination's canaries and dependencies may have been
+	// committed since: nothing was rewritten for the placed requests.
+	clone = testenv.Clone(t, url)
+	changed := testenv.Git(t, clone, "diff", "--name-only", head, "HEAD")
+	for _, f := range strings.Split(changed, "\n") {
+		if f != "" && !strings.HasPrefix(f, "clusters/restart-3/") {
+			t.Errorf("%s changed after the restart", f)
+		}
+	}
+}
