@@ -7,8 +7,8 @@ import (
 	"sort"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -57,7 +57,7 @@ type RequestReconciler struct {
 // SetupWithManager starts a controller for r.GVK on a running manager.
 func (r *RequestReconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
 	return ctrl.NewControllerManagedBy(mgr).
-		Named("request-" + r.GVK.GroupKind().String()).
+		Named("request-"+r.GVK.GroupKind().String()).
 		For(r.newObject()).
 		// A destination event wakes only the requests it concerns.
 		Watches(&v1alpha1.Destination{}, handler.EnqueueRequestsFromMapFunc(r.forDestination)).

@@ -8,8 +8,12 @@ import (
 	"testing"
 	"time"
 
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -493,5 +497,94 @@ func TestRestartKeepsPlacementsAndMakesNoCommit(t *testing.T) {
 		if f != "" && !strings.HasPrefix(f, "clusters/restart-3/") {
 			t.Errorf("%s changed after the restart", f)
 		}
+	}
+}
+
+// queuePromise is a second, minimal Promise: the request controller is
+// generic over kinds.
+func queuePromise(suite string) *v1alpha1.Promise {
+	crd := `{"apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition",
+"metadata":{"name":"queuerequests.test.switchyard.dev"},
+"spec":{"group":"test.switchyard.dev","scope":"Namespaced",
+"names":{"kind":"QueueRequest","listKind":"QueueRequestList","plural":"queuerequests","singular":"queuerequest"},
+"versions":[{"name":"v1","served":true,"storage":true,"schema":{"openAPIV3Schema":{"type":"object",
+"properties":{"spec":{"type":"object","properties":{"size":{"type":"integer"}}}}}}}]}}`
+	dep := `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"queues"}}`
+	return &v1alpha1.Promise{
+		ObjectMeta: metav1.ObjectMeta{Name: "queue"},
+		Spec: v1alpha1.PromiseSpec{
+			API:                  runtime.RawExtension{Raw: []byte(crd)},
+			DestinationSelectors: []metav1.LabelSelector{{MatchLabels: map[string]string{"suite": suite}}},
+			Resources: []v1alpha1.ResourceTemplate{{Name: "queue", Template: `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .metadata.name }}
+  namespace: queues
+data:
+  size: "{{ .spec.size }}"
+`}},
+			Dependencies: []runtime.RawExtension{{Raw: []byte(dep)}},
+		},
+	}
+}
+
+func TestPromiseDeletionWaitsForRequests(t *testing.T) {
+	g := testenv.StartGitServer(t)
+	startRouter(t)
+	url := newStore(t, g, "promdel")
+	newDestination(t, "promdel-1", "promdel", labels("promdel"))
+	p := queuePromise("promdel")
+	if err := k8s.Create(ctx(t), p); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, &v1alpha1.Promise{}, "queue", 30*time.Second)
+	depFile := "clusters/promdel-1/dependencies/queue/dependencies.yaml"
+	if !contains(testenv.Files(t, url), depFile) {
+		t.Fatalf("dependencies not written")
+	}
+	newNamespace(t, "team-queue")
+	q := &unstructured.Unstructured{Object: map[string]any{"spec": map[string]any{"size": int64(3)}}}
+	q.SetGroupVersionKind(schema.GroupVersionKind{Group: "test.switchyard.dev", Version: "v1", Kind: "QueueRequest"})
+	q.SetNamespace("team-queue")
+	q.SetName("jobs")
+	if err := k8s.Create(ctx(t), q); err != nil {
+		t.Fatal(err)
+	}
+	reqFile := "clusters/promdel-1/resources/team-queue/queue/jobs/queue.yaml"
+	waitFor(t, 30*time.Second, "queue request written", func() (bool, string) {
+		files := testenv.Files(t, url)
+		return contains(files, reqFile), strings.Join(files, " ")
+	})
+
+	if err := k8s.Delete(ctx(t), p); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "RequestsExist", func() (bool, string) {
+		var got v1alpha1.Promise
+		if err := k8s.Get(ctx(t), types.NamespacedName{Name: "queue"}, &got); err != nil {
+			return false, err.Error()
+		}
+		for _, c := range got.Status.Conditions {
+			if c.Type == v1alpha1.ReadyCondition {
+				return c.Reason == v1alpha1.RequestsExist && strings.Contains(c.Message, "kubectl delete queuerequests"), c.Message
+			}
+		}
+		return false, "no Ready condition"
+	})
+	var crd apiextensionsv1.CustomResourceDefinition
+	if err := k8s.Get(ctx(t), types.NamespacedName{Name: "queuerequests.test.switchyard.dev"}, &crd); err != nil {
+		t.Fatalf("the CRD went while requests exist: %v", err)
+	}
+	if err := k8s.Delete(ctx(t), q); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "Promise and CRD gone", func() (bool, string) {
+		perr := k8s.Get(ctx(t), types.NamespacedName{Name: "queue"}, &v1alpha1.Promise{})
+		cerr := k8s.Get(ctx(t), types.NamespacedName{Name: "queuerequests.test.switchyard.dev"}, &apiextensionsv1.CustomResourceDefinition{})
+		return apierrors.IsNotFound(perr) && apierrors.IsNotFound(cerr), fmt.Sprintf("promise: %v; crd: %v", perr, cerr)
+	})
+	files := testenv.Files(t, url)
+	if contains(files, depFile) || contains(files, reqFile) {
+		t.Fatalf("files left behind: %v", files)
 	}
 }

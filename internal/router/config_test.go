@@ -1,0 +1,70 @@
+package router_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/switchyard-dev/switchyard/internal/testenv"
+)
+
+// TestConfigIsAcceptedByTheAPIServer sends every manifest under config/
+// (except kustomizations) to the API server as a server-side dry run, so a
+// typo in a sample or the Deployment fails here, not on a user's cluster.
+// Namespaces are created for real so namespaced objects can be checked.
+func TestConfigIsAcceptedByTheAPIServer(t *testing.T) {
+	startRouter(t)
+	installPromise(t) // serves DynamoDBRequest, for the sample requests
+	files := []string{
+		"config/manager/namespace.yaml", "config/manager/manager.yaml",
+		"config/rbac/service_account.yaml", "config/rbac/role.yaml", "config/rbac/role_binding.yaml",
+		"config/samples/gitstatestore.yaml", "config/samples/destinations.yaml", "config/samples/requests.yaml",
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			for _, obj := range readObjects(t, filepath.Join(testenv.RepoRoot(), f)) {
+				var err error
+				if obj.GetKind() == "Namespace" {
+					err = k8s.Create(ctx(t), obj)
+					if apierrors.IsAlreadyExists(err) {
+						err = nil
+					}
+				} else {
+					err = k8s.Create(ctx(t), obj, client.DryRunAll)
+				}
+				if err != nil {
+					t.Errorf("%s %s: %v", obj.GetKind(), obj.GetName(), err)
+				}
+			}
+		})
+	}
+}
+
+func readObjects(t *testing.T, path string) []*unstructured.Unstructured {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(b), 4096)
+	var out []*unstructured.Unstructured
+	for {
+		u := &unstructured.Unstructured{}
+		if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
+			return out
+		} else if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if len(u.Object) > 0 {
+			out = append(out, u)
+		}
+	}
+}
