@@ -15,7 +15,7 @@ build: ## Build bin/router
 	CGO_ENABLED=0 go build -trimpath -o bin/router ./cmd/router
 
 .PHONY: run
-run: manifests ## Run the router against $KUBECONFIG, installing the CRDs first
+run: ## Run the router against $KUBECONFIG, installing the CRDs first
 	kubectl --kubeconfig $(KUBECONFIG) apply -f config/crd/bases
 	go run ./cmd/router run --kubeconfig $(KUBECONFIG)
 

@@ -138,7 +138,3 @@ type DestinationList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []Destination `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&Destination{}, &DestinationList{})
-}

@@ -107,7 +107,3 @@ type GitStateStoreList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []GitStateStore `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&GitStateStore{}, &GitStateStoreList{})
-}

@@ -103,7 +103,3 @@ type PromiseList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []Promise `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&Promise{}, &PromiseList{})
-}

@@ -335,7 +335,7 @@ func promiseSelector(p *v1alpha1.Promise) (scheduler.Selector, error) {
 		ls := &p.Spec.DestinationSelectors[i]
 		sel, err := metav1.LabelSelectorAsSelector(ls)
 		if err != nil {
-			return s, fmt.Errorf("Promise %s destinationSelectors[%d]: %v", p.Name, i, err)
+			return s, fmt.Errorf("promise %s: destinationSelectors[%d]: %v", p.Name, i, err)
 		}
 		s.Selectors = append(s.Selectors, sel)
 		s.Explicit = s.Explicit || len(ls.MatchLabels) > 0 || len(ls.MatchExpressions) > 0
