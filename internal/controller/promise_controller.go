@@ -280,15 +280,8 @@ func (r *PromiseReconciler) writeEach(ctx context.Context, p *v1alpha1.Promise, 
 			errs = append(errs, err)
 			continue
 		}
-		res, err := w.Write(ctx, fmt.Sprintf("dependencies of Promise %s", p.Name), changes...)
-		if err != nil {
+		if _, err := w.Write(ctx, fmt.Sprintf("dependencies of Promise %s", p.Name), changes...); err != nil {
 			errs = append(errs, fmt.Errorf("writing dependencies to %s: %w", store, err))
-		} else if res.Changed {
-			for i := range dests {
-				if dests[i].Spec.StateStoreRef.Name == store {
-					r.Index.Committed(dests[i].Name, res.Commit)
-				}
-			}
 		}
 	}
 	sort.Strings(skipped)

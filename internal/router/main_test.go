@@ -185,6 +185,18 @@ func waitReady(t *testing.T, o conditioned, name string, timeout time.Duration) 
 	})
 }
 
+// scenario starts a Git server, the router and the DynamoDB Promise, and
+// creates a Ready GitStateStore named suite. It returns the server and the
+// repository URL. The Git server starts first so that it stops last, after
+// the router's cleanup.
+func scenario(t *testing.T, suite string) (*testenv.GitServer, string) {
+	t.Helper()
+	g := testenv.StartGitServer(t)
+	startRouter(t)
+	installPromise(t)
+	return g, newStore(t, g, suite)
+}
+
 // newStore creates a repository on g, a Secret with the credentials and a
 // GitStateStore, and waits until it is Ready.
 func newStore(t *testing.T, g *testenv.GitServer, name string) string {

@@ -33,10 +33,7 @@ func labels(suite string, kv ...string) map[string]string {
 // Twenty requests with different selectors over three destinations.
 func TestTwentyRequestsAreSpreadAndWritten(t *testing.T) {
 	start := time.Now()
-	g := testenv.StartGitServer(t) // before the router, so it stops after the router's cleanup
-	startRouter(t)
-	installPromise(t)
-	url := newStore(t, g, "spread")
+	_, url := scenario(t, "spread")
 	newDestination(t, "spread-eu-1", "spread", labels("spread", "region", "eu-west-1"))
 	newDestination(t, "spread-eu-2", "spread", labels("spread", "region", "eu-west-1"))
 	newDestination(t, "spread-us-1", "spread", labels("spread", "region", "us-east-1"))
@@ -117,10 +114,7 @@ func mustStatus(t *testing.T, ns, name string) v1alpha1.RequestStatus {
 }
 
 func TestRequestWaitsForMatchingDestination(t *testing.T) {
-	g := testenv.StartGitServer(t) // before the router, so it stops after the router's cleanup
-	startRouter(t)
-	installPromise(t)
-	url := newStore(t, g, "wait")
+	_, url := scenario(t, "wait")
 	newNamespace(t, "team-wait")
 	createRequest(t, "team-wait", "early", tableSpec("early", "wait", nil))
 	st := waitCondition(t, "team-wait", "early", v1alpha1.ScheduledCondition, metav1.ConditionFalse, v1alpha1.NoMatchingDestination, 20*time.Second)
@@ -137,10 +131,7 @@ func TestRequestWaitsForMatchingDestination(t *testing.T) {
 }
 
 func TestRelabelIsMisplacedAndDeleteReschedules(t *testing.T) {
-	g := testenv.StartGitServer(t) // before the router, so it stops after the router's cleanup
-	startRouter(t)
-	installPromise(t)
-	url := newStore(t, g, "move")
+	_, url := scenario(t, "move")
 	cleanupAll := func(d *v1alpha1.Destination) { d.Spec.Cleanup = v1alpha1.CleanupAll }
 	newDestination(t, "move-1", "move", labels("move"), cleanupAll)
 	newNamespace(t, "team-move")
@@ -200,10 +191,7 @@ func conditionStatus(st v1alpha1.RequestStatus, typ string) string {
 }
 
 func TestDeleteRequestRemovesFiles(t *testing.T) {
-	g := testenv.StartGitServer(t) // before the router, so it stops after the router's cleanup
-	startRouter(t)
-	installPromise(t)
-	url := newStore(t, g, "del")
+	_, url := scenario(t, "del")
 	newDestination(t, "del-1", "del", labels("del"))
 	newNamespace(t, "team-del")
 	createRequest(t, "team-del", "gone", tableSpec("gone", "del", nil))
@@ -238,10 +226,7 @@ func TestDeleteRequestRemovesFiles(t *testing.T) {
 }
 
 func TestDeleteWithUnreachableStoreHasEscapeHatch(t *testing.T) {
-	g := testenv.StartGitServer(t) // before the router, so it stops after the router's cleanup
-	startRouter(t)
-	installPromise(t)
-	url := newStore(t, g, "hatch")
+	g, url := scenario(t, "hatch")
 	newDestination(t, "hatch-1", "hatch", labels("hatch"))
 	newNamespace(t, "team-hatch")
 	createRequest(t, "team-hatch", "stuck", tableSpec("stuck", "hatch", nil))
@@ -315,10 +300,7 @@ func TestInvalidRequestsAreRefused(t *testing.T) {
 }
 
 func TestHostileValuesAreNeutralised(t *testing.T) {
-	g := testenv.StartGitServer(t) // before the router, so it stops after the router's cleanup
-	startRouter(t)
-	installPromise(t)
-	url := newStore(t, g, "hostile")
+	_, url := scenario(t, "hostile")
 	newDestination(t, "hostile-1", "hostile", labels("hostile"))
 	newNamespace(t, "team-hostile")
 	evil := "id\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: stolen}"
@@ -365,10 +347,7 @@ func TestHostileValuesAreNeutralised(t *testing.T) {
 }
 
 func TestOtherWritersCommitsSurvive(t *testing.T) {
-	g := testenv.StartGitServer(t) // before the router, so it stops after the router's cleanup
-	startRouter(t)
-	installPromise(t)
-	url := newStore(t, g, "shared")
+	_, url := scenario(t, "shared")
 	newDestination(t, "shared-1", "shared", labels("shared"))
 	newNamespace(t, "team-shared")
 	createRequest(t, "team-shared", "first", tableSpec("first", "shared", nil))
@@ -401,10 +380,7 @@ func TestOtherWritersCommitsSurvive(t *testing.T) {
 }
 
 func TestGitServerOutageIsReportedAndRecovers(t *testing.T) {
-	g := testenv.StartGitServer(t) // before the router, so it stops after the router's cleanup
-	startRouter(t)
-	installPromise(t)
-	url := newStore(t, g, "outage")
+	g, url := scenario(t, "outage")
 	newDestination(t, "outage-1", "outage", labels("outage"))
 	newNamespace(t, "team-outage")
 	createRequest(t, "team-outage", "before", tableSpec("before", "outage", nil))
