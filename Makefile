@@ -58,3 +58,14 @@ tidy: ## go mod tidy for every module
 .PHONY: verify
 verify: manifests lint ## Regenerate and fail when the tree changes
 	@git diff --exit-code -- api config || { echo "generated files are stale: run make manifests"; exit 1; }
+
+BENCH_OUT ?= /tmp/switchyard-bench
+.PHONY: bench
+bench: ## Go benchmarks, then the router benchmark (burst, steady, baseline) on real components; JSON in $(BENCH_OUT)
+	mkdir -p $(BENCH_OUT)
+	go test -run xxx -bench . -benchtime 2000x ./internal/scheduler
+	go test -run xxx -bench . -benchtime 5x ./internal/gitstate
+	go build -o bin/bench ./hack/bench
+	KUBEBUILDER_ASSETS="$$(hack/controlplane.sh)" bin/bench -mode burst -requests 10000 -destinations 100 -out $(BENCH_OUT)/burst.json
+	KUBEBUILDER_ASSETS="$$(hack/controlplane.sh)" bin/bench -mode steady -rate 50 -duration 2m -destinations 100 -out $(BENCH_OUT)/steady.json
+	KUBEBUILDER_ASSETS="$$(hack/controlplane.sh)" bin/bench -mode baseline -requests 500 -destinations 100 -out $(BENCH_OUT)/baseline.json

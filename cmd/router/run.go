@@ -23,6 +23,7 @@ type runOptions struct {
 	kubeconfig      string
 	metricsAddr     string
 	probeAddr       string
+	pprofAddr       string
 	leaderElect     bool
 	leaderNamespace string
 	qps             float64
@@ -37,13 +38,15 @@ func parseRun(args []string) (*runOptions, error) {
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the platform cluster; empty means in-cluster or $KUBECONFIG")
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 disables it")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz endpoints")
+	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "", "address of the Go pprof endpoints; empty disables them")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader so that only one replica writes")
 	fs.StringVar(&o.leaderNamespace, "leader-election-namespace", "", "namespace of the leader election lease; empty means the pod's")
 	fs.Float64Var(&o.qps, "kube-api-qps", 200, "Kubernetes client queries per second")
 	fs.IntVar(&o.burst, "kube-api-burst", 400, "Kubernetes client burst")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info or error")
 	fs.StringVar(&o.router.DataDir, "data-dir", filepath.Join(os.TempDir(), "switchyard"), "directory for the state stores' local clones")
-	fs.IntVar(&o.router.RequestWorkers, "request-workers", 32, "concurrent reconciles per request kind (also the largest commit batch)")
+	fs.IntVar(&o.router.RequestWorkers, "request-workers", 128, "concurrent reconciles per request kind (also the largest commit batch)")
+	fs.IntVar(&o.router.MaxBatch, "max-batch", 1000, "most writes in one commit; 1 makes one commit per request (for comparison only)")
 	fs.DurationVar(&o.router.StoreInterval, "store-interval", time.Minute, "how often a Ready state store is checked")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -72,6 +75,7 @@ func run(ctx context.Context, args []string) error {
 		Scheme:                  router.Scheme(),
 		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress:  o.probeAddr,
+		PprofBindAddress:        o.pprofAddr,
 		LeaderElection:          o.leaderElect,
 		LeaderElectionID:        "switchyard-router",
 		LeaderElectionNamespace: o.leaderNamespace,

@@ -10,10 +10,10 @@ import (
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 )
 
-// requestCRD decodes a Promise's spec.api and returns the CRD to install,
+// RequestCRD decodes a Promise's spec.api and returns the CRD to install,
 // with the router's additions, and the request kind it serves. The error
 // says what to fix in spec.api.
-func requestCRD(p *v1alpha1.Promise) (*apiextensionsv1.CustomResourceDefinition, schema.GroupVersionKind, error) {
+func RequestCRD(p *v1alpha1.Promise) (*apiextensionsv1.CustomResourceDefinition, schema.GroupVersionKind, error) {
 	var crd apiextensionsv1.CustomResourceDefinition
 	var gvk schema.GroupVersionKind
 	if err := json.Unmarshal(p.Spec.API.Raw, &crd); err != nil {

@@ -124,7 +124,7 @@ func notReady(reason, msg string) metav1.Condition {
 }
 
 func (r *PromiseReconciler) reconcile(ctx context.Context, p *v1alpha1.Promise) (metav1.Condition, ctrl.Result, error) {
-	crd, gvk, err := requestCRD(p)
+	crd, gvk, err := RequestCRD(p)
 	if !p.DeletionTimestamp.IsZero() {
 		return r.finalize(ctx, p, crd, gvk, err)
 	}

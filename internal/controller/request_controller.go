@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -30,6 +31,7 @@ import (
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/destinations"
 	"github.com/switchyard-dev/switchyard/internal/gitstate"
+	"github.com/switchyard-dev/switchyard/internal/metrics"
 	"github.com/switchyard-dev/switchyard/internal/placement"
 	"github.com/switchyard-dev/switchyard/internal/render"
 	"github.com/switchyard-dev/switchyard/internal/scheduler"
@@ -69,6 +71,16 @@ func (r *RequestReconciler) SetupWithManager(mgr ctrl.Manager, workers int) erro
 			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](100*time.Millisecond, 30*time.Second),
 		}).
 		Complete(r)
+}
+
+// deletionStarted passes the update that sets deletionTimestamp.
+var deletionStarted = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		return e.ObjectOld.GetDeletionTimestamp().IsZero() && !e.ObjectNew.GetDeletionTimestamp().IsZero()
+	},
+	CreateFunc:  func(event.CreateEvent) bool { return false },
+	DeleteFunc:  func(event.DeleteEvent) bool { return false },
+	GenericFunc: func(event.GenericEvent) bool { return false },
 }
 
 func (r *RequestReconciler) newObject() *unstructured.Unstructured {
@@ -118,8 +130,9 @@ func (r *RequestReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	// Read-only use: skip copying every destination on every reconcile.
 	var dests v1alpha1.DestinationList
-	if err := r.List(ctx, &dests); err != nil {
+	if err := r.List(ctx, &dests, client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, err
 	}
 	if !obj.GetDeletionTimestamp().IsZero() {
@@ -161,6 +174,8 @@ func (r *RequestReconciler) reconcile(ctx context.Context, obj *unstructured.Uns
 	key := r.key(client.ObjectKeyFromObject(obj))
 	var decision scheduler.Decision
 	r.Index.Assign(key, func(load func(string) int) string {
+		start := time.Now()
+		defer func() { metrics.ScheduleSeconds.Observe(time.Since(start).Seconds()) }()
 		decision = scheduler.Schedule(scheduler.Request{Key: r.GVK.Kind + "/" + key.NamespacedName.String(), Selector: sel, Current: current}, schedulerView(dests, load))
 		return decision.Destination
 	})
@@ -172,9 +187,11 @@ func (r *RequestReconciler) reconcile(ctx context.Context, obj *unstructured.Uns
 		setAll(st, obj, metav1.ConditionFalse, v1alpha1.NoMatchingDestination, decision.Message)
 		return ctrl.Result{}, nil
 	}
+	// Routine placements make no event (the status says where, and an
+	// event per request would double the API writes of a burst); moves,
+	// misplacements and failures do.
 	if st.Destination != decision.Destination {
 		st.Destination, st.Commit, st.PlacementReason = decision.Destination, "", decision.Message
-		r.event(obj, "Normal", v1alpha1.Placed, "Placed on %s: %s", decision.Destination, decision.Message)
 	}
 	scheduled := metav1.ConditionTrue
 	msg := st.PlacementReason
@@ -214,6 +231,9 @@ func (r *RequestReconciler) write(ctx context.Context, obj *unstructured.Unstruc
 		}
 		setWritten(st, obj, metav1.ConditionFalse, v1alpha1.WriteFailed, err.Error())
 		return ctrl.Result{}, err
+	}
+	if !meta.IsStatusConditionTrue(st.Conditions, v1alpha1.WrittenCondition) && st.Commit == "" {
+		metrics.WrittenSeconds.Observe(time.Since(obj.GetCreationTimestamp().Time).Seconds())
 	}
 	// An unchanged write keeps the commit that carried the content first.
 	if res.Changed || st.Commit == "" {

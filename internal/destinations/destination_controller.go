@@ -48,13 +48,7 @@ func (r *DestinationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		r.Interval = 5 * time.Minute
 	}
 	changed := make(chan event.GenericEvent)
-	go func() {
-		for name := range r.Index.Changed() {
-			d := &v1alpha1.Destination{}
-			d.Name = name
-			changed <- event.GenericEvent{Object: d}
-		}
-	}()
+	go r.coalesce(changed)
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.Destination{}).
 		Named("destination").
@@ -63,6 +57,32 @@ func (r *DestinationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// A slow store must not hold up the destinations of other stores.
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Complete(r)
+}
+
+// statusRefresh is how often, at most, a destination's status is refreshed
+// for load changes: a burst of placements makes one patch per destination
+// per period instead of one per placement.
+const statusRefresh = 2 * time.Second
+
+// coalesce turns the index's change notices into at most one event per
+// destination per statusRefresh.
+func (r *DestinationReconciler) coalesce(out chan<- event.GenericEvent) {
+	pending := map[string]bool{}
+	tick := time.NewTicker(statusRefresh)
+	defer tick.Stop()
+	for {
+		select {
+		case name := <-r.Index.Changed():
+			pending[name] = true
+		case <-tick.C:
+			for name := range pending {
+				d := &v1alpha1.Destination{}
+				d.Name = name
+				out <- event.GenericEvent{Object: d}
+			}
+			clear(pending)
+		}
+	}
 }
 
 func (r *DestinationReconciler) forStore(ctx context.Context, o client.Object) []reconcile.Request {

@@ -13,6 +13,8 @@ import (
 // Stores holds one Writer per state store. It is safe for concurrent use.
 type Stores struct {
 	dir string
+	// MaxBatch caps the writes in one commit (0: the writer's default).
+	MaxBatch int
 
 	mu sync.Mutex
 	m  map[string]*store
@@ -65,6 +67,8 @@ func (s *Stores) open(name, key string, cfg gitstate.Config) (*gitstate.Writer, 
 	}
 	// A new URL or branch gets a new clone directory; new credentials keep it.
 	cfg.Dir = filepath.Join(s.dir, name+"-"+hash(cfg.URL, cfg.Branch)[:12])
+	cfg.Name = name
+	cfg.MaxBatch = s.MaxBatch
 	w, err := gitstate.Open(cfg)
 	if err != nil {
 		s.forget(name)

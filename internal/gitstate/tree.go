@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -70,17 +71,65 @@ func (e *edit) add(elems []string, c Change) {
 	child.add(elems[1:], c)
 }
 
+// trees reads tree objects through a cache of their decoded entries, so
+// the lookups every commit and every Exists makes cost no disk reads. Trees
+// the writer creates go into it as they are written. It is cleared when it
+// grows past maxCachedTrees; trees are immutable, so it is never stale.
+type trees struct {
+	s  storer.EncodedObjectStorer
+	mu sync.Mutex
+	m  map[plumbing.Hash]map[string]object.TreeEntry
+	// written collects the objects apply wrote, which a push must send.
+	written []plumbing.Hash
+}
+
+const maxCachedTrees = 1 << 20
+
+func newTrees(s storer.EncodedObjectStorer) *trees {
+	return &trees{s: s, m: map[plumbing.Hash]map[string]object.TreeEntry{}}
+}
+
+// get returns the entries of tree h; the caller must not modify them.
+func (t *trees) get(h plumbing.Hash) (map[string]object.TreeEntry, error) {
+	t.mu.Lock()
+	entries, ok := t.m[h]
+	t.mu.Unlock()
+	if ok {
+		return entries, nil
+	}
+	tree, err := object.GetTree(t.s, h)
+	if err != nil {
+		return nil, fmt.Errorf("reading tree %s: %w", h, err)
+	}
+	entries = make(map[string]object.TreeEntry, len(tree.Entries))
+	for _, en := range tree.Entries {
+		entries[en.Name] = en
+	}
+	t.put(h, entries)
+	return entries, nil
+}
+
+func (t *trees) put(h plumbing.Hash, entries map[string]object.TreeEntry) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.m) >= maxCachedTrees {
+		t.m = map[plumbing.Hash]map[string]object.TreeEntry{}
+	}
+	t.m[h] = entries
+}
+
 // apply writes the trees of base with e applied and returns the new tree's
 // hash, or the zero hash when the result is empty.
-func (e *edit) apply(s storer.EncodedObjectStorer, base plumbing.Hash) (plumbing.Hash, error) {
+func (e *edit) apply(t *trees, base plumbing.Hash) (plumbing.Hash, error) {
+	s := t.s
 	entries := map[string]object.TreeEntry{}
 	if !e.replace && !base.IsZero() {
-		t, err := object.GetTree(s, base)
+		old, err := t.get(base)
 		if err != nil {
-			return plumbing.ZeroHash, fmt.Errorf("reading tree %s: %w", base, err)
+			return plumbing.ZeroHash, err
 		}
-		for _, en := range t.Entries {
-			entries[en.Name] = en
+		for name, en := range old {
+			entries[name] = en
 		}
 	}
 	for name, content := range e.files {
@@ -88,6 +137,7 @@ func (e *edit) apply(s storer.EncodedObjectStorer, base plumbing.Hash) (plumbing
 		if err != nil {
 			return plumbing.ZeroHash, err
 		}
+		t.written = append(t.written, h)
 		entries[name] = object.TreeEntry{Name: name, Mode: filemode.Regular, Hash: h}
 	}
 	for name, child := range e.children {
@@ -95,7 +145,7 @@ func (e *edit) apply(s storer.EncodedObjectStorer, base plumbing.Hash) (plumbing
 		if en, ok := entries[name]; ok && en.Mode == filemode.Dir {
 			childBase = en.Hash
 		}
-		h, err := child.apply(s, childBase)
+		h, err := child.apply(t, childBase)
 		if err != nil {
 			return plumbing.ZeroHash, err
 		}
@@ -108,7 +158,12 @@ func (e *edit) apply(s storer.EncodedObjectStorer, base plumbing.Hash) (plumbing
 	if len(entries) == 0 {
 		return plumbing.ZeroHash, nil
 	}
-	return writeTree(s, entries)
+	h, err := writeTree(s, entries)
+	if err == nil {
+		t.put(h, entries)
+		t.written = append(t.written, h)
+	}
+	return h, err
 }
 
 func writeBlob(s storer.EncodedObjectStorer, content []byte) (plumbing.Hash, error) {
@@ -158,24 +213,21 @@ func storeIfMissing(s storer.EncodedObjectStorer, obj plumbing.EncodedObject) (p
 	return s.SetEncodedObject(obj)
 }
 
-// subtree returns the hash of the tree or blob at dir under root, or the
-// zero hash when there is nothing there.
-func subtree(s storer.EncodedObjectStorer, root plumbing.Hash, dir string) (plumbing.Hash, error) {
+// subtree returns the hash of the tree at dir under root, or the zero hash
+// when there is no directory there.
+func (t *trees) subtree(root plumbing.Hash, dir string) (plumbing.Hash, error) {
 	h := root
 	for _, name := range strings.Split(dir, "/") {
 		if h.IsZero() {
 			return h, nil
 		}
-		t, err := object.GetTree(s, h)
+		entries, err := t.get(h)
 		if err != nil {
-			return plumbing.ZeroHash, fmt.Errorf("reading tree %s: %w", h, err)
+			return plumbing.ZeroHash, err
 		}
 		h = plumbing.ZeroHash
-		for _, en := range t.Entries {
-			if en.Name == name && en.Mode == filemode.Dir {
-				h = en.Hash
-				break
-			}
+		if en, ok := entries[name]; ok && en.Mode == filemode.Dir {
+			h = en.Hash
 		}
 	}
 	return h, nil

@@ -9,13 +9,17 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+
+	"github.com/switchyard-dev/switchyard/internal/metrics"
 )
 
 // Config says which branch of which repository a Writer writes.
@@ -39,6 +43,8 @@ type Config struct {
 	// Retries is how many times a rejected or failed push is retried
 	// after a fetch (default 5), with backoff from 100ms doubling.
 	Retries int
+	// Name labels the writer's metrics (the store's name).
+	Name string
 }
 
 // Result is the outcome of a Write.
@@ -59,11 +65,19 @@ type Writer struct {
 	stop chan struct{}
 	done chan struct{}
 
-	// mu guards the repository: the loop holds it while it builds, pushes
-	// and fetches; readers (Exists, Fetch) take it too.
-	mu sync.Mutex
+	// mu guards the repository: writing objects and refs (building a
+	// commit, fetching) takes it exclusively; reading (pushing, Exists)
+	// shares it, so lookups do not wait for the network.
+	mu sync.RWMutex
 	// fetched is true once the remote branch was fetched at least once.
-	fetched bool
+	fetched atomic.Bool
+	trees   *trees
+	objects *overlay
+	// head caches the remote branch's head commit and tree (guarded by mu).
+	head struct {
+		known        bool
+		commit, tree plumbing.Hash
+	}
 }
 
 type op struct {
@@ -104,7 +118,9 @@ func Open(cfg Config) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &Writer{cfg: cfg, repo: repo, ops: make(chan *op, cfg.MaxBatch), stop: make(chan struct{}), done: make(chan struct{})}
+	w := &Writer{cfg: cfg, repo: repo, ops: make(chan *op, cfg.MaxBatch), stop: make(chan struct{}), done: make(chan struct{}),
+		objects: newOverlay(repo.Storer)}
+	w.trees = newTrees(w.objects)
 	go w.loop()
 	return w, nil
 }
@@ -149,6 +165,9 @@ func (w *Writer) Write(ctx context.Context, note string, changes ...Change) (Res
 			return Result{}, err
 		}
 	}
+	if head, ok := w.unchanged(changes); ok {
+		return Result{Commit: head}, nil
+	}
 	o := &op{changes: changes, note: note, result: make(chan opResult, 1)}
 	select {
 	case w.ops <- o:
@@ -185,6 +204,8 @@ func (w *Writer) loop() {
 				break drain
 			}
 		}
+		metrics.QueueDepth.WithLabelValues(w.cfg.Name).Set(float64(len(w.ops)))
+		metrics.BatchSize.WithLabelValues(w.cfg.Name).Observe(float64(len(batch)))
 		w.commit(batch)
 	}
 }
@@ -203,19 +224,20 @@ func (w *Writer) failQueued() {
 // commit makes one commit of the batch and pushes it, replaying the batch
 // onto the new remote head when the push is rejected.
 func (w *Writer) commit(batch []*op) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	var err error
 	backoff := 100 * time.Millisecond
 	for attempt := 0; attempt <= w.cfg.Retries; attempt++ {
-		if attempt > 0 && !w.sleep(backoff) {
-			err = ErrClosed
-			break
+		if attempt > 0 {
+			metrics.PushRetries.WithLabelValues(w.cfg.Name).Inc()
+			if !w.sleep(backoff) {
+				err = ErrClosed
+				break
+			}
+			backoff *= 2
 		}
-		backoff *= 2
-		if attempt > 0 || !w.fetched {
+		if attempt > 0 || !w.fetched.Load() {
 			ctx, cancel := context.WithTimeout(context.Background(), networkTimeout)
-			_, err = w.fetchLocked(ctx)
+			_, err = w.Fetch(ctx)
 			cancel()
 			if err != nil {
 				continue
@@ -229,6 +251,7 @@ func (w *Writer) commit(batch []*op) {
 			return
 		}
 	}
+	metrics.PushFailures.WithLabelValues(w.cfg.Name).Inc()
 	for _, o := range batch {
 		o.result <- opResult{err: err}
 	}
@@ -246,9 +269,26 @@ func (w *Writer) sleep(d time.Duration) bool {
 
 // tryCommit builds the commit on the current remote head and pushes it.
 func (w *Writer) tryCommit(batch []*op) ([]Result, error) {
-	base, baseTree, err := w.remoteHead()
-	if err != nil {
+	results, base, commit, tree, err := w.build(batch)
+	if err != nil || commit.IsZero() {
+		return results, err
+	}
+	if err := w.push(base, commit, tree); err != nil {
 		return nil, err
+	}
+	metrics.Commits.WithLabelValues(w.cfg.Name).Inc()
+	return results, nil
+}
+
+// build stores the batch's objects and commit on top of the remote head.
+// It returns a zero commit when nothing changed.
+func (w *Writer) build(batch []*op) (results []Result, base, commit, tree plumbing.Hash, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var baseTree plumbing.Hash
+	base, baseTree, err = w.remoteHead()
+	if err != nil {
+		return nil, base, plumbing.ZeroHash, plumbing.ZeroHash, err
 	}
 	root := &edit{}
 	for _, o := range batch {
@@ -256,29 +296,30 @@ func (w *Writer) tryCommit(batch []*op) ([]Result, error) {
 			root.add(strings.Split(w.full(c.Dir), "/"), c)
 		}
 	}
-	s := w.repo.Storer
-	tree, err := root.apply(s, baseTree)
+	w.trees.written = w.trees.written[:0]
+	w.objects.clear() // objects of a failed attempt are rebuilt as needed
+	tree, err = root.apply(w.trees, baseTree)
 	if err != nil {
-		return nil, err
+		return nil, base, plumbing.ZeroHash, plumbing.ZeroHash, err
 	}
-	results := make([]Result, len(batch))
+	results = make([]Result, len(batch))
 	if tree == baseTree {
 		for i := range results {
 			results[i] = Result{Commit: base.String()}
 		}
-		return results, nil
+		return results, base, plumbing.ZeroHash, plumbing.ZeroHash, nil
 	}
 	changed := make([]bool, len(batch))
 	var lines []string
 	for i, o := range batch {
 		for _, c := range o.changes {
-			before, err := subtree(s, baseTree, w.full(c.Dir))
+			before, err := w.trees.subtree(baseTree, w.full(c.Dir))
 			if err != nil {
-				return nil, err
+				return nil, base, plumbing.ZeroHash, plumbing.ZeroHash, err
 			}
-			after, err := subtree(s, tree, w.full(c.Dir))
+			after, err := w.trees.subtree(tree, w.full(c.Dir))
 			if err != nil {
-				return nil, err
+				return nil, base, plumbing.ZeroHash, plumbing.ZeroHash, err
 			}
 			if before != after {
 				changed[i] = true
@@ -288,17 +329,14 @@ func (w *Writer) tryCommit(batch []*op) ([]Result, error) {
 			lines = append(lines, o.note)
 		}
 	}
-	commit, err := w.storeCommit(base, tree, lines)
+	commit, err = w.storeCommit(base, tree, lines)
 	if err != nil {
-		return nil, err
-	}
-	if err := w.push(commit); err != nil {
-		return nil, err
+		return nil, base, plumbing.ZeroHash, plumbing.ZeroHash, err
 	}
 	for i := range results {
 		results[i] = Result{Commit: commit.String(), Changed: changed[i]}
 	}
-	return results, nil
+	return results, base, commit, tree, nil
 }
 
 func (w *Writer) full(dir string) string {
@@ -329,11 +367,12 @@ func (w *Writer) storeCommit(parent, tree plumbing.Hash, lines []string) (plumbi
 	if !parent.IsZero() {
 		c.ParentHashes = []plumbing.Hash{parent}
 	}
-	obj := w.repo.Storer.NewEncodedObject()
+	obj := w.objects.NewEncodedObject()
 	if err := c.Encode(obj); err != nil {
 		return plumbing.ZeroHash, err
 	}
-	return w.repo.Storer.SetEncodedObject(obj)
+	w.trees.written = append(w.trees.written, obj.Hash())
+	return w.objects.SetEncodedObject(obj)
 }
 
 func (w *Writer) localRef() plumbing.ReferenceName {
@@ -344,8 +383,11 @@ func (w *Writer) remoteRef() plumbing.ReferenceName {
 }
 
 // remoteHead is the last fetched or pushed head of the remote branch and its
-// tree; zero hashes when the branch does not exist yet.
+// tree; zero hashes when the branch does not exist yet. Callers hold mu.
 func (w *Writer) remoteHead() (commit, tree plumbing.Hash, err error) {
+	if w.head.known {
+		return w.head.commit, w.head.tree, nil
+	}
 	ref, err := w.repo.Reference(w.remoteRef(), true)
 	if errors.Is(err, plumbing.ErrReferenceNotFound) {
 		return plumbing.ZeroHash, plumbing.ZeroHash, nil
@@ -360,19 +402,37 @@ func (w *Writer) remoteHead() (commit, tree plumbing.Hash, err error) {
 	return c.Hash, c.TreeHash, nil
 }
 
-// push sends commit as the new head of the branch, fast-forward only.
-func (w *Writer) push(commit plumbing.Hash) error {
+// setRemoteHead records commit (with tree) as the remote head. Callers hold
+// mu exclusively.
+func (w *Writer) setRemoteHead(commit, tree plumbing.Hash) error {
+	w.head.known, w.head.commit, w.head.tree = true, commit, tree
+	return w.repo.Storer.SetReference(plumbing.NewHashReference(w.remoteRef(), commit))
+}
+
+// push sends commit, built on base, as the new head of the branch
+// (fast-forward only), then keeps the pushed pack on disk and records the
+// commit as the remote head.
+func (w *Writer) push(base, commit, tree plumbing.Hash) error {
+	ctx, cancel := context.WithTimeout(context.Background(), networkTimeout)
+	defer cancel()
+	w.mu.RLock()
+	pack, err := w.pack(w.trees.written)
+	w.mu.RUnlock()
+	if err != nil {
+		return err
+	}
+	if err := w.sendPack(ctx, base, commit, pack); err != nil {
+		return fmt.Errorf("pushing to %s: %w", w.cfg.Branch, err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.savePack(pack); err != nil {
+		return err
+	}
 	if err := w.repo.Storer.SetReference(plumbing.NewHashReference(w.localRef(), commit)); err != nil {
 		return err
 	}
-	spec := config.RefSpec(fmt.Sprintf("%s:%s", w.localRef(), w.localRef()))
-	ctx, cancel := context.WithTimeout(context.Background(), networkTimeout)
-	defer cancel()
-	err := w.repo.PushContext(ctx, &git.PushOptions{RemoteName: remoteName, RefSpecs: []config.RefSpec{spec}, Auth: w.cfg.Auth})
-	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		return fmt.Errorf("pushing to %s: %w", w.cfg.Branch, err)
-	}
-	return w.repo.Storer.SetReference(plumbing.NewHashReference(w.remoteRef(), commit))
+	return w.setRemoteHead(commit, tree)
 }
 
 // Fetch updates the local copy of the remote branch and returns its head
@@ -398,12 +458,56 @@ func (w *Writer) fetchLocked(ctx context.Context) (string, error) {
 	default:
 		return "", fmt.Errorf("fetching %s from %s: %w", w.cfg.Branch, w.cfg.URL, err)
 	}
-	w.fetched = true
-	head, _, err := w.remoteHead()
-	if err != nil || head.IsZero() {
+	w.fetched.Store(true)
+	w.head.known = false
+	c, t, err := w.remoteHead()
+	if err != nil {
 		return "", err
 	}
-	return head.String(), nil
+	w.head.known, w.head.commit, w.head.tree = true, c, t
+	if c.IsZero() {
+		return "", nil
+	}
+	return c.String(), nil
+}
+
+// unchanged reports whether changes would leave the last known head as it
+// is, and that head. It hashes the content in memory and reads cached
+// trees, so a write that changes nothing (every reconcile after a restart)
+// costs no queueing, disk or network.
+func (w *Writer) unchanged(changes []Change) (string, bool) {
+	if !w.fetched.Load() {
+		return "", false
+	}
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	head, tree, err := w.remoteHead()
+	if err != nil || head.IsZero() {
+		return "", false
+	}
+	for _, c := range changes {
+		dir, err := w.trees.subtree(tree, w.full(c.Dir))
+		if err != nil {
+			return "", false
+		}
+		if dir.IsZero() {
+			if c.Replace && len(c.Files) == 0 {
+				continue
+			}
+			return "", false
+		}
+		entries, err := w.trees.get(dir)
+		if err != nil || (c.Replace && len(entries) != len(c.Files)) {
+			return "", false
+		}
+		for name, content := range c.Files {
+			en, ok := entries[name]
+			if !ok || en.Mode != filemode.Regular || en.Hash != plumbing.ComputeHash(plumbing.BlobObject, content) {
+				return "", false
+			}
+		}
+	}
+	return head.String(), true
 }
 
 // Exists reports whether dir (relative to the root) holds anything at the
@@ -412,12 +516,12 @@ func (w *Writer) Exists(dir string) (bool, error) {
 	if err := CheckPath(dir); err != nil {
 		return false, err
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.mu.RLock()
+	defer w.mu.RUnlock()
 	_, tree, err := w.remoteHead()
 	if err != nil {
 		return false, err
 	}
-	h, err := subtree(w.repo.Storer, tree, w.full(dir))
+	h, err := w.trees.subtree(tree, w.full(dir))
 	return !h.IsZero(), err
 }

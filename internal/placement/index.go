@@ -5,6 +5,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/switchyard-dev/switchyard/internal/metrics"
 )
 
 // Key identifies a request of any kind.
@@ -39,6 +41,7 @@ func New() *Index {
 func (i *Index) Changed() <-chan string { return i.changed }
 
 func (i *Index) notify(dest string) {
+	metrics.Placements.WithLabelValues(dest).Set(float64(len(i.byDest[dest])))
 	select {
 	case i.changed <- dest:
 	default:
@@ -87,6 +90,15 @@ func (i *Index) wait(k Key) {
 		i.waiting[k.GroupKind] = map[types.NamespacedName]struct{}{}
 	}
 	i.waiting[k.GroupKind][k.NamespacedName] = struct{}{}
+	i.countWaiting()
+}
+
+func (i *Index) countWaiting() {
+	n := 0
+	for _, w := range i.waiting {
+		n += len(w)
+	}
+	metrics.Waiting.Set(float64(n))
 }
 
 // Forget drops k, for a deleted request.
@@ -102,7 +114,10 @@ func (i *Index) Forget(k Key) {
 
 func (i *Index) unwait(k Key) {
 	if w := i.waiting[k.GroupKind]; w != nil {
-		delete(w, k.NamespacedName)
+		if _, ok := w[k.NamespacedName]; ok {
+			delete(w, k.NamespacedName)
+			i.countWaiting()
+		}
 	}
 }
 

@@ -27,6 +27,9 @@ type Options struct {
 	RequestWorkers int
 	// StoreInterval is how often a Ready state store is checked.
 	StoreInterval time.Duration
+	// MaxBatch caps the writes in one commit; 1 makes one commit per
+	// request (the baseline the benchmark compares against).
+	MaxBatch int
 }
 
 // Scheme has every kind the router reads or writes.
@@ -46,9 +49,10 @@ func Scheme() *runtime.Scheme {
 // closed after the manager stops.
 func Setup(mgr ctrl.Manager, o Options) (*destinations.Stores, error) {
 	if o.RequestWorkers <= 0 {
-		o.RequestWorkers = 32
+		o.RequestWorkers = 128
 	}
 	stores := destinations.NewStores(o.DataDir)
+	stores.MaxBatch = o.MaxBatch
 	index := placement.New()
 	recorder := mgr.GetEventRecorder("switchyard-router")
 	reconcilers := []interface{ SetupWithManager(ctrl.Manager) error }{

@@ -390,7 +390,21 @@ func TestGitServerOutageIsReportedAndRecovers(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		createRequest(t, "team-outage", fmt.Sprintf("during-%d", i), tableSpec(fmt.Sprintf("during-%d", i), "outage", nil))
 	}
-	st := waitCondition(t, "team-outage", "during-0", v1alpha1.WrittenCondition, metav1.ConditionFalse, v1alpha1.WriteFailed, 30*time.Second)
+	// The write fails (WriteFailed), or the store check saw the outage
+	// first (StateStoreNotReady): either way the request says so.
+	var st v1alpha1.RequestStatus
+	waitFor(t, 30*time.Second, "during-0 Written=False for the outage", func() (bool, string) {
+		var err error
+		if st, err = requestStatus(t, "team-outage", "during-0"); err != nil {
+			return false, err.Error()
+		}
+		for _, c := range st.Conditions {
+			if c.Type == v1alpha1.WrittenCondition {
+				return c.Status == metav1.ConditionFalse && (c.Reason == v1alpha1.WriteFailed || c.Reason == v1alpha1.StateStoreNotReady), c.Reason + ": " + c.Message
+			}
+		}
+		return false, "no Written condition"
+	})
 	if st.Destination != "outage-1" {
 		t.Fatalf("placement lost during the outage: %+v", st)
 	}

@@ -59,5 +59,15 @@ func StartControlPlane() (*ControlPlane, error) {
 	return &ControlPlane{env: env, Config: cfg}, nil
 }
 
+// KubeConfig returns a kubeconfig for an admin user, for processes that
+// talk to the control plane (a router under benchmark).
+func (c *ControlPlane) KubeConfig() ([]byte, error) {
+	u, err := c.env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return u.KubeConfig()
+}
+
 // Stop stops the control plane.
 func (c *ControlPlane) Stop() error { return c.env.Stop() }

@@ -5,5 +5,5 @@
 // It also reads repositories back with the git command-line client, so
 // assertions do not depend on the code under test.
 //
-// Only tests import it.
+// Tests and the benchmark harness (hack/bench) import it.
 package testenv

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"fmt"
 	"io"
 	"log"
 	"net/url"
@@ -33,37 +34,60 @@ type GitServer struct {
 // StartGitServer starts a server; it stops when the test ends.
 func StartGitServer(t testing.TB) *GitServer {
 	t.Helper()
+	g, err := NewGitServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Close)
+	return g
+}
+
+// NewGitServer starts a server; Close stops it.
+func NewGitServer() (*GitServer, error) {
 	quietGitServer.Do(func() { log.SetOutput(io.Discard) }) // it logs every HTTP request
 	srv, err := gittestserver.NewTempGitServer()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	srv.Auth(GitUser, GitPassword)
 	if err := srv.StartHTTP(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	u, err := url.Parse(srv.HTTPAddress())
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	p, err := NewProxy(u.Host)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	t.Cleanup(func() {
-		p.Stop()
-		srv.StopHTTP()
-		os.RemoveAll(srv.Root())
-	})
-	return &GitServer{srv: srv, Proxy: p}
+	return &GitServer{srv: srv, Proxy: p}, nil
+}
+
+// Close stops the server and removes its repositories.
+func (g *GitServer) Close() {
+	g.Proxy.Stop()
+	g.srv.StopHTTP()
+	os.RemoveAll(g.srv.Root())
 }
 
 // NewRepo creates an empty bare repository and returns its URL (without
 // credentials).
 func (g *GitServer) NewRepo(t testing.TB, name string) string {
 	t.Helper()
-	Git(t, "", "init", "--quiet", "--bare", "--initial-branch=main", filepath.Join(g.srv.Root(), name+".git"))
-	return "http://" + g.Proxy.Addr + "/" + name + ".git"
+	url, err := g.CreateRepo(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return url
+}
+
+// CreateRepo is NewRepo returning the error.
+func (g *GitServer) CreateRepo(name string) (string, error) {
+	if out, err := GitE("", "init", "--quiet", "--bare", "--initial-branch=main", g.RepoDir(name)); err != nil {
+		return "", fmt.Errorf("git init: %v: %s", err, out)
+	}
+	return "http://" + g.Proxy.Addr + "/" + name + ".git", nil
 }
 
 // RepoDir is the server-side directory of a repository, for git fsck.

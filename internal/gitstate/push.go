@@ -1,0 +1,96 @@
+package gitstate
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
+	"github.com/go-git/go-git/v5/plumbing/storer"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/plumbing/transport/client"
+)
+
+// errRemoteMoved means the branch is not where the commit was built on:
+// someone else pushed. The batch is replayed after a fetch.
+var errRemoteMoved = errors.New("the remote branch moved")
+
+// pack encodes objects (those a commit added, the commit included) as a
+// packfile.
+func (w *Writer) pack(objects []plumbing.Hash) ([]byte, error) {
+	var buf bytes.Buffer
+	if _, err := packfile.NewEncoder(&buf, w.objects, false).Encode(objects, 0); err != nil {
+		return nil, fmt.Errorf("packing: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// savePack stores a pushed pack in the on-disk clone and empties the
+// in-memory overlay. Callers hold mu exclusively.
+func (w *Writer) savePack(pack []byte) error {
+	pw, err := w.repo.Storer.(storer.PackfileWriter).PackfileWriter()
+	if err != nil {
+		return err
+	}
+	if _, err := pw.Write(pack); err != nil {
+		pw.Close()
+		return fmt.Errorf("saving the pack: %w", err)
+	}
+	if err := pw.Close(); err != nil {
+		return fmt.Errorf("saving the pack: %w", err)
+	}
+	w.objects.clear()
+	return nil
+}
+
+// sendPack updates the branch from base to commit with one receive-pack
+// request carrying pack, the objects the commit added. Unlike
+// go-git's Push it does not walk the trees reachable from the remote head,
+// so its cost does not grow with the repository. It is fast-forward only:
+// it refuses when the remote head is not base, and the server checks the
+// same atomically.
+func (w *Writer) sendPack(ctx context.Context, base, commit plumbing.Hash, pack []byte) error {
+	ep, err := transport.NewEndpoint(w.cfg.URL)
+	if err != nil {
+		return err
+	}
+	cl, err := client.NewClient(ep)
+	if err != nil {
+		return err
+	}
+	sess, err := cl.NewReceivePackSession(ep, w.cfg.Auth)
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	adv, err := sess.AdvertisedReferencesContext(ctx)
+	if err != nil && !errors.Is(err, transport.ErrEmptyRemoteRepository) {
+		return err
+	}
+	ref := w.localRef()
+	var remote plumbing.Hash
+	if adv != nil {
+		remote = adv.References[ref.String()]
+	}
+	if remote != base {
+		return fmt.Errorf("%w: it is at %s, the commit was built on %s", errRemoteMoved, remote, base)
+	}
+	req := packp.NewReferenceUpdateRequest()
+	if adv != nil {
+		req = packp.NewReferenceUpdateRequestFromCapabilities(adv.Capabilities)
+	}
+	req.Commands = []*packp.Command{{Name: ref, Old: base, New: commit}}
+	req.Packfile = io.NopCloser(bytes.NewReader(pack))
+	status, err := sess.ReceivePack(ctx, req)
+	if err != nil {
+		return err
+	}
+	if status != nil {
+		return status.Error()
+	}
+	return nil
+}

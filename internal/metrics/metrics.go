@@ -1,0 +1,67 @@
+// Package metrics defines the router's Prometheus metrics, registered with
+// controller-runtime's registry and served on --metrics-bind-address next
+// to controller-runtime's own. Every name starts with switchyard_; the list
+// with meanings is in docs/metrics.md.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+var (
+	// ScheduleSeconds is the time one scheduling decision takes.
+	ScheduleSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "switchyard_schedule_duration_seconds",
+		Help:    "Time to choose a destination for one request.",
+		Buckets: prometheus.ExponentialBuckets(1e-6, 4, 10),
+	})
+	// WrittenSeconds is the time from a request's creation to its first
+	// Written=True.
+	WrittenSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "switchyard_request_written_seconds",
+		Help:    "Time from a request's creation to its manifests being pushed (first time only).",
+		Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
+	})
+	// QueueDepth is the number of writes waiting for a store's writer.
+	QueueDepth = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "switchyard_writer_queue_depth",
+		Help: "Writes queued for a state store's writer.",
+	}, []string{"store"})
+	// BatchSize is the number of writes in one commit.
+	BatchSize = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "switchyard_commit_batch_size",
+		Help:    "Writes carried by one commit attempt.",
+		Buckets: prometheus.ExponentialBuckets(1, 2, 12),
+	}, []string{"store"})
+	// Commits counts commits pushed.
+	Commits = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchyard_commits_total",
+		Help: "Commits pushed to a state store.",
+	}, []string{"store"})
+	// PushRetries counts pushes retried after a rejection or error.
+	PushRetries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchyard_push_retries_total",
+		Help: "Pushes retried after the remote moved or a fetch or push failed.",
+	}, []string{"store"})
+	// PushFailures counts batches given up after every retry.
+	PushFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchyard_push_failures_total",
+		Help: "Batches that failed after every retry; their requests report WriteFailed and retry.",
+	}, []string{"store"})
+	// Placements is the number of requests placed on each destination.
+	Placements = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "switchyard_placements",
+		Help: "Requests placed on a destination.",
+	}, []string{"destination"})
+	// Waiting is the number of requests waiting for a destination.
+	Waiting = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "switchyard_requests_waiting",
+		Help: "Requests with no matching destination (Scheduled=False, NoMatchingDestination).",
+	})
+)
+
+func init() {
+	crmetrics.Registry.MustRegister(ScheduleSeconds, WrittenSeconds, QueueDepth, BatchSize,
+		Commits, PushRetries, PushFailures, Placements, Waiting)
+}
