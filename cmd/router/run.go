@@ -71,15 +71,14 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	cfg.QPS, cfg.Burst = float32(o.qps), o.burst
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                  router.Scheme(),
+	mgr, err := ctrl.NewManager(cfg, router.ManagerOptions(ctrl.Options{
 		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress:  o.probeAddr,
 		PprofBindAddress:        o.pprofAddr,
 		LeaderElection:          o.leaderElect,
 		LeaderElectionID:        "switchyard-router",
 		LeaderElectionNamespace: o.leaderNamespace,
-	})
+	}))
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}

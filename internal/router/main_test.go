@@ -63,12 +63,11 @@ func TestMain(m *testing.M) {
 func startRouter(t *testing.T) (stop func()) {
 	t.Helper()
 	skip := true
-	mgr, err := ctrl.NewManager(cp.Config, ctrl.Options{
-		Scheme:                 router.Scheme(),
+	mgr, err := ctrl.NewManager(cp.Config, router.ManagerOptions(ctrl.Options{
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Controller:             config.Controller{SkipNameValidation: &skip},
-	})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}

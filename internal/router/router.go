@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/controller"
@@ -30,6 +31,15 @@ type Options struct {
 	// MaxBatch caps the writes in one commit; 1 makes one commit per
 	// request (the baseline the benchmark compares against).
 	MaxBatch int
+}
+
+// ManagerOptions completes manager options with what the router needs: its
+// scheme, and a client that reads requests (unstructured objects) from the
+// cache, as it reads every other kind, instead of from the API server.
+func ManagerOptions(o ctrl.Options) ctrl.Options {
+	o.Scheme = Scheme()
+	o.Client.Cache = &client.CacheOptions{Unstructured: true}
+	return o
 }
 
 // Scheme has every kind the router reads or writes.

@@ -2,7 +2,6 @@ package scheduler
 
 import (
 	"fmt"
-	"hash/fnv"
 	"sort"
 
 	"k8s.io/apimachinery/pkg/labels"
@@ -108,26 +107,44 @@ func choose(req Request, dests []Destination) (*Destination, int) {
 	var best *Destination
 	var bestHash uint32
 	n := 0
+	key := fnvAdd(fnvOffset, req.Key)
 	for i := range dests {
 		d := &dests[i]
 		if !Candidate(req.Selector, d) {
 			continue
 		}
 		n++
-		h := tieBreak(req.Key, d.Name)
-		if best == nil || d.Load < best.Load || (d.Load == best.Load && (h < bestHash || (h == bestHash && d.Name < best.Name))) {
-			best, bestHash = d, h
+		switch {
+		case best == nil || d.Load < best.Load:
+			best, bestHash = d, tieBreak(key, d.Name)
+		case d.Load == best.Load:
+			// The hash is only needed, and only computed, on a tie.
+			if h := tieBreak(key, d.Name); h < bestHash || (h == bestHash && d.Name < best.Name) {
+				best, bestHash = d, h
+			}
 		}
 	}
 	return best, n
 }
 
-func tieBreak(key, dest string) uint32 {
-	h := fnv.New32a()
-	h.Write([]byte(key))
-	h.Write([]byte{0})
-	h.Write([]byte(dest))
-	return h.Sum32()
+// FNV-1a, inline so that a decision allocates nothing.
+const (
+	fnvOffset uint32 = 2166136261
+	fnvPrime  uint32 = 16777619
+)
+
+func fnvAdd(h uint32, s string) uint32 {
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= fnvPrime
+	}
+	return h
+}
+
+// tieBreak hashes the request key (already folded into key), a separator
+// and the destination name.
+func tieBreak(key uint32, dest string) uint32 {
+	return fnvAdd(key*fnvPrime, dest) // key*prime is key ^ 0 (the separator) times prime
 }
 
 // noMatchMessage says why nothing matched, counting each cause once, so a

@@ -141,9 +141,15 @@ func BenchmarkSchedule(b *testing.B) {
 			}
 			s, _ := labels.Parse("env=dev")
 			req := Request{Selector: Selector{Selectors: []labels.Selector{s}, Explicit: true}}
+			// 10,000 placed requests: the loads above; keys of as many requests.
+			keys := make([]string, 10000)
+			for i := range keys {
+				keys[i] = fmt.Sprintf("DynamoDBRequest/team-%d/r-%d", i%50, i)
+			}
+			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				req.Key = fmt.Sprintf("ns/r-%d", i)
+				req.Key = keys[i%len(keys)]
 				Schedule(req, dests)
 			}
 		})
