@@ -205,7 +205,14 @@ func sortName(e object.TreeEntry) string {
 	return e.Name
 }
 
+// storeIfMissing stores obj unless it is already stored.
 func storeIfMissing(s storer.EncodedObjectStorer, obj plumbing.EncodedObject) (plumbing.Hash, error) {
+	if o, ok := s.(*overlay); ok {
+		// Into memory without asking the disk: an object that is on disk
+		// too is only packed and pushed once more, which is cheaper than
+		// looking through the clone's packs for it.
+		return o.SetEncodedObject(obj)
+	}
 	h := obj.Hash()
 	if s.HasEncodedObject(h) == nil {
 		return h, nil

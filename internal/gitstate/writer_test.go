@@ -244,3 +244,39 @@ func TestExistsAfterReopen(t *testing.T) {
 		}
 	}
 }
+
+// TestClonePersistsPushedPacks: pushed objects are kept on disk as packs,
+// so a reopened clone is complete and finds what it wrote.
+func TestClonePersistsPushedPacks(t *testing.T) {
+	g := testenv.StartGitServer(t)
+	url := g.NewRepo(t, "state")
+	dir := t.TempDir()
+	cfg := gitstate.Config{URL: url, Dir: dir, Auth: gitstate.BasicAuth(testenv.GitUser, testenv.GitPassword)}
+	w, err := gitstate.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		write(t, w, file(fmt.Sprintf("d/resources/ns/p/r%d", i), "x.yaml", fmt.Sprint(i)))
+	}
+	w.Close()
+	if out, err := testenv.GitE(dir, "fsck", "--full"); err != nil {
+		t.Fatalf("fsck of the clone: %v\n%s", err, out)
+	}
+	w2, err := gitstate.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Close()
+	if _, err := w2.Fetch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		if ok, err := w2.Exists(fmt.Sprintf("d/resources/ns/p/r%d", i)); !ok || err != nil {
+			t.Fatalf("r%d after reopen: %v %v", i, ok, err)
+		}
+	}
+	if got := len(testenv.Files(t, url)); got != 5 {
+		t.Fatalf("%d files on the remote", got)
+	}
+}

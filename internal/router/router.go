@@ -8,6 +8,7 @@ import (
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -39,7 +40,17 @@ type Options struct {
 func ManagerOptions(o ctrl.Options) ctrl.Options {
 	o.Scheme = Scheme()
 	o.Client.Cache = &client.CacheOptions{Unstructured: true}
+	o.Cache.DefaultTransform = stripManagedFields
 	return o
+}
+
+// stripManagedFields drops managedFields from cached objects: the router
+// never reads them, and at 10,000 requests they are most of the cache.
+func stripManagedFields(obj any) (any, error) {
+	if m, ok := obj.(metav1.Object); ok {
+		m.SetManagedFields(nil)
+	}
+	return obj, nil
 }
 
 // Scheme has every kind the router reads or writes.
