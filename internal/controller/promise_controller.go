@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -68,7 +69,8 @@ func (r *PromiseReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1alpha1.Promise{}).
 		Named("promise").
 		Watches(&apiextensionsv1.CustomResourceDefinition{}, handler.EnqueueRequestsFromMapFunc(forCRD)).
-		Watches(&v1alpha1.Destination{}, handler.EnqueueRequestsFromMapFunc(r.allPromises)).
+		Watches(&v1alpha1.Destination{}, handler.EnqueueRequestsFromMapFunc(r.allPromises),
+			builder.WithPredicates(DestinationSchedulingChanged)).
 		Complete(r)
 }
 

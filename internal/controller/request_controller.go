@@ -61,8 +61,10 @@ func (r *RequestReconciler) SetupWithManager(mgr ctrl.Manager, workers int) erro
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("request-"+r.GVK.GroupKind().String()).
 		For(r.newObject()).
-		// A destination event wakes only the requests it concerns.
-		Watches(&v1alpha1.Destination{}, handler.EnqueueRequestsFromMapFunc(r.forDestination)).
+		// A destination event wakes only the requests it concerns, and only
+		// when something scheduling reads changed.
+		Watches(&v1alpha1.Destination{}, handler.EnqueueRequestsFromMapFunc(r.forDestination),
+			builder.WithPredicates(DestinationSchedulingChanged)).
 		// A new Promise generation re-renders every request of the kind.
 		Watches(&v1alpha1.Promise{}, handler.EnqueueRequestsFromMapFunc(r.forPromise),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
@@ -72,6 +74,28 @@ func (r *RequestReconciler) SetupWithManager(mgr ctrl.Manager, workers int) erro
 		}).
 		Complete(r)
 }
+
+// waitingRecheck is how often a request with no destination looks again
+// without being woken.
+const waitingRecheck = time.Minute
+
+// DestinationSchedulingChanged passes destination events that can change
+// placement: creation, deletion, spec or label changes, the start of
+// deletion and a change of the Ready condition. Status refreshes (load,
+// last commit) do not pass, so they never wake every request placed there.
+var DestinationSchedulingChanged = predicate.Or[client.Object](
+	predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, deletionStarted,
+	predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, ok1 := e.ObjectOld.(*v1alpha1.Destination)
+			n, ok2 := e.ObjectNew.(*v1alpha1.Destination)
+			return ok1 && ok2 && meta.IsStatusConditionTrue(o.Status.Conditions, v1alpha1.ReadyCondition) !=
+				meta.IsStatusConditionTrue(n.Status.Conditions, v1alpha1.ReadyCondition)
+		},
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	})
 
 // deletionStarted passes the update that sets deletionTimestamp.
 var deletionStarted = predicate.Funcs{
@@ -185,7 +209,9 @@ func (r *RequestReconciler) reconcile(ctx context.Context, obj *unstructured.Uns
 	if decision.Destination == "" {
 		st.Destination, st.Commit, st.PlacementReason = "", "", ""
 		setAll(st, obj, metav1.ConditionFalse, v1alpha1.NoMatchingDestination, decision.Message)
-		return ctrl.Result{}, nil
+		// Destination events wake waiting requests at once; this catches
+		// room freed on a full destination, which makes no such event.
+		return ctrl.Result{RequeueAfter: waitingRecheck}, nil
 	}
 	// Routine placements make no event (the status says where, and an
 	// event per request would double the API writes of a burst); moves,
