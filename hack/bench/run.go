@@ -527,8 +527,6 @@ func poll(timeout time.Duration, cond func() (bool, error)) error {
 	}
 }
 
-func ptr[T any](v T) *T { return &v }
-
 // routerProcess is the router running as a child process.
 type routerProcess struct {
 	cmd     *exec.Cmd

@@ -218,33 +218,6 @@ func TestServerOutage(t *testing.T) {
 	}
 }
 
-func TestExistsAfterReopen(t *testing.T) {
-	g := testenv.StartGitServer(t)
-	url := g.NewRepo(t, "state")
-	dir := t.TempDir()
-	cfg := gitstate.Config{URL: url, Dir: dir, Auth: gitstate.BasicAuth(testenv.GitUser, testenv.GitPassword)}
-	w, err := gitstate.Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	write(t, w, file("d/resources/ns/p/a", "x.yaml", "a"))
-	w.Close()
-
-	w2, err := gitstate.Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w2.Close()
-	if _, err := w2.Fetch(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	for dir, want := range map[string]bool{"d/resources/ns/p/a": true, "d/resources/ns/p/b": false, "d": true} {
-		if got, err := w2.Exists(dir); err != nil || got != want {
-			t.Errorf("Exists(%s) = %v, %v; want %v", dir, got, err, want)
-		}
-	}
-}
-
 // TestClonePersistsPushedPacks: pushed objects are kept on disk as packs,
 // so a reopened clone is complete and finds what it wrote.
 func TestClonePersistsPushedPacks(t *testing.T) {
@@ -275,6 +248,9 @@ func TestClonePersistsPushedPacks(t *testing.T) {
 		if ok, err := w2.Exists(fmt.Sprintf("d/resources/ns/p/r%d", i)); !ok || err != nil {
 			t.Fatalf("r%d after reopen: %v %v", i, ok, err)
 		}
+	}
+	if ok, err := w2.Exists("d/resources/ns/p/missing"); ok || err != nil {
+		t.Fatalf("Exists of a missing directory: %v %v", ok, err)
 	}
 	if got := len(testenv.Files(t, url)); got != 5 {
 		t.Fatalf("%d files on the remote", got)
