@@ -153,11 +153,6 @@ func installPromise(t *testing.T) {
 	waitReady(t, &v1alpha1.Promise{}, "dynamodb", 30*time.Second)
 }
 
-// conditioned is any Switchyard object with conditions.
-type conditioned interface {
-	client.Object
-}
-
 func conditionsOf(o client.Object) []metav1.Condition {
 	switch o := o.(type) {
 	case *v1alpha1.Promise:
@@ -170,7 +165,7 @@ func conditionsOf(o client.Object) []metav1.Condition {
 	return nil
 }
 
-func waitReady(t *testing.T, o conditioned, name string, timeout time.Duration) {
+func waitReady(t *testing.T, o client.Object, name string, timeout time.Duration) {
 	t.Helper()
 	waitFor(t, timeout, fmt.Sprintf("%T %s Ready", o, name), func() (bool, string) {
 		if err := k8s.Get(ctx(t), types.NamespacedName{Name: name}, o); err != nil {
