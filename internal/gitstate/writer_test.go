@@ -3,8 +3,6 @@ package gitstate_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -169,20 +167,12 @@ func TestOtherWritersSurvive(t *testing.T) {
 	write(t, w, file("d/resources/ns/p/a", "x.yaml", "a"))
 
 	// Someone else pushes an unrelated file; the writer's view is stale.
-	other := testenv.Clone(t, url)
-	os.WriteFile(filepath.Join(other, "README.md"), []byte("hello\n"), 0o644)
-	testenv.Git(t, other, "add", "README.md")
-	testenv.Git(t, other, "commit", "-q", "-m", "other writer")
-	testenv.Git(t, other, "push", "-q", "origin", "main")
-	theirs := testenv.Git(t, other, "rev-parse", "HEAD")
+	theirs := testenv.PushOtherCommit(t, url, "README.md", "hello\n")
 
 	r := write(t, w, file("d/resources/ns/p/b", "x.yaml", "b"))
-	check := testenv.Clone(t, url)
-	if _, err := testenv.GitE(check, "merge-base", "--is-ancestor", theirs, r.Commit); err != nil {
-		t.Fatalf("the other writer's commit %s is not an ancestor of %s", theirs, r.Commit)
-	}
-	if merges := testenv.Git(t, check, "rev-list", "--merges", "HEAD"); merges != "" {
-		t.Fatalf("history is not linear: merges %s", merges)
+	testenv.CheckHistoryKeeps(t, url, theirs)
+	if head := testenv.Git(t, testenv.Clone(t, url), "rev-parse", "HEAD"); head != r.Commit {
+		t.Fatalf("main is at %s, the writer says %s", head, r.Commit)
 	}
 	files := testenv.Files(t, url)
 	for _, f := range []string{"README.md", "d/resources/ns/p/a/x.yaml", "d/resources/ns/p/b/x.yaml"} {

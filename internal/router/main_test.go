@@ -232,8 +232,14 @@ func deleteAndWait(t *testing.T, o client.Object) {
 		t.Errorf("deleting %s: %v", o.GetName(), err)
 		return
 	}
-	waitFor(t, 30*time.Second, "deletion of "+o.GetName(), func() (bool, string) {
-		err := k8s.Get(ctx(t), client.ObjectKeyFromObject(o), o)
+	waitGone(t, o, 30*time.Second)
+}
+
+// waitGone waits until o no longer exists.
+func waitGone(t *testing.T, o client.Object, timeout time.Duration) {
+	t.Helper()
+	waitFor(t, timeout, o.GetName()+" gone", func() (bool, string) {
+		err := k8s.Get(ctx(t), client.ObjectKeyFromObject(o), o.DeepCopyObject().(client.Object))
 		return apierrors.IsNotFound(err), fmt.Sprint(err)
 	})
 }

@@ -202,10 +202,7 @@ func TestDeleteRequestRemovesFiles(t *testing.T) {
 	if err := k8s.Delete(ctx(t), dynamoDBRequest("team-del", "gone", nil)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "request deleted", func() (bool, string) {
-		err := k8s.Get(ctx(t), client.ObjectKeyFromObject(dynamoDBRequest("team-del", "gone", nil)), dynamoDBRequest("", "", nil))
-		return apierrors.IsNotFound(err), fmt.Sprint(err)
-	})
+	waitGone(t, dynamoDBRequest("team-del", "gone", nil), 20*time.Second)
 	files := testenv.Files(t, url)
 	if contains(files, requestFile("del-1", "team-del", "gone")) || !contains(files, requestFile("del-1", "team-del", "kept")) {
 		t.Fatalf("files after delete: %v", files)
@@ -251,10 +248,7 @@ func TestDeleteWithUnreachableStoreHasEscapeHatch(t *testing.T) {
 	if err := k8s.Patch(ctx(t), req, client.RawPatch(types.MergePatchType, patch)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 60*time.Second, "request gone", func() (bool, string) {
-		err := k8s.Get(ctx(t), client.ObjectKeyFromObject(req), dynamoDBRequest("", "", nil))
-		return apierrors.IsNotFound(err), fmt.Sprint(err)
-	})
+	waitGone(t, req, 60*time.Second)
 	if err := g.Proxy.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -353,12 +347,7 @@ func TestOtherWritersCommitsSurvive(t *testing.T) {
 	createRequest(t, "team-shared", "first", tableSpec("first", "shared", nil))
 	waitReadyRequest(t, "team-shared", "first")
 
-	other := testenv.Clone(t, url)
-	os.WriteFile(filepath.Join(other, "NOTES.md"), []byte("kept by someone else\n"), 0o644)
-	testenv.Git(t, other, "add", "NOTES.md")
-	testenv.Git(t, other, "commit", "-q", "-m", "someone else")
-	testenv.Git(t, other, "push", "-q", "origin", "main")
-	theirs := testenv.Git(t, other, "rev-parse", "HEAD")
+	theirs := testenv.PushOtherCommit(t, url, "NOTES.md", "kept by someone else\n")
 
 	for i := 0; i < 5; i++ {
 		createRequest(t, "team-shared", fmt.Sprintf("after-%d", i), tableSpec(fmt.Sprintf("after-%d", i), "shared", nil))
@@ -366,13 +355,7 @@ func TestOtherWritersCommitsSurvive(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		waitReadyRequest(t, "team-shared", fmt.Sprintf("after-%d", i))
 	}
-	clone := testenv.Clone(t, url)
-	if _, err := testenv.GitE(clone, "merge-base", "--is-ancestor", theirs, "HEAD"); err != nil {
-		t.Fatal("the other writer's commit is gone: force push?")
-	}
-	if merges := testenv.Git(t, clone, "rev-list", "--merges", "HEAD"); merges != "" {
-		t.Fatalf("history not linear: %s", merges)
-	}
+	testenv.CheckHistoryKeeps(t, url, theirs)
 	files := testenv.Files(t, url)
 	if !contains(files, "NOTES.md") || !contains(files, requestFile("shared-1", "team-shared", "after-4")) {
 		t.Fatalf("files %v", files)

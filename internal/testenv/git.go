@@ -140,3 +140,30 @@ func Files(t testing.TB, repoURL string) []string {
 	}
 	return strings.Split(out, "\n")
 }
+
+// PushOtherCommit commits a file as another writer would, with the git CLI,
+// pushes it to main and returns the commit.
+func PushOtherCommit(t testing.TB, repoURL, name, content string) string {
+	t.Helper()
+	dir := Clone(t, repoURL)
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	Git(t, dir, "add", name)
+	Git(t, dir, "commit", "-q", "-m", "another writer adds "+name)
+	Git(t, dir, "push", "-q", "origin", "main")
+	return Git(t, dir, "rev-parse", "HEAD")
+}
+
+// CheckHistoryKeeps fails the test unless commit is an ancestor of main's
+// head and main's history has no merge: nothing was force-pushed away.
+func CheckHistoryKeeps(t testing.TB, repoURL, commit string) {
+	t.Helper()
+	dir := Clone(t, repoURL)
+	if _, err := GitE(dir, "merge-base", "--is-ancestor", commit, "HEAD"); err != nil {
+		t.Fatalf("commit %s is not in main's history: force push?", commit)
+	}
+	if merges := Git(t, dir, "rev-list", "--merges", "HEAD"); merges != "" {
+		t.Fatalf("history is not linear: merges %s", merges)
+	}
+}
