@@ -3,6 +3,7 @@ package destinations
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -130,7 +131,7 @@ func (r *GitStateStoreReconciler) config(ctx context.Context, st *v1alpha1.GitSt
 		parts = append(parts, string(secret.Data[k]))
 	}
 	if st.Spec.AuthMethod == v1alpha1.SSHAuthMethod {
-		auth, err := gitstate.SSHAuth(cfg.URL, secret.Data["sshPrivateKey"], secret.Data["knownHosts"], r.Stores.dir+"/ssh-"+st.Name)
+		auth, err := gitstate.SSHAuth(cfg.URL, secret.Data["sshPrivateKey"], secret.Data["knownHosts"], filepath.Join(r.Stores.dir, "ssh-"+st.Name))
 		if err != nil {
 			c := notReady(v1alpha1.InvalidSecret, fmt.Sprintf("Secret %s/%s: %v", ref.Namespace, ref.Name, err))
 			return cfg, "", &c

@@ -9,6 +9,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"sync"
 	"text/template"
 	"unicode/utf8"
 
@@ -54,8 +55,8 @@ func Request(templates []v1alpha1.ResourceTemplate, in Input) (map[string][]byte
 			data[k] = wrap(v)
 		}
 	}
-	ns, _, _ := nestedString(in.Request, "metadata", "namespace")
-	name, _, _ := nestedString(in.Request, "metadata", "name")
+	ns, _ := nestedString(in.Request, "metadata", "namespace")
+	name, _ := nestedString(in.Request, "metadata", "name")
 	annotations := map[string]string{RequestAnnotation: ns + "/" + name, PromiseAnnotation: in.Promise}
 
 	files := map[string][]byte{}
@@ -108,8 +109,26 @@ func Manifests(objs []runtime.RawExtension, promise string) ([]byte, error) {
 	return marshal(parsed, map[string]string{PromiseAnnotation: promise})
 }
 
-func execute(t v1alpha1.ResourceTemplate, data map[string]any) ([]byte, error) {
+// parsed caches templates by name and text: every request of a Promise
+// renders with the same few, so parsing them per request was wasted work.
+// A changed template is a new key; old entries are a few per Promise edit.
+var parsed sync.Map
+
+func parseTemplate(t v1alpha1.ResourceTemplate) (*template.Template, error) {
+	key := t.Name + "\x00" + t.Template
+	if tmpl, ok := parsed.Load(key); ok {
+		return tmpl.(*template.Template), nil
+	}
 	tmpl, err := template.New(t.Name).Funcs(funcs).Option("missingkey=default").Parse(t.Template)
+	if err != nil {
+		return nil, err
+	}
+	parsed.Store(key, tmpl)
+	return tmpl, nil
+}
+
+func execute(t v1alpha1.ResourceTemplate, data map[string]any) ([]byte, error) {
+	tmpl, err := parseTemplate(t)
 	if err != nil {
 		return nil, fmt.Errorf("template %s: %w", t.Name, err)
 	}
@@ -221,7 +240,7 @@ func isEmpty(doc *yaml.Node) bool {
 
 func checkObject(obj map[string]any) error {
 	for _, field := range [][]string{{"apiVersion"}, {"kind"}, {"metadata", "name"}} {
-		if v, ok, _ := nestedString(obj, field...); !ok || v == "" {
+		if v, ok := nestedString(obj, field...); !ok || v == "" {
 			return fmt.Errorf("%s must be a non-empty string", strings.Join(field, "."))
 		}
 	}
@@ -252,20 +271,17 @@ func marshal(objs []map[string]any, annotations map[string]string) ([]byte, erro
 	return buf.Bytes(), nil
 }
 
-func nestedString(obj map[string]any, fields ...string) (string, bool, error) {
+func nestedString(obj map[string]any, fields ...string) (string, bool) {
 	var cur any = obj
 	for _, f := range fields {
 		m, ok := cur.(map[string]any)
 		if !ok {
-			return "", false, nil
+			return "", false
 		}
-		cur, ok = m[f]
-		if !ok {
-			return "", false, nil
-		}
+		cur = m[f]
 	}
 	s, ok := cur.(string)
-	return s, ok, nil
+	return s, ok
 }
 
 // Tokens.
