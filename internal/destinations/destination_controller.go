@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
@@ -48,7 +49,11 @@ func (r *DestinationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		r.Interval = 5 * time.Minute
 	}
 	changed := make(chan event.GenericEvent)
-	go r.coalesce(changed)
+	// Runs with the manager (as leader), so it stops when the manager does.
+	coalesce := manager.RunnableFunc(func(ctx context.Context) error { r.coalesce(ctx, changed); return nil })
+	if err := mgr.Add(coalesce); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.Destination{}).
 		Named("destination").
@@ -66,19 +71,25 @@ const statusRefresh = 2 * time.Second
 
 // coalesce turns the index's change notices into at most one event per
 // destination per statusRefresh.
-func (r *DestinationReconciler) coalesce(out chan<- event.GenericEvent) {
+func (r *DestinationReconciler) coalesce(ctx context.Context, out chan<- event.GenericEvent) {
 	pending := map[string]bool{}
 	tick := time.NewTicker(statusRefresh)
 	defer tick.Stop()
 	for {
 		select {
+		case <-ctx.Done():
+			return
 		case name := <-r.Index.Changed():
 			pending[name] = true
 		case <-tick.C:
 			for name := range pending {
 				d := &v1alpha1.Destination{}
 				d.Name = name
-				out <- event.GenericEvent{Object: d}
+				select {
+				case out <- event.GenericEvent{Object: d}:
+				case <-ctx.Done():
+					return
+				}
 			}
 			clear(pending)
 		}
