@@ -10,6 +10,9 @@ const (
 	// WrittenCondition (requests): the rendered manifests are committed and
 	// pushed to the destination's state store.
 	WrittenCondition = "Written"
+	// AppliedCondition (requests and destinations): Flux on the
+	// destination applied the commit, or a later one.
+	AppliedCondition = "Applied"
 )
 
 // Reasons. The constant name and its value are the same word, so that what a
@@ -68,6 +71,39 @@ const (
 	RenderFailed = "RenderFailed"
 	// Committed: the manifests are in the state store at status.commit.
 	Committed = "Committed"
-	// Deleting: the request's files are being removed.
+	// Deleting: the request's files are being removed, pruned by Flux,
+	// and its resource deleted; the message says which step is pending.
 	Deleting = "Deleting"
+
+	// Applied reasons (requests and destinations).
+	// InSync: Flux applied the commit or a later one.
+	InSync = "InSync"
+	// AwaitingFlux: Flux has not applied the commit yet.
+	AwaitingFlux = "AwaitingFlux"
+	// FluxFailed: Flux's GitRepository or Kustomization is not Ready; the
+	// message is Flux's.
+	FluxFailed = "FluxFailed"
+	// FluxNotFound: the destination has no such GitRepository or
+	// Kustomization; apply what `router flux-manifests` prints.
+	FluxNotFound = "FluxNotFound"
+	// NoFeedback: the destination has no kubeConfigSecretRef, so the router
+	// cannot see Flux; it applies within its polling interval.
+	NoFeedback = "NoFeedback"
+	// DestinationUnreachable: the kubeconfig is missing, invalid, or its
+	// API server does not answer.
+	DestinationUnreachable = "DestinationUnreachable"
+
+	// Health probe reasons (requests).
+	// TableActive: DescribeTable reports the table ACTIVE.
+	TableActive = "TableActive"
+	// TableNotActive: the table exists but is CREATING, UPDATING, ...
+	TableNotActive = "TableNotActive"
+	// TableNotFound: the endpoint does not know the table (yet).
+	TableNotFound = "TableNotFound"
+	// InvalidCredentials: the endpoint refused the credentials.
+	InvalidCredentials = "InvalidCredentials"
+	// EndpointUnreachable: the AWS endpoint did not answer.
+	EndpointUnreachable = "EndpointUnreachable"
+	// ProbeFailed: the probe could not run (bad template, other errors).
+	ProbeFailed = "ProbeFailed"
 )

@@ -70,6 +70,59 @@ type DestinationSpec struct {
 	// +kubebuilder:default=none
 	// +kubebuilder:validation:Enum=none;all
 	Cleanup string `json:"cleanup,omitempty"`
+
+	// Flux names the objects that Flux on the destination reconciles this
+	// destination's directory with; `router flux-manifests` prints them.
+	// +optional
+	Flux FluxSpec `json:"flux,omitempty"`
+
+	// KubeConfigSecretRef names a Secret holding a kubeconfig (key
+	// "value") for the destination cluster. With it the router reads Flux's
+	// status there (the Applied condition) and asks Flux to fetch at once
+	// after each commit; it needs get, list, watch and patch on
+	// gitrepositories and kustomizations in spec.flux.namespace.
+	// +optional
+	KubeConfigSecretRef *SecretReference `json:"kubeConfigSecretRef,omitempty"`
+
+	// AWS is where the router checks that resources really exist (the
+	// Promise's health probes), for example LocalStack's endpoint.
+	// +optional
+	AWS *AWSSpec `json:"aws,omitempty"`
+}
+
+// FluxSpec says where the destination's Flux objects live.
+type FluxSpec struct {
+	// Namespace of the GitRepository and Kustomizations on the destination.
+	// +optional
+	// +kubebuilder:default=flux-system
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:MaxLength=63
+	Namespace string `json:"namespace,omitempty"`
+
+	// Interval at which Flux polls the state store. The router also asks
+	// for an immediate fetch after each commit when it can reach the
+	// destination.
+	// +optional
+	// +kubebuilder:default="1m"
+	Interval *metav1.Duration `json:"interval,omitempty"`
+}
+
+// AWSSpec is an AWS (or AWS-compatible) endpoint for health probes.
+type AWSSpec struct {
+	// Endpoint URL, for example http://localstack.localstack:4566. Empty
+	// means the region's public AWS endpoint.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^https?://`
+	Endpoint string `json:"endpoint,omitempty"`
+
+	// Region, for example us-east-1.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	Region string `json:"region"`
+
+	// SecretRef names a Secret with accessKeyID and secretAccessKey.
+	// +required
+	SecretRef SecretReference `json:"secretRef"`
 }
 
 // DestinationStatus is the observed state of a Destination.
@@ -78,7 +131,8 @@ type DestinationStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// Conditions: Ready.
+	// Conditions: Ready, and Applied (whether Flux on the destination
+	// applied the last commit that changed its directory).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -97,6 +151,23 @@ type DestinationStatus struct {
 	// destination's directory, as far as this router process knows.
 	// +optional
 	LastCommit string `json:"lastCommit,omitempty"`
+
+	// Flux is what the router sees of Flux on the destination.
+	// +optional
+	Flux *FluxStatus `json:"flux,omitempty"`
+}
+
+// FluxStatus is the state of the destination's Flux objects.
+type FluxStatus struct {
+	// GitRepository and Kustomizations are the objects the router reads,
+	// as namespace/name on the destination.
+	GitRepository  string   `json:"gitRepository,omitempty"`
+	Kustomizations []string `json:"kustomizations,omitempty"`
+
+	// LastAppliedRevision is the revision the resources Kustomization
+	// applied last, for example main@sha1:<hash>.
+	// +optional
+	LastAppliedRevision string `json:"lastAppliedRevision,omitempty"`
 }
 
 // Destination is a cluster that reads a directory of a state store with Flux.
@@ -108,6 +179,8 @@ type DestinationStatus struct {
 // +kubebuilder:printcolumn:name="Schedulable",type=boolean,JSONPath=`.spec.schedulable`
 // +kubebuilder:printcolumn:name="Placements",type=integer,JSONPath=`.status.placements`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Applied",type=string,JSONPath=`.status.conditions[?(@.type=="Applied")].reason`
+// +kubebuilder:printcolumn:name="Revision",type=string,JSONPath=`.status.flux.lastAppliedRevision`,priority=1
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Destination struct {
@@ -125,6 +198,19 @@ func (d *Destination) EffectivePath() string {
 	}
 	return d.Name
 }
+
+// FluxNamespace is spec.flux.namespace, or flux-system when unset.
+func (d *Destination) FluxNamespace() string {
+	if d.Spec.Flux.Namespace != "" {
+		return d.Spec.Flux.Namespace
+	}
+	return "flux-system"
+}
+
+// FluxName is the name of the destination's GitRepository; its
+// Kustomizations add -dependencies and -resources. Named after the
+// Destination, so several destinations can share one cluster.
+func (d *Destination) FluxName() string { return "switchyard-" + d.Name }
 
 // IsSchedulable reports whether the destination takes new requests.
 func (d *Destination) IsSchedulable() bool {

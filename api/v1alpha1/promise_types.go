@@ -37,6 +37,29 @@ type PromiseSpec struct {
 	// +optional
 	// +kubebuilder:validation:MaxItems=256
 	Dependencies []runtime.RawExtension `json:"dependencies,omitempty"`
+
+	// Health says how the router checks that a request's resource really
+	// exists once Flux applied it. Without it Ready means applied.
+	// +optional
+	Health *HealthProbes `json:"health,omitempty"`
+}
+
+// HealthProbes are the checks a Promise declares; one kind so far.
+type HealthProbes struct {
+	// DynamoDBTable: Ready only when DescribeTable, against the
+	// destination's spec.aws endpoint, reports the table ACTIVE.
+	// +optional
+	DynamoDBTable *DynamoDBTableProbe `json:"dynamoDBTable,omitempty"`
+}
+
+// DynamoDBTableProbe names the table a request creates.
+type DynamoDBTableProbe struct {
+	// TableName is a template rendered with the request's data, like the
+	// resources, for example {{ .spec.tableName }}.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	TableName string `json:"tableName"`
 }
 
 // ResourceTemplate renders one file of a request's manifests.

@@ -9,7 +9,7 @@ type RequestStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// Conditions: Scheduled, Written and Ready.
+	// Conditions: Scheduled, Written, Applied and Ready.
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
@@ -24,6 +24,13 @@ type RequestStatus struct {
 	// Commit in the state store that carries the request's manifests.
 	// +optional
 	Commit string `json:"commit,omitempty"`
+
+	// TableARN and TableStatus come from the Promise's dynamoDBTable
+	// probe.
+	// +optional
+	TableARN string `json:"tableArn,omitempty"`
+	// +optional
+	TableStatus string `json:"tableStatus,omitempty"`
 }
 
 // DestinationSelectorField is the spec field through which a request

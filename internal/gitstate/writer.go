@@ -78,7 +78,13 @@ type Writer struct {
 		known        bool
 		commit, tree plumbing.Hash
 	}
+	// ancestry caches Contains answers; commits never change, so entries
+	// never go stale. It is emptied when it reaches maxAncestry entries.
+	ancestryMu sync.Mutex
+	ancestry   map[[2]string]bool
 }
+
+const maxAncestry = 100000
 
 type op struct {
 	changes []Change
@@ -524,4 +530,46 @@ func (w *Writer) Exists(dir string) (bool, error) {
 	}
 	h, err := w.trees.subtree(tree, w.full(dir))
 	return !h.IsZero(), err
+}
+
+// ErrUnknownCommit is returned by Contains for a commit the local clone
+// does not have (yet): someone else's commit the router has not fetched.
+var ErrUnknownCommit = errors.New("commit not in the local clone")
+
+// Contains reports whether commit head includes commit c: it is c or a
+// descendant of it. It answers "did Flux apply my commit?" when Flux
+// reports head. Answers are cached, as many requests ask about the same
+// pair.
+func (w *Writer) Contains(head, c string) (bool, error) {
+	if head == c {
+		return true, nil
+	}
+	key := [2]string{head, c}
+	w.ancestryMu.Lock()
+	v, ok := w.ancestry[key]
+	w.ancestryMu.Unlock()
+	if ok {
+		return v, nil
+	}
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	hc, err := object.GetCommit(w.objects, plumbing.NewHash(head))
+	if err != nil {
+		return false, fmt.Errorf("%w: %s", ErrUnknownCommit, head)
+	}
+	cc, err := object.GetCommit(w.objects, plumbing.NewHash(c))
+	if err != nil {
+		return false, fmt.Errorf("%w: %s", ErrUnknownCommit, c)
+	}
+	ok, err = cc.IsAncestor(hc)
+	if err != nil {
+		return false, err
+	}
+	w.ancestryMu.Lock()
+	if w.ancestry == nil || len(w.ancestry) >= maxAncestry {
+		w.ancestry = map[[2]string]bool{}
+	}
+	w.ancestry[key] = ok
+	w.ancestryMu.Unlock()
+	return ok, nil
 }

@@ -23,6 +23,9 @@ type Index struct {
 	waiting    map[schema.GroupKind]map[types.NamespacedName]struct{}
 	lastCommit map[string]string
 	changed    chan string
+	// OnCommit, when set before use, is called with the destination of
+	// each new commit recorded by Committed.
+	OnCommit func(dest string)
 }
 
 // New returns an empty Index.
@@ -151,12 +154,18 @@ func (i *Index) Load(dest string) int {
 }
 
 // Committed records commit as the last one that changed dest's files.
+// OnCommit, when set before use, is called with the destination of each
+// new commit (the router nudges Flux there).
 func (i *Index) Committed(dest, commit string) {
 	i.mu.Lock()
-	defer i.mu.Unlock()
-	if i.lastCommit[dest] != commit {
+	changed := i.lastCommit[dest] != commit
+	if changed {
 		i.lastCommit[dest] = commit
 		i.notify(dest)
+	}
+	i.mu.Unlock()
+	if changed && i.OnCommit != nil {
+		i.OnCommit(dest)
 	}
 }
 

@@ -46,15 +46,7 @@ type Input struct {
 // Request renders every template for in and returns the files to write,
 // named <template>.yaml.
 func Request(templates []v1alpha1.ResourceTemplate, in Input) (map[string][]byte, error) {
-	data := map[string]any{
-		"promise":     map[string]any{"name": wrap(in.Promise)},
-		"destination": map[string]any{"name": wrap(in.Destination), "labels": wrapLabels(in.DestinationLabels)},
-	}
-	for _, k := range []string{"apiVersion", "kind", "metadata", "spec"} {
-		if v, ok := in.Request[k]; ok {
-			data[k] = wrap(v)
-		}
-	}
+	data := in.data()
 	ns, _ := nestedString(in.Request, "metadata", "namespace")
 	name, _ := nestedString(in.Request, "metadata", "name")
 	annotations := map[string]string{RequestAnnotation: ns + "/" + name, PromiseAnnotation: in.Promise}
@@ -87,6 +79,35 @@ func Request(templates []v1alpha1.ResourceTemplate, in Input) (map[string][]byte
 		}
 	}
 	return files, nil
+}
+
+// Value renders a one-line template (a probe's table name, for example)
+// with the same data as Request and returns the string it prints.
+func Value(name, text string, in Input) (string, error) {
+	out, err := execute(v1alpha1.ResourceTemplate{Name: name, Template: text}, in.data())
+	if err != nil {
+		return "", err
+	}
+	v, _ := untoken(strings.TrimSpace(string(out)))
+	if v == "" || strings.ContainsAny(v, "\n\r") {
+		return "", fmt.Errorf("template %s: renders %q; want one non-empty line", name, v)
+	}
+	return v, nil
+}
+
+// data is what templates see: the request's apiVersion, kind, metadata and
+// spec, the Promise and the destination, with every user string wrapped.
+func (in Input) data() map[string]any {
+	data := map[string]any{
+		"promise":     map[string]any{"name": wrap(in.Promise)},
+		"destination": map[string]any{"name": wrap(in.Destination), "labels": wrapLabels(in.DestinationLabels)},
+	}
+	for _, k := range []string{"apiVersion", "kind", "metadata", "spec"} {
+		if v, ok := in.Request[k]; ok {
+			data[k] = wrap(v)
+		}
+	}
+	return data
 }
 
 // Manifests validates literal objects (a Promise's dependencies) and
