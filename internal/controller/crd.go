@@ -51,7 +51,12 @@ func RequestCRD(p *v1alpha1.Promise) (*apiextensionsv1.CustomResourceDefinition,
 	root.Properties["status"] = requestStatusSchema
 	v.Served, v.Storage = true, true
 	v.Subresources = &apiextensionsv1.CustomResourceSubresources{Status: &apiextensionsv1.CustomResourceSubresourceStatus{}}
-	v.AdditionalPrinterColumns = append(append([]apiextensionsv1.CustomResourceColumnDefinition{}, printerColumns...), v.AdditionalPrinterColumns...)
+	columns := append([]apiextensionsv1.CustomResourceColumnDefinition{}, printerColumns...)
+	if p.Spec.Health != nil && p.Spec.Health.DynamoDBTable != nil {
+		columns = append(columns, tableColumns...)
+	}
+	columns = append(columns, ageColumns...)
+	v.AdditionalPrinterColumns = append(columns, v.AdditionalPrinterColumns...)
 	if crd.Labels == nil {
 		crd.Labels = map[string]string{}
 	}
@@ -77,7 +82,7 @@ var requestStatusSchema = func() apiextensionsv1.JSONSchemaProps {
 		Type:     "object",
 		Required: []string{"type", "status", "lastTransitionTime", "reason", "message"},
 		Properties: map[string]apiextensionsv1.JSONSchemaProps{
-			"type":               str("Scheduled, Written or Ready."),
+			"type":               str("Scheduled, Written, Applied or Ready."),
 			"status":             {Type: "string", Enum: []apiextensionsv1.JSON{{Raw: []byte(`"True"`)}, {Raw: []byte(`"False"`)}, {Raw: []byte(`"Unknown"`)}}},
 			"reason":             str("CamelCase reason."),
 			"message":            str("What happened, for a person."),
@@ -93,6 +98,8 @@ var requestStatusSchema = func() apiextensionsv1.JSONSchemaProps {
 			"destination":        str("Destination the request is placed on."),
 			"placementReason":    str("Why that destination was chosen."),
 			"commit":             str("Commit in the state store that carries the request."),
+			"tableArn":           str("ARN of the table (dynamoDBTable probe)."),
+			"tableStatus":        str("Status of the table: CREATING, ACTIVE, ... (dynamoDBTable probe)."),
 			"conditions": {
 				Type:         "array",
 				XListType:    ptr("map"),
@@ -106,10 +113,21 @@ var requestStatusSchema = func() apiextensionsv1.JSONSchemaProps {
 var printerColumns = []apiextensionsv1.CustomResourceColumnDefinition{
 	{Name: "Destination", Type: "string", JSONPath: ".status.destination", Description: "Where the request was placed."},
 	{Name: "Commit", Type: "string", JSONPath: ".status.commit", Description: "State store commit carrying the request."},
+	{Name: "Applied", Type: "string", JSONPath: `.status.conditions[?(@.type=="Applied")].status`, Description: "Whether Flux on the destination applied the commit."},
 	{Name: "Ready", Type: "string", JSONPath: `.status.conditions[?(@.type=="Ready")].status`},
 	{Name: "Reason", Type: "string", JSONPath: `.status.conditions[?(@.type=="Ready")].reason`},
+}
+
+// ageColumns end the router's columns.
+var ageColumns = []apiextensionsv1.CustomResourceColumnDefinition{
 	{Name: "Age", Type: "date", JSONPath: ".metadata.creationTimestamp"},
 	{Name: "Message", Type: "string", JSONPath: `.status.conditions[?(@.type=="Ready")].message`, Priority: 1},
+}
+
+// tableColumns are added for Promises with a dynamoDBTable probe.
+var tableColumns = []apiextensionsv1.CustomResourceColumnDefinition{
+	{Name: "Table", Type: "string", JSONPath: ".status.tableStatus", Description: "Status of the table."},
+	{Name: "ARN", Type: "string", JSONPath: ".status.tableArn", Priority: 1},
 }
 
 func ptr[T any](v T) *T { return &v }

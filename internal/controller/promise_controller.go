@@ -27,8 +27,10 @@ import (
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/destinations"
+	"github.com/switchyard-dev/switchyard/internal/feedback"
 	"github.com/switchyard-dev/switchyard/internal/gitstate"
 	"github.com/switchyard-dev/switchyard/internal/placement"
+	"github.com/switchyard-dev/switchyard/internal/probe"
 	"github.com/switchyard-dev/switchyard/internal/render"
 	"github.com/switchyard-dev/switchyard/internal/scheduler"
 )
@@ -47,6 +49,8 @@ type PromiseReconciler struct {
 	Recorder  events.EventRecorder
 	Stores    *destinations.Stores
 	Index     *placement.Index
+	Feedback  *feedback.Watchers
+	Prober    *probe.Prober
 	// Manager gets a request controller per kind at run time.
 	Manager ctrl.Manager
 	// RequestWorkers is each request controller's concurrency.
@@ -207,7 +211,8 @@ func (r *PromiseReconciler) startRequests(p *v1alpha1.Promise, gvk schema.GroupV
 		}
 		return nil
 	}
-	rr := &RequestReconciler{Client: r.Client, Recorder: r.Recorder, Stores: r.Stores, Index: r.Index, GVK: gvk, Promise: p.Name}
+	rr := &RequestReconciler{Client: r.Client, Recorder: r.Recorder, Stores: r.Stores, Index: r.Index,
+		Feedback: r.Feedback, Prober: r.Prober, GVK: gvk, Promise: p.Name}
 	if err := rr.SetupWithManager(r.Manager, r.RequestWorkers); err != nil {
 		return err
 	}
@@ -282,8 +287,17 @@ func (r *PromiseReconciler) writeEach(ctx context.Context, p *v1alpha1.Promise, 
 			errs = append(errs, err)
 			continue
 		}
-		if _, err := w.Write(ctx, fmt.Sprintf("dependencies of Promise %s", p.Name), changes...); err != nil {
+		res, err := w.Write(ctx, fmt.Sprintf("dependencies of Promise %s", p.Name), changes...)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("writing dependencies to %s: %w", store, err))
+			continue
+		}
+		if res.Changed {
+			for i := range dests {
+				if dests[i].Spec.StateStoreRef.Name == store && dests[i].DeletionTimestamp.IsZero() {
+					r.Index.Committed(dests[i].Name, res.Commit)
+				}
+			}
 		}
 	}
 	sort.Strings(skipped)

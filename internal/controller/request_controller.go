@@ -27,12 +27,15 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/destinations"
+	"github.com/switchyard-dev/switchyard/internal/feedback"
 	"github.com/switchyard-dev/switchyard/internal/gitstate"
 	"github.com/switchyard-dev/switchyard/internal/metrics"
 	"github.com/switchyard-dev/switchyard/internal/placement"
+	"github.com/switchyard-dev/switchyard/internal/probe"
 	"github.com/switchyard-dev/switchyard/internal/render"
 	"github.com/switchyard-dev/switchyard/internal/scheduler"
 )
@@ -44,6 +47,8 @@ type RequestReconciler struct {
 	Recorder events.EventRecorder
 	Stores   *destinations.Stores
 	Index    *placement.Index
+	Feedback *feedback.Watchers
+	Prober   *probe.Prober
 	// GVK is the request kind; Promise is the Promise that serves it.
 	GVK     schema.GroupVersionKind
 	Promise string
@@ -68,6 +73,8 @@ func (r *RequestReconciler) SetupWithManager(mgr ctrl.Manager, workers int) erro
 		// A new Promise generation re-renders every request of the kind.
 		Watches(&v1alpha1.Promise{}, handler.EnqueueRequestsFromMapFunc(r.forPromise),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// Flux on a destination applied something: wake its requests.
+		WatchesRawSource(source.Channel(r.Feedback.Subscribe(), handler.EnqueueRequestsFromMapFunc(r.forDestination))).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: workers,
 			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](100*time.Millisecond, 30*time.Second),
@@ -268,56 +275,158 @@ func (r *RequestReconciler) write(ctx context.Context, obj *unstructured.Unstruc
 	if res.Changed {
 		r.Index.Committed(dest.Name, res.Commit)
 	}
-	setWritten(st, obj, metav1.ConditionTrue, v1alpha1.Committed,
+	setCondition(st, obj, v1alpha1.WrittenCondition, metav1.ConditionTrue, v1alpha1.Committed,
 		fmt.Sprintf("committed to %s at %s", dest.Spec.StateStoreRef.Name, short(st.Commit)))
-	return ctrl.Result{}, nil
+	return r.observe(ctx, obj, st, promise, dest, w), nil
 }
 
-// finalize removes the request's files, then its finalizer.
+// afterFlux is how often a request waiting for Flux looks again without
+// being woken by a change on its destination.
+const afterFlux = 30 * time.Second
+
+// observe sets Applied from what Flux on the destination reports, and Ready:
+// the table is ACTIVE when the Promise has a table probe and the destination
+// an AWS endpoint; else applied when the router can see Flux; else written.
+func (r *RequestReconciler) observe(ctx context.Context, obj *unstructured.Unstructured, st *v1alpha1.RequestStatus, promise *v1alpha1.Promise, dest *v1alpha1.Destination, w *gitstate.Writer) ctrl.Result {
+	fs := r.Feedback.State(dest.Name)
+	status, reason, msg := fs.Applied(st.Commit, w.Contains)
+	setCondition(st, obj, v1alpha1.AppliedCondition, status, reason, msg)
+	target, err := r.tableTarget(obj, promise, dest)
+	switch {
+	case err != nil:
+		setCondition(st, obj, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.ProbeFailed, err.Error())
+		return ctrl.Result{}
+	case fs.Configured && status != metav1.ConditionTrue:
+		// No probe before Flux applied: the table cannot be there yet.
+		setCondition(st, obj, v1alpha1.ReadyCondition, status, reason, msg)
+		return ctrl.Result{RequeueAfter: afterFlux}
+	case target != nil:
+		res := r.Prober.Table(ctx, *target)
+		st.TableARN, st.TableStatus = res.ARN, res.Status
+		ready := metav1.ConditionFalse
+		if res.Active() {
+			ready = metav1.ConditionTrue
+		}
+		setCondition(st, obj, v1alpha1.ReadyCondition, ready, res.Reason, res.Message)
+		return ctrl.Result{RequeueAfter: res.RetryAfter}
+	case fs.Configured:
+		setCondition(st, obj, v1alpha1.ReadyCondition, status, reason, msg)
+	default:
+		setCondition(st, obj, v1alpha1.ReadyCondition, metav1.ConditionTrue, v1alpha1.Committed,
+			fmt.Sprintf("committed at %s; the router cannot see the destination (no spec.kubeConfigSecretRef), so Ready means written", short(st.Commit)))
+	}
+	return ctrl.Result{}
+}
+
+// tableTarget is the request's table probe, or nil when the Promise has none
+// or the destination has no AWS endpoint.
+func (r *RequestReconciler) tableTarget(obj *unstructured.Unstructured, promise *v1alpha1.Promise, dest *v1alpha1.Destination) (*probe.Target, error) {
+	if promise.Spec.Health == nil || promise.Spec.Health.DynamoDBTable == nil || dest.Spec.AWS == nil {
+		return nil, nil
+	}
+	table, err := render.Value("tableName", promise.Spec.Health.DynamoDBTable.TableName, render.Input{
+		Request: obj.Object, Promise: promise.Name, Destination: dest.Name, DestinationLabels: dest.Labels})
+	if err != nil {
+		return nil, fmt.Errorf("Promise %s health.dynamoDBTable.tableName: %v", promise.Name, err)
+	}
+	return &probe.Target{Key: r.probeKey(obj), AWS: *dest.Spec.AWS, Table: table}, nil
+}
+
+// finalize removes the request's files and, when the router can see the
+// destination, waits until Flux pruned them and the table is gone; then it
+// removes the finalizer. Each step shows in the Ready condition.
 func (r *RequestReconciler) finalize(ctx context.Context, obj *unstructured.Unstructured, before *v1alpha1.RequestStatus, dests []v1alpha1.Destination) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(obj, v1alpha1.Finalizer) {
 		return ctrl.Result{}, nil
 	}
-	if err := r.removeFiles(ctx, obj, before, dests); err != nil {
-		if !v1alpha1.SkipCleanup(obj.GetAnnotations()) {
-			st := before.DeepCopy()
+	skip := v1alpha1.SkipCleanup(obj.GetAnnotations())
+	st := before.DeepCopy()
+	dest, w, commit, err := r.removeFiles(ctx, obj, st, dests)
+	if err != nil {
+		if !skip {
 			setCondition(st, obj, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.Deleting,
 				fmt.Sprintf("removing files: %v; annotate %s=true to delete without removing them", err, v1alpha1.SkipCleanupAnnotation))
 			return ctrl.Result{}, errors.Join(err, r.patchStatus(ctx, obj, before, st))
 		}
 		r.event(obj, "Warning", v1alpha1.Deleting, "Files left in the state store (%s=true): %v", v1alpha1.SkipCleanupAnnotation, err)
 	}
+	if dest != nil && !skip {
+		if wait, msg := r.removalPending(ctx, obj, dest, w, commit); wait != 0 {
+			st.Commit = commit
+			setCondition(st, obj, v1alpha1.WrittenCondition, metav1.ConditionFalse, v1alpha1.Deleting, "files removed at "+short(commit))
+			setCondition(st, obj, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.Deleting,
+				msg+fmt.Sprintf("; annotate %s=true to stop waiting", v1alpha1.SkipCleanupAnnotation))
+			return ctrl.Result{RequeueAfter: wait}, r.patchStatus(ctx, obj, before, st)
+		}
+	}
 	controllerutil.RemoveFinalizer(obj, v1alpha1.Finalizer)
 	if err := r.Update(ctx, obj); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	r.Index.Forget(r.key(client.ObjectKeyFromObject(obj)))
+	r.Prober.Forget(r.probeKey(obj))
 	return ctrl.Result{}, nil
 }
 
-func (r *RequestReconciler) removeFiles(ctx context.Context, obj *unstructured.Unstructured, st *v1alpha1.RequestStatus, dests []v1alpha1.Destination) error {
+// removalPending says how long to wait before looking again (0: done) for
+// Flux to prune a removed request and for its table to go, and what is
+// pending. Without a view of the destination there is nothing to wait for.
+func (r *RequestReconciler) removalPending(ctx context.Context, obj *unstructured.Unstructured, dest *v1alpha1.Destination, w *gitstate.Writer, commit string) (time.Duration, string) {
+	fs := r.Feedback.State(dest.Name)
+	if !fs.Configured || fs.Err != "" {
+		return 0, ""
+	}
+	status, _, msg := fs.Applied(commit, w.Contains)
+	if status != metav1.ConditionTrue {
+		return afterFlux, fmt.Sprintf("files removed at %s; waiting for Flux to prune them: %s", short(commit), msg)
+	}
+	var promise v1alpha1.Promise
+	if err := r.Get(ctx, types.NamespacedName{Name: r.Promise}, &promise); err != nil {
+		return 0, ""
+	}
+	target, err := r.tableTarget(obj, &promise, dest)
+	if err != nil || target == nil {
+		return 0, ""
+	}
+	res := r.Prober.Table(ctx, *target)
+	if res.Gone() {
+		return 0, ""
+	}
+	return res.RetryAfter, fmt.Sprintf("pruned by Flux (%s); waiting for table %s to be deleted: %s", fs.Resources.Revision, target.Table, res.Message)
+}
+
+// removeFiles removes the request's directory and returns where it was and
+// the commit that no longer has it; dest is nil when there was none.
+func (r *RequestReconciler) removeFiles(ctx context.Context, obj *unstructured.Unstructured, st *v1alpha1.RequestStatus, dests []v1alpha1.Destination) (*v1alpha1.Destination, *gitstate.Writer, string, error) {
 	current, err := r.current(obj, st, dests)
 	if err != nil || current == "" {
-		return err
+		return nil, nil, "", err
 	}
 	dest := find(dests, current)
 	if dest == nil {
-		return nil // the destination is gone; its cleanup policy decided
+		return nil, nil, "", nil // the destination is gone; its cleanup policy decided
 	}
 	dir, err := gitstate.RequestDir(dest.EffectivePath(), obj.GetNamespace(), r.Promise, obj.GetName())
 	if err != nil {
-		return err
+		return nil, nil, "", err
 	}
 	w, err := r.Stores.Writer(dest.Spec.StateStoreRef.Name)
 	if err != nil {
-		return err
+		return nil, nil, "", err
 	}
 	note := fmt.Sprintf("remove %s/%s %s (%s) from %s", obj.GetNamespace(), obj.GetName(), r.GVK.Kind, r.Promise, dest.Name)
 	res, err := w.Write(ctx, note, gitstate.Change{Dir: dir, Replace: true})
-	if err == nil && res.Changed {
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if res.Changed {
 		r.Index.Committed(dest.Name, res.Commit)
 	}
-	return err
+	return dest, w, res.Commit, nil
+}
+
+func (r *RequestReconciler) probeKey(obj client.Object) string {
+	return r.GVK.GroupKind().String() + "/" + obj.GetNamespace() + "/" + obj.GetName()
 }
 
 // current is the request's destination: from its status, or, when the

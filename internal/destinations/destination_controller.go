@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
+	"github.com/switchyard-dev/switchyard/internal/feedback"
 	"github.com/switchyard-dev/switchyard/internal/gitstate"
 	"github.com/switchyard-dev/switchyard/internal/placement"
 )
@@ -31,8 +32,9 @@ import (
 // policy on deletion.
 type DestinationReconciler struct {
 	client.Client
-	Stores *Stores
-	Index  *placement.Index
+	Stores   *Stores
+	Index    *placement.Index
+	Feedback *feedback.Watchers
 	// Interval between refreshes of a Ready destination's status.
 	Interval time.Duration
 }
@@ -59,6 +61,7 @@ func (r *DestinationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("destination").
 		Watches(&v1alpha1.GitStateStore{}, handler.EnqueueRequestsFromMapFunc(r.forStore)).
 		WatchesRawSource(source.Channel(changed, &handler.EnqueueRequestForObject{})).
+		WatchesRawSource(source.Channel(r.Feedback.Subscribe(), &handler.EnqueueRequestForObject{})).
 		// A slow store must not hold up the destinations of other stores.
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Complete(r)
@@ -136,6 +139,9 @@ func (r *DestinationReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if c := r.Index.LastCommit(d.Name); c != "" {
 		d.Status.LastCommit = c
 	}
+	if err := r.observeFlux(ctx, &d); err != nil {
+		return ctrl.Result{}, err
+	}
 	if !equality.Semantic.DeepEqual(orig.Status, d.Status) {
 		if err := r.Status().Patch(ctx, &d, client.MergeFrom(orig)); err != nil {
 			return ctrl.Result{}, err
@@ -184,6 +190,32 @@ func (r *DestinationReconciler) ready(ctx context.Context, d *v1alpha1.Destinati
 		Message: fmt.Sprintf("Flux should read %s in store %s", d.Status.Path, st.Name)}, nil
 }
 
+// observeFlux sets the Applied condition and status.flux from what Flux on
+// the destination reports.
+func (r *DestinationReconciler) observeFlux(ctx context.Context, d *v1alpha1.Destination) error {
+	if err := r.Feedback.Ensure(ctx, d); err != nil {
+		return err
+	}
+	fs := r.Feedback.State(d.Name)
+	d.Status.Flux = nil
+	if fs.Configured {
+		d.Status.Flux = &v1alpha1.FluxStatus{GitRepository: fs.Source.Name, LastAppliedRevision: fs.Resources.Revision}
+		for _, k := range []feedback.Object{fs.Dependencies, fs.Resources} {
+			if k.Name != "" {
+				d.Status.Flux.Kustomizations = append(d.Status.Flux.Kustomizations, k.Name)
+			}
+		}
+	}
+	contains := func(head, c string) (bool, error) { return false, nil }
+	if w, err := r.Stores.Writer(d.Spec.StateStoreRef.Name); err == nil {
+		contains = w.Contains
+	}
+	status, reason, msg := fs.Applied(d.Status.LastCommit, contains)
+	meta.SetStatusCondition(&d.Status.Conditions, metav1.Condition{Type: v1alpha1.AppliedCondition, Status: status,
+		Reason: reason, Message: msg, ObservedGeneration: d.Generation})
+	return nil
+}
+
 // pathOwner returns the name of an older destination of the same store
 // whose path equals or contains d's path (or is contained by it), or "".
 func (r *DestinationReconciler) pathOwner(ctx context.Context, d *v1alpha1.Destination) (string, error) {
@@ -214,6 +246,7 @@ func (r *DestinationReconciler) finalize(ctx context.Context, d *v1alpha1.Destin
 	if !controllerutil.ContainsFinalizer(d, v1alpha1.Finalizer) {
 		return nil
 	}
+	r.Feedback.Forget(d.Name)
 	if d.Spec.Cleanup == v1alpha1.CleanupAll && !v1alpha1.SkipCleanup(d.Annotations) {
 		if err := r.removeDirectory(ctx, d); err != nil {
 			orig := d.DeepCopy()

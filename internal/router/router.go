@@ -17,7 +17,9 @@ import (
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/controller"
 	"github.com/switchyard-dev/switchyard/internal/destinations"
+	"github.com/switchyard-dev/switchyard/internal/feedback"
 	"github.com/switchyard-dev/switchyard/internal/placement"
+	"github.com/switchyard-dev/switchyard/internal/probe"
 )
 
 // Options tune the router.
@@ -32,6 +34,8 @@ type Options struct {
 	// MaxBatch caps the writes in one commit; 1 makes one commit per
 	// request (the baseline the benchmark compares against).
 	MaxBatch int
+	// ProbeConcurrency caps the health probes running at once (default 8).
+	ProbeConcurrency int
 }
 
 // ManagerOptions completes manager options with what the router needs: its
@@ -75,12 +79,21 @@ func Setup(mgr ctrl.Manager, o Options) (*destinations.Stores, error) {
 	stores := destinations.NewStores(o.DataDir)
 	stores.MaxBatch = o.MaxBatch
 	index := placement.New()
+	watchers := &feedback.Watchers{SecretReader: mgr.GetAPIReader()}
+	if err := mgr.Add(watchers); err != nil {
+		return nil, err
+	}
+	index.OnCommit = watchers.Nudge
+	if o.ProbeConcurrency <= 0 {
+		o.ProbeConcurrency = 8
+	}
+	prober := probe.New(mgr.GetAPIReader(), o.ProbeConcurrency)
 	recorder := mgr.GetEventRecorder("switchyard-router")
 	reconcilers := []interface{ SetupWithManager(ctrl.Manager) error }{
 		&destinations.GitStateStoreReconciler{Client: mgr.GetClient(), SecretReader: mgr.GetAPIReader(), Stores: stores, Interval: o.StoreInterval},
-		&destinations.DestinationReconciler{Client: mgr.GetClient(), Stores: stores, Index: index},
+		&destinations.DestinationReconciler{Client: mgr.GetClient(), Stores: stores, Index: index, Feedback: watchers},
 		&controller.PromiseReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder,
-			Stores: stores, Index: index, Manager: mgr, RequestWorkers: o.RequestWorkers},
+			Stores: stores, Index: index, Feedback: watchers, Prober: prober, Manager: mgr, RequestWorkers: o.RequestWorkers},
 	}
 	for _, r := range reconcilers {
 		if err := r.SetupWithManager(mgr); err != nil {

@@ -1,0 +1,108 @@
+package feedback
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/fluxcd/pkg/apis/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/switchyard-dev/switchyard/api/v1alpha1"
+	"github.com/switchyard-dev/switchyard/internal/gitstate"
+)
+
+// State is what the router sees of Flux on one destination.
+type State struct {
+	// Configured is false when the destination has no kubeConfigSecretRef.
+	Configured bool
+	// Err says why the destination cannot be read; "" when it can.
+	Err string
+	// Synced is true once the watch has listed the destination's objects.
+	Synced bool
+	// Source is the GitRepository; Dependencies and Resources are the
+	// Kustomizations.
+	Source, Dependencies, Resources Object
+}
+
+// Object is one Flux object as the router sees it.
+type Object struct {
+	// Name is namespace/name on the destination.
+	Name  string
+	Found bool
+	// Ready is the status of its Ready condition, with reason and message.
+	Ready   metav1.ConditionStatus
+	Reason  string
+	Message string
+	// Revision is the GitRepository's artifact revision, or the
+	// Kustomization's last applied revision (main@sha1:<hash>).
+	Revision string
+}
+
+// Contains reports whether commit head includes commit c (see
+// gitstate.Writer.Contains).
+type Contains func(head, c string) (bool, error)
+
+// Applied says whether Flux applied commit (or a later one), as the
+// status, reason and message of an Applied condition. commit "" asks only
+// whether Flux is healthy.
+func (s State) Applied(commit string, contains Contains) (metav1.ConditionStatus, string, string) {
+	switch {
+	case !s.Configured:
+		return metav1.ConditionUnknown, v1alpha1.NoFeedback,
+			"the destination has no spec.kubeConfigSecretRef, so the router cannot see Flux there; Flux applies commits within its polling interval"
+	case s.Err != "":
+		return metav1.ConditionUnknown, v1alpha1.DestinationUnreachable, s.Err
+	case !s.Synced:
+		return metav1.ConditionUnknown, v1alpha1.AwaitingFlux, "connecting to the destination's API server"
+	case !s.Source.Found:
+		return metav1.ConditionFalse, v1alpha1.FluxNotFound, fmt.Sprintf("GitRepository %s not found on the destination; apply what `router flux-manifests` prints", s.Source.Name)
+	case !s.Resources.Found:
+		return metav1.ConditionFalse, v1alpha1.FluxNotFound, fmt.Sprintf("Kustomization %s not found on the destination; apply what `router flux-manifests` prints", s.Resources.Name)
+	}
+	applied := s.Resources.Revision
+	waiting := fmt.Sprintf("waiting for Flux to apply %s (last applied: %s)", short(commit), orNone(applied))
+	if head := SHA(applied); head != "" {
+		if commit == "" {
+			commit = head
+		}
+		ok, err := contains(head, commit)
+		switch {
+		case ok:
+			return metav1.ConditionTrue, v1alpha1.InSync, "Flux applied " + applied
+		case errors.Is(err, gitstate.ErrUnknownCommit):
+			waiting += "; that revision is not in the router's clone yet"
+		case err != nil:
+			return metav1.ConditionUnknown, v1alpha1.AwaitingFlux, fmt.Sprintf("comparing %s with %s: %v", short(commit), applied, err)
+		}
+	}
+	for _, o := range []Object{s.Source, s.Dependencies, s.Resources} {
+		// A Kustomization waiting for its dependency is not failing.
+		if o.Found && o.Ready == metav1.ConditionFalse && o.Reason != meta.DependencyNotReadyReason {
+			return metav1.ConditionFalse, v1alpha1.FluxFailed, fmt.Sprintf("%s: %s", o.Name, o.Message)
+		}
+	}
+	return metav1.ConditionFalse, v1alpha1.AwaitingFlux, waiting
+}
+
+// SHA returns the commit of a Flux revision such as main@sha1:<hash>, or "".
+func SHA(revision string) string {
+	if i := strings.LastIndex(revision, ":"); i >= 0 {
+		return revision[i+1:]
+	}
+	return ""
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}

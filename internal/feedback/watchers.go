@@ -1,0 +1,299 @@
+package feedback
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sync"
+	"time"
+
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	"github.com/fluxcd/pkg/apis/meta"
+	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+
+	"github.com/switchyard-dev/switchyard/api/v1alpha1"
+)
+
+// KubeConfigKey is the key of the kubeconfig in a kubeConfigSecretRef
+// Secret (the name Cluster API and Flux use too).
+const KubeConfigKey = "value"
+
+// syncTimeout bounds the first list of a destination's Flux objects.
+const syncTimeout = 30 * time.Second
+
+var scheme = func() *runtime.Scheme {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{sourcev1.AddToScheme, kustomizev1.AddToScheme} {
+		if err := add(s); err != nil {
+			panic(err)
+		}
+	}
+	return s
+}()
+
+// Watchers follows Flux on every destination that has a kubeconfig. It is
+// a manager runnable: Start returns when the manager stops, and stops
+// every watch.
+type Watchers struct {
+	// SecretReader reads kubeconfig Secrets by name (uncached, so the
+	// router needs no list or watch on Secrets).
+	SecretReader client.Reader
+
+	mu     sync.Mutex
+	byDest map[string]*watch
+	states map[string]State
+	subs   []chan event.GenericEvent
+}
+
+type watch struct {
+	key    string
+	cancel context.CancelFunc
+	client client.Client
+	nudge  chan struct{}
+}
+
+// Subscribe returns a channel of events naming destinations whose Flux
+// state changed. Call it before the manager starts.
+func (w *Watchers) Subscribe() <-chan event.GenericEvent {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ch := make(chan event.GenericEvent, 1024)
+	w.subs = append(w.subs, ch)
+	return ch
+}
+
+// Start blocks until ctx ends, then stops every watch.
+func (w *Watchers) Start(ctx context.Context) error {
+	<-ctx.Done()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for name, wt := range w.byDest {
+		wt.cancel()
+		delete(w.byDest, name)
+	}
+	return nil
+}
+
+// State returns what the router sees of Flux on destination name.
+func (w *Watchers) State(name string) State {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.states[name]
+}
+
+// Nudge asks Flux on destination name to fetch now. It does not wait; a
+// nudge during a nudge makes one more, so the last commit is never missed.
+func (w *Watchers) Nudge(name string) {
+	w.mu.Lock()
+	wt := w.byDest[name]
+	w.mu.Unlock()
+	if wt == nil {
+		return
+	}
+	select {
+	case wt.nudge <- struct{}{}:
+	default:
+	}
+}
+
+// Forget stops following destination name.
+func (w *Watchers) Forget(name string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if wt := w.byDest[name]; wt != nil {
+		wt.cancel()
+	}
+	delete(w.byDest, name)
+	delete(w.states, name)
+}
+
+// Ensure starts, restarts or stops the watch of d to match its spec. Only
+// a failed read of the platform API server is returned as an error;
+// problems with the destination are in its State.
+func (w *Watchers) Ensure(ctx context.Context, d *v1alpha1.Destination) error {
+	ref := d.Spec.KubeConfigSecretRef
+	if ref == nil {
+		w.Forget(d.Name)
+		w.set(d.Name, State{})
+		return nil
+	}
+	var secret corev1.Secret
+	if err := w.SecretReader.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, &secret); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return err
+		}
+		w.Forget(d.Name)
+		w.set(d.Name, State{Configured: true, Err: fmt.Sprintf("kubeconfig Secret %s/%s not found", ref.Namespace, ref.Name)})
+		return nil
+	}
+	kubeconfig := secret.Data[KubeConfigKey]
+	if len(kubeconfig) == 0 {
+		w.Forget(d.Name)
+		w.set(d.Name, State{Configured: true, Err: fmt.Sprintf("Secret %s/%s has no key %q holding a kubeconfig", ref.Namespace, ref.Name, KubeConfigKey)})
+		return nil
+	}
+	sum := sha256.Sum256(append(kubeconfig, []byte("\x00"+d.FluxNamespace()+"\x00"+d.FluxName())...))
+	key := hex.EncodeToString(sum[:])
+	w.mu.Lock()
+	current := w.byDest[d.Name]
+	w.mu.Unlock()
+	if current != nil && current.key == key {
+		return nil
+	}
+	w.Forget(d.Name)
+	if err := w.start(d, key, kubeconfig); err != nil {
+		w.set(d.Name, State{Configured: true, Err: err.Error()})
+	}
+	return nil
+}
+
+func (w *Watchers) start(d *v1alpha1.Destination, key string, kubeconfig []byte) error {
+	cfg, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
+	if err != nil {
+		// The parser's error can quote the file; say only where it is.
+		return fmt.Errorf("the kubeconfig in Secret %s/%s is not valid", d.Spec.KubeConfigSecretRef.Namespace, d.Spec.KubeConfigSecretRef.Name)
+	}
+	cfg.Timeout = 30 * time.Second
+	ns, name := d.FluxNamespace(), d.FluxName()
+	c, err := cache.New(cfg, cache.Options{Scheme: scheme, DefaultNamespaces: map[string]cache.Config{ns: {}}})
+	if err != nil {
+		return fmt.Errorf("watching the destination: %v", err)
+	}
+	direct, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return fmt.Errorf("connecting to the destination: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	wt := &watch{key: key, cancel: cancel, client: direct, nudge: make(chan struct{}, 1)}
+	w.mu.Lock()
+	if w.byDest == nil {
+		w.byDest = map[string]*watch{}
+	}
+	w.byDest[d.Name] = wt
+	w.mu.Unlock()
+
+	dest := d.Name
+	refresh := func() { w.refresh(ctx, dest, c, ns, name) }
+	handler := toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { refresh() },
+		UpdateFunc: func(any, any) { refresh() },
+		DeleteFunc: func(any) { refresh() },
+	}
+	for _, obj := range []client.Object{&sourcev1.GitRepository{}, &kustomizev1.Kustomization{}} {
+		inf, err := c.GetInformer(ctx, obj, cache.BlockUntilSynced(false))
+		if err != nil {
+			cancel()
+			return fmt.Errorf("watching the destination: %v", err)
+		}
+		if _, err := inf.AddEventHandler(handler); err != nil {
+			cancel()
+			return fmt.Errorf("watching the destination: %v", err)
+		}
+	}
+	go func() { _ = c.Start(ctx) }()
+	go func() {
+		sctx, done := context.WithTimeout(ctx, syncTimeout)
+		defer done()
+		if !c.WaitForCacheSync(sctx) && ctx.Err() == nil {
+			w.set(dest, State{Configured: true, Err: fmt.Sprintf("the destination's API server %s did not list GitRepositories and Kustomizations in %s within %s", cfg.Host, ns, syncTimeout)})
+			return
+		}
+		refresh()
+	}()
+	go w.nudger(ctx, wt, types.NamespacedName{Namespace: ns, Name: name})
+	return nil
+}
+
+// refresh reads the destination's Flux objects from the watch's cache.
+func (w *Watchers) refresh(ctx context.Context, dest string, c cache.Cache, ns, name string) {
+	if ctx.Err() != nil {
+		return
+	}
+	s := State{Configured: true, Synced: true}
+	var repo sourcev1.GitRepository
+	s.Source = read(ctx, c, types.NamespacedName{Namespace: ns, Name: name}, &repo, func() (string, []metav1.Condition) {
+		if repo.Status.Artifact == nil {
+			return "", repo.Status.Conditions
+		}
+		return repo.Status.Artifact.Revision, repo.Status.Conditions
+	})
+	for _, k := range []struct {
+		suffix string
+		out    *Object
+	}{{"-dependencies", &s.Dependencies}, {"-resources", &s.Resources}} {
+		var ks kustomizev1.Kustomization
+		*k.out = read(ctx, c, types.NamespacedName{Namespace: ns, Name: name + k.suffix}, &ks, func() (string, []metav1.Condition) {
+			return ks.Status.LastAppliedRevision, ks.Status.Conditions
+		})
+	}
+	w.set(dest, s)
+}
+
+func read(ctx context.Context, c client.Reader, key types.NamespacedName, obj client.Object, status func() (string, []metav1.Condition)) Object {
+	o := Object{Name: key.String()}
+	if err := c.Get(ctx, key, obj); err != nil {
+		return o
+	}
+	rev, conds := status()
+	o.Found, o.Revision, o.Ready = true, rev, metav1.ConditionUnknown
+	if cond := apimeta.FindStatusCondition(conds, meta.ReadyCondition); cond != nil {
+		o.Ready, o.Reason, o.Message = cond.Status, cond.Reason, cond.Message
+	}
+	return o
+}
+
+// set records a state and tells the subscribers when it changed.
+func (w *Watchers) set(dest string, s State) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.states == nil {
+		w.states = map[string]State{}
+	}
+	if old, ok := w.states[dest]; ok && old == s {
+		return
+	}
+	w.states[dest] = s
+	d := &v1alpha1.Destination{}
+	d.Name = dest
+	for _, ch := range w.subs {
+		select {
+		case ch <- event.GenericEvent{Object: d}:
+		default: // a full queue already holds events that wake the same objects
+		}
+	}
+}
+
+// nudger annotates the GitRepository with reconcile.fluxcd.io/requestedAt
+// for each nudge, one at a time.
+func (w *Watchers) nudger(ctx context.Context, wt *watch, key types.NamespacedName) {
+	log := ctrl.Log.WithName("feedback").WithValues("gitRepository", key.String())
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-wt.nudge:
+		}
+		patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, meta.ReconcileRequestAnnotation, time.Now().UTC().Format(time.RFC3339Nano))
+		repo := &sourcev1.GitRepository{}
+		repo.Namespace, repo.Name = key.Namespace, key.Name
+		pctx, done := context.WithTimeout(ctx, 10*time.Second)
+		err := wt.client.Patch(pctx, repo, client.RawPatch(types.MergePatchType, []byte(patch)))
+		done()
+		if err != nil {
+			log.V(1).Info("Nudging Flux failed; it fetches within its interval", "error", err.Error())
+		}
+	}
+}
