@@ -365,6 +365,7 @@ func (r *RequestReconciler) finalize(ctx context.Context, obj *unstructured.Unst
 	}
 	r.Index.Forget(r.key(client.ObjectKeyFromObject(obj)))
 	r.Prober.Forget(r.probeKey(obj))
+	r.Prober.Forget(r.probeKey(obj) + deletingKey)
 	return ctrl.Result{}, nil
 }
 
@@ -388,6 +389,9 @@ func (r *RequestReconciler) removalPending(ctx context.Context, obj *unstructure
 	if err != nil || target == nil {
 		return 0, ""
 	}
+	// Its own backoff: the last answer before deletion (ACTIVE, recheck in
+	// minutes) says nothing about the table going.
+	target.Key += deletingKey
 	res := r.Prober.Table(ctx, *target)
 	if res.Gone() {
 		return 0, ""
@@ -424,6 +428,9 @@ func (r *RequestReconciler) removeFiles(ctx context.Context, obj *unstructured.U
 	}
 	return dest, w, res.Commit, nil
 }
+
+// deletingKey marks the probe key of a request being deleted.
+const deletingKey = "#deleting"
 
 func (r *RequestReconciler) probeKey(obj client.Object) string {
 	return r.GVK.GroupKind().String() + "/" + obj.GetNamespace() + "/" + obj.GetName()

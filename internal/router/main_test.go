@@ -111,24 +111,6 @@ func deleteCreated(t *testing.T) {
 	created = nil
 }
 
-// waitFor polls cond every 100ms until it returns true or timeout passes;
-// then the test fails with the last message cond gave.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var msg string
-	for {
-		var ok bool
-		if ok, msg = cond(); ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s: %s", timeout, what, msg)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 func ctx(t *testing.T) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
@@ -167,7 +149,7 @@ func conditionsOf(o client.Object) []metav1.Condition {
 
 func waitReady(t *testing.T, o client.Object, name string, timeout time.Duration) {
 	t.Helper()
-	waitFor(t, timeout, fmt.Sprintf("%T %s Ready", o, name), func() (bool, string) {
+	testenv.WaitFor(t, timeout, fmt.Sprintf("%T %s Ready", o, name), func() (bool, string) {
 		if err := k8s.Get(ctx(t), types.NamespacedName{Name: name}, o); err != nil {
 			return false, err.Error()
 		}
@@ -238,7 +220,7 @@ func deleteAndWait(t *testing.T, o client.Object) {
 // waitGone waits until o no longer exists.
 func waitGone(t *testing.T, o client.Object, timeout time.Duration) {
 	t.Helper()
-	waitFor(t, timeout, o.GetName()+" gone", func() (bool, string) {
+	testenv.WaitFor(t, timeout, o.GetName()+" gone", func() (bool, string) {
 		err := k8s.Get(ctx(t), client.ObjectKeyFromObject(o), o.DeepCopyObject().(client.Object))
 		return apierrors.IsNotFound(err), fmt.Sprint(err)
 	})
@@ -292,7 +274,7 @@ func requestStatus(t *testing.T, ns, name string) (v1alpha1.RequestStatus, error
 func waitCondition(t *testing.T, ns, name, typ string, status metav1.ConditionStatus, reason string, timeout time.Duration) v1alpha1.RequestStatus {
 	t.Helper()
 	var st v1alpha1.RequestStatus
-	waitFor(t, timeout, fmt.Sprintf("%s/%s %s=%s (%s)", ns, name, typ, status, reason), func() (bool, string) {
+	testenv.WaitFor(t, timeout, fmt.Sprintf("%s/%s %s=%s (%s)", ns, name, typ, status, reason), func() (bool, string) {
 		var err error
 		if st, err = requestStatus(t, ns, name); err != nil {
 			return false, err.Error()

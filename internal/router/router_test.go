@@ -158,14 +158,14 @@ func TestRelabelIsMisplacedAndDeleteReschedules(t *testing.T) {
 	if err := k8s.Delete(ctx(t), d); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "request on move-2", func() (bool, string) {
+	testenv.WaitFor(t, 20*time.Second, "request on move-2", func() (bool, string) {
 		st, err := requestStatus(t, "team-move", "mover")
 		if err != nil {
 			return false, err.Error()
 		}
 		return st.Destination == "move-2" && conditionStatus(st, v1alpha1.ReadyCondition) == "True", fmt.Sprintf("%+v", st)
 	})
-	waitFor(t, 20*time.Second, "files moved", func() (bool, string) {
+	testenv.WaitFor(t, 20*time.Second, "files moved", func() (bool, string) {
 		files := testenv.Files(t, url)
 		moved := contains(files, requestFile("move-2", "team-move", "mover"))
 		for _, f := range files {
@@ -175,7 +175,7 @@ func TestRelabelIsMisplacedAndDeleteReschedules(t *testing.T) {
 		}
 		return moved, strings.Join(files, " ")
 	})
-	waitFor(t, 10*time.Second, "Rescheduled event", func() (bool, string) {
+	testenv.WaitFor(t, 10*time.Second, "Rescheduled event", func() (bool, string) {
 		reasons := eventReasons(t, "team-move", "mover")
 		return strings.Contains(strings.Join(reasons, ","), "Rescheduled"), strings.Join(reasons, ",")
 	})
@@ -376,7 +376,7 @@ func TestGitServerOutageIsReportedAndRecovers(t *testing.T) {
 	// The write fails (WriteFailed), or the store check saw the outage
 	// first (StateStoreNotReady): either way the request says so.
 	var st v1alpha1.RequestStatus
-	waitFor(t, 30*time.Second, "during-0 Written=False for the outage", func() (bool, string) {
+	testenv.WaitFor(t, 30*time.Second, "during-0 Written=False for the outage", func() (bool, string) {
 		var err error
 		if st, err = requestStatus(t, "team-outage", "during-0"); err != nil {
 			return false, err.Error()
@@ -391,7 +391,7 @@ func TestGitServerOutageIsReportedAndRecovers(t *testing.T) {
 	if st.Destination != "outage-1" {
 		t.Fatalf("placement lost during the outage: %+v", st)
 	}
-	waitFor(t, 20*time.Second, "store not Ready", func() (bool, string) {
+	testenv.WaitFor(t, 20*time.Second, "store not Ready", func() (bool, string) {
 		var s v1alpha1.GitStateStore
 		if err := k8s.Get(ctx(t), types.NamespacedName{Name: "outage"}, &s); err != nil {
 			return false, err.Error()
@@ -524,7 +524,7 @@ func TestPromiseDeletionWaitsForRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	reqFile := "clusters/promdel-1/resources/team-queue/queue/jobs/queue.yaml"
-	waitFor(t, 30*time.Second, "queue request written", func() (bool, string) {
+	testenv.WaitFor(t, 30*time.Second, "queue request written", func() (bool, string) {
 		files := testenv.Files(t, url)
 		return contains(files, reqFile), strings.Join(files, " ")
 	})
@@ -532,7 +532,7 @@ func TestPromiseDeletionWaitsForRequests(t *testing.T) {
 	if err := k8s.Delete(ctx(t), p); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "RequestsExist", func() (bool, string) {
+	testenv.WaitFor(t, 20*time.Second, "RequestsExist", func() (bool, string) {
 		var got v1alpha1.Promise
 		if err := k8s.Get(ctx(t), types.NamespacedName{Name: "queue"}, &got); err != nil {
 			return false, err.Error()
@@ -551,7 +551,7 @@ func TestPromiseDeletionWaitsForRequests(t *testing.T) {
 	if err := k8s.Delete(ctx(t), q); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "Promise and CRD gone", func() (bool, string) {
+	testenv.WaitFor(t, 30*time.Second, "Promise and CRD gone", func() (bool, string) {
 		perr := k8s.Get(ctx(t), types.NamespacedName{Name: "queue"}, &v1alpha1.Promise{})
 		cerr := k8s.Get(ctx(t), types.NamespacedName{Name: "queuerequests.test.switchyard.dev"}, &apiextensionsv1.CustomResourceDefinition{})
 		return apierrors.IsNotFound(perr) && apierrors.IsNotFound(cerr), fmt.Sprintf("promise: %v; crd: %v", perr, cerr)

@@ -3,10 +3,8 @@ package testenv
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -24,13 +22,7 @@ func assets() (string, error) {
 	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
 		return dir, nil
 	}
-	cmd := exec.Command(filepath.Join(RepoRoot(), "hack", "controlplane.sh"))
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("hack/controlplane.sh: %w", err)
-	}
-	return strings.TrimSpace(string(out)), nil
+	return script("controlplane.sh")
 }
 
 // ControlPlane is a running kube-apiserver and etcd with Switchyard's CRDs.
@@ -39,16 +31,20 @@ type ControlPlane struct {
 	Config *rest.Config
 }
 
-// StartControlPlane starts a control plane and installs the CRDs under
+// StartControlPlane starts a control plane and installs the CRDs in
+// crdPaths (files or directories); none means Switchyard's, under
 // config/crd/bases.
-func StartControlPlane() (*ControlPlane, error) {
+func StartControlPlane(crdPaths ...string) (*ControlPlane, error) {
 	dir, err := assets()
 	if err != nil {
 		return nil, err
 	}
+	if len(crdPaths) == 0 {
+		crdPaths = []string{filepath.Join(RepoRoot(), "config", "crd", "bases")}
+	}
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: dir,
-		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
+		CRDDirectoryPaths:     crdPaths,
 		ErrorIfCRDPathMissing: true,
 	}
 	cfg, err := env.Start()

@@ -1,0 +1,204 @@
+package testenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+
+	"github.com/switchyard-dev/switchyard/api/v1alpha1"
+	"github.com/switchyard-dev/switchyard/internal/destinations"
+	"github.com/switchyard-dev/switchyard/internal/feedback"
+	"github.com/switchyard-dev/switchyard/internal/probe"
+)
+
+// Stack is everything around the router in the end-to-end test and the
+// local demo, on loopback: a platform API server, a destination API server
+// running Flux's source- and kustomize-controller, a Git server with one
+// state repository, a DynamoDB endpoint and the ACK stand-in.
+type Stack struct {
+	Dir                   string
+	Platform, Destination *ControlPlane
+	// DestinationClient talks to the destination API server.
+	DestinationClient client.Client
+	// DestinationKubeConfig is an admin kubeconfig for it.
+	DestinationKubeConfig []byte
+	Git                   *GitServer
+	RepoURL               string
+	Flux                  *Flux
+	Dynalite              *Dynalite
+	ACK                   *ACKStandIn
+}
+
+// StackOptions tune the stack.
+type StackOptions struct {
+	Flux FluxOptions
+	// Progress, when set, is told about each slow step.
+	Progress func(string)
+}
+
+// StartStack starts the stack, keeping logs and data under dir. On error
+// it stops what it started.
+func StartStack(dir string, o StackOptions) (s *Stack, err error) {
+	progress := o.Progress
+	if progress == nil {
+		progress = func(string) {}
+	}
+	s = &Stack{Dir: dir}
+	defer func() {
+		if err != nil {
+			s.Stop()
+			s = nil
+		}
+	}()
+	progress("building or finding Flux (hack/flux.sh)")
+	fluxDir, err := FluxDir()
+	if err != nil {
+		return nil, err
+	}
+	progress("starting the platform API server")
+	if s.Platform, err = StartControlPlane(); err != nil {
+		return nil, err
+	}
+	progress("starting the destination API server with Flux's and the ACK stand-in's CRDs")
+	if s.Destination, err = StartControlPlane(filepath.Join(fluxDir, "crds"), ACKTableCRD()); err != nil {
+		return nil, err
+	}
+	if s.DestinationKubeConfig, err = s.Destination.KubeConfig(); err != nil {
+		return nil, err
+	}
+	kubeconfig := filepath.Join(dir, "destination.kubeconfig")
+	if err := os.WriteFile(kubeconfig, s.DestinationKubeConfig, 0o600); err != nil {
+		return nil, err
+	}
+	if s.DestinationClient, err = client.New(s.Destination.Config, client.Options{Scheme: destinationScheme()}); err != nil {
+		return nil, err
+	}
+	progress("starting the Git server")
+	if s.Git, err = NewGitServer(); err != nil {
+		return nil, err
+	}
+	if s.RepoURL, err = s.Git.CreateRepo("state"); err != nil {
+		return nil, err
+	}
+	progress("starting Flux's source-controller and kustomize-controller")
+	if s.Flux, err = StartFlux(fluxDir, kubeconfig, dir, o.Flux); err != nil {
+		return nil, err
+	}
+	progress("installing (npm) and starting dynalite")
+	if s.Dynalite, err = StartDynalite(dir); err != nil {
+		return nil, err
+	}
+	if s.ACK, err = StartACKStandIn(s.Destination.Config, s.Dynalite.Endpoint); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Stop stops everything that was started.
+func (s *Stack) Stop() {
+	var errs []error
+	if s.ACK != nil {
+		errs = append(errs, s.ACK.Stop())
+	}
+	if s.Dynalite != nil {
+		s.Dynalite.Stop()
+	}
+	if s.Flux != nil {
+		s.Flux.Stop()
+	}
+	if s.Git != nil {
+		s.Git.Close()
+	}
+	for _, cp := range []*ControlPlane{s.Destination, s.Platform} {
+		if cp != nil {
+			errs = append(errs, cp.Stop())
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		fmt.Fprintln(os.Stderr, "stopping the stack:", err)
+	}
+}
+
+func destinationScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, sourcev1.AddToScheme, kustomizev1.AddToScheme} {
+		if err := add(s); err != nil {
+			panic(err)
+		}
+	}
+	return s
+}
+
+// SecretsNamespace holds the credentials Secrets on the platform.
+const SecretsNamespace = "switchyard-system"
+
+// Store returns the stack's GitStateStore (with basic auth), creating it
+// and its Secret on the platform.
+func (s *Stack) Store(ctx context.Context, platform client.Client, name string) (*v1alpha1.GitStateStore, error) {
+	if err := ensure(ctx, platform, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: SecretsNamespace}}); err != nil {
+		return nil, err
+	}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: SecretsNamespace, Name: name + "-git"},
+		StringData: map[string]string{"username": GitUser, "password": GitPassword}}
+	if err := ensure(ctx, platform, secret); err != nil {
+		return nil, err
+	}
+	st := &v1alpha1.GitStateStore{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1alpha1.GitStateStoreSpec{
+		URL: s.RepoURL, SecretRef: &v1alpha1.SecretReference{Namespace: SecretsNamespace, Name: secret.Name}}}
+	return st, ensure(ctx, platform, st)
+}
+
+// AddDestination registers d (its stateStoreRef naming st) on the platform,
+// with a kubeconfig Secret for the destination API server and AWS settings
+// for dynalite, and applies what `router flux-manifests` would print, plus
+// the Git credentials Secret, on the destination.
+func (s *Stack) AddDestination(ctx context.Context, platform client.Client, d *v1alpha1.Destination, st *v1alpha1.GitStateStore) error {
+	kubeconfig := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: SecretsNamespace, Name: d.Name + "-kubeconfig"},
+		Data: map[string][]byte{feedback.KubeConfigKey: s.DestinationKubeConfig}}
+	awsSecret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: SecretsNamespace, Name: d.Name + "-aws"},
+		StringData: map[string]string{probe.AccessKeyIDKey: AWSAccessKeyID, probe.SecretAccessKeyKey: AWSSecretAccessKey}}
+	for _, o := range []client.Object{kubeconfig, awsSecret} {
+		if err := ensure(ctx, platform, o); err != nil {
+			return err
+		}
+	}
+	d.Spec.KubeConfigSecretRef = &v1alpha1.SecretReference{Namespace: SecretsNamespace, Name: kubeconfig.Name}
+	d.Spec.AWS = &v1alpha1.AWSSpec{Endpoint: s.Dynalite.Endpoint, Region: AWSRegion,
+		SecretRef: v1alpha1.SecretReference{Namespace: SecretsNamespace, Name: awsSecret.Name}}
+	if err := ensure(ctx, platform, d); err != nil {
+		return err
+	}
+	flux := destinations.Flux(d, st)
+	ns := flux.GitRepository.Namespace
+	gitSecret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: destinations.GitSecretName(d)},
+		StringData: map[string]string{"username": GitUser, "password": GitPassword}}
+	for _, o := range []client.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, gitSecret, flux.GitRepository, flux.Dependencies, flux.Resources} {
+		if err := ensure(ctx, s.DestinationClient, o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensure creates o unless it exists.
+func ensure(ctx context.Context, c client.Client, o client.Object) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := c.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating %T %s: %w", o, o.GetName(), err)
+	}
+	return nil
+}
