@@ -62,7 +62,11 @@ type watch struct {
 	key    string
 	cancel context.CancelFunc
 	client client.Client
-	nudge  chan struct{}
+	// nudge asks for a GitRepository fetch; nudgeResources for a new try
+	// of the resources Kustomization.
+	nudge, nudgeResources chan struct{}
+	// resourcesNudged is the revision the last nudgeResources was for.
+	resourcesNudged string
 }
 
 // Subscribe returns a channel of events naming destinations whose Flux
@@ -177,7 +181,7 @@ func (w *Watchers) start(d *v1alpha1.Destination, key string, kubeconfig []byte)
 		return fmt.Errorf("connecting to the destination: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	wt := &watch{key: key, cancel: cancel, client: direct, nudge: make(chan struct{}, 1)}
+	wt := &watch{key: key, cancel: cancel, client: direct, nudge: make(chan struct{}, 1), nudgeResources: make(chan struct{}, 1)}
 	w.mu.Lock()
 	if w.byDest == nil {
 		w.byDest = map[string]*watch{}
@@ -186,7 +190,7 @@ func (w *Watchers) start(d *v1alpha1.Destination, key string, kubeconfig []byte)
 	w.mu.Unlock()
 
 	dest := d.Name
-	refresh := func() { w.refresh(ctx, dest, c, ns, name) }
+	refresh := func() { w.refresh(ctx, wt, dest, c, ns, name) }
 	handler := toolscache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { refresh() },
 		UpdateFunc: func(any, any) { refresh() },
@@ -213,12 +217,13 @@ func (w *Watchers) start(d *v1alpha1.Destination, key string, kubeconfig []byte)
 		}
 		refresh()
 	}()
-	go w.nudger(ctx, wt, types.NamespacedName{Namespace: ns, Name: name})
+	go w.nudger(ctx, wt.client, wt.nudge, &sourcev1.GitRepository{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}})
+	go w.nudger(ctx, wt.client, wt.nudgeResources, &kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-resources"}})
 	return nil
 }
 
 // refresh reads the destination's Flux objects from the watch's cache.
-func (w *Watchers) refresh(ctx context.Context, dest string, c cache.Cache, ns, name string) {
+func (w *Watchers) refresh(ctx context.Context, wt *watch, dest string, c cache.Cache, ns, name string) {
 	if ctx.Err() != nil {
 		return
 	}
@@ -240,6 +245,29 @@ func (w *Watchers) refresh(ctx context.Context, dest string, c cache.Cache, ns, 
 		})
 	}
 	w.set(dest, s)
+	w.retryResources(wt, s)
+}
+
+// retryResources nudges the resources Kustomization once per revision when
+// it waits for a dependencies Kustomization that has just applied that
+// revision. Without it, Flux retries only after --requeue-dependency
+// (30 s by default), which would dominate the apply time of every change.
+func (w *Watchers) retryResources(wt *watch, s State) {
+	rev := s.Source.Revision
+	if rev == "" || s.Dependencies.Revision != rev || s.Dependencies.Ready != metav1.ConditionTrue ||
+		s.Resources.Revision == rev || s.Resources.Reason != meta.DependencyNotReadyReason {
+		return
+	}
+	w.mu.Lock()
+	again := wt.resourcesNudged != rev
+	wt.resourcesNudged = rev
+	w.mu.Unlock()
+	if again {
+		select {
+		case wt.nudgeResources <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func read(ctx context.Context, c client.Reader, key types.NamespacedName, obj client.Object, status func() (string, []metav1.Condition)) Object {
@@ -276,24 +304,22 @@ func (w *Watchers) set(dest string, s State) {
 	}
 }
 
-// nudger annotates the GitRepository with reconcile.fluxcd.io/requestedAt
-// for each nudge, one at a time.
-func (w *Watchers) nudger(ctx context.Context, wt *watch, key types.NamespacedName) {
-	log := ctrl.Log.WithName("feedback").WithValues("gitRepository", key.String())
+// nudger annotates obj with reconcile.fluxcd.io/requestedAt for each
+// nudge, one at a time, so Flux reconciles it now.
+func (w *Watchers) nudger(ctx context.Context, c client.Client, nudges <-chan struct{}, obj client.Object) {
+	log := ctrl.Log.WithName("feedback").WithValues("object", client.ObjectKeyFromObject(obj).String())
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-wt.nudge:
+		case <-nudges:
 		}
 		patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, meta.ReconcileRequestAnnotation, time.Now().UTC().Format(time.RFC3339Nano))
-		repo := &sourcev1.GitRepository{}
-		repo.Namespace, repo.Name = key.Namespace, key.Name
 		pctx, done := context.WithTimeout(ctx, 10*time.Second)
-		err := wt.client.Patch(pctx, repo, client.RawPatch(types.MergePatchType, []byte(patch)))
+		err := c.Patch(pctx, obj, client.RawPatch(types.MergePatchType, []byte(patch)))
 		done()
 		if err != nil {
-			log.V(1).Info("Nudging Flux failed; it fetches within its interval", "error", err.Error())
+			log.V(1).Info("Nudging Flux failed; it reconciles within its interval", "error", err.Error())
 		}
 	}
 }
