@@ -20,8 +20,9 @@ run: ## Run the router against $KUBECONFIG, installing the CRDs first
 	go run ./cmd/router run --kubeconfig $(KUBECONFIG)
 
 .PHONY: test
-test: ## Run all tests against a real kube-apiserver, etcd and Git server
-	KUBEBUILDER_ASSETS="$$(hack/controlplane.sh)" go test -count=1 -timeout $(TEST_TIMEOUT) ./...
+test: ## Run all tests: real kube-apiservers, etcd, Git server, Flux controllers and dynalite
+	KUBEBUILDER_ASSETS="$$(hack/controlplane.sh)" FLUX_ASSETS="$$(hack/flux.sh)" DYNALITE="$$(hack/dynalite.sh)" \
+		go test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 .PHONY: controlplane
 controlplane: ## Build (or find cached) kube-apiserver and etcd; prints their directory
@@ -54,6 +55,7 @@ tidy: ## go mod tidy for every module
 	go mod tidy
 	cd hack/tools/etcd && go mod tidy
 	cd hack/tools/kube-apiserver && go mod tidy
+	cd hack/tools/flux && go mod tidy -e # -e: the controllers' own tests import modules the proxy does not serve
 
 .PHONY: verify
 verify: manifests lint ## Regenerate and fail when the tree changes

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -222,9 +224,9 @@ func waitReady(t *testing.T, ns, name string, timeout time.Duration) *v1alpha1.R
 }
 
 // checkPlaced checks everything a Ready request claims: the steps in order,
-// the commit in the repo, the Table on the destination with the rendered
+// the commit in the repo (cloned in repo), the Table on the destination with the rendered
 // spec, and the table and its ARN at the endpoint.
-func checkPlaced(t *testing.T, ns, name, table string, st *v1alpha1.RequestStatus) {
+func checkPlaced(t *testing.T, repo, ns, name, table string, st *v1alpha1.RequestStatus) {
 	t.Helper()
 	var last time.Time
 	for _, typ := range []string{v1alpha1.ScheduledCondition, v1alpha1.WrittenCondition, v1alpha1.AppliedCondition, v1alpha1.ReadyCondition} {
@@ -241,7 +243,6 @@ func checkPlaced(t *testing.T, ns, name, table string, st *v1alpha1.RequestStatu
 		t.Fatalf("%s/%s: destination %q", ns, name, st.Destination)
 	}
 	path := fmt.Sprintf("%s/resources/%s/dynamodb/%s/table.yaml", st.Destination, ns, name)
-	repo := testenv.Clone(t, stack.RepoURL)
 	if out, err := testenv.GitE(repo, "cat-file", "-e", st.Commit+":"+path); err != nil {
 		t.Errorf("%s/%s: commit %s has no %s: %s", ns, name, st.Commit, path, out)
 	}
@@ -266,17 +267,21 @@ func checkPlaced(t *testing.T, ns, name, table string, st *v1alpha1.RequestStatu
 
 func TestOneRequestEndToEnd(t *testing.T) {
 	newNamespace(t, "team-one")
-	start := time.Now()
 	r := request("team-one", "orders", "orders-one", map[string]any{"region": "west"})
+	before := time.Now()
 	if err := platform.Create(context.Background(), r); err != nil {
 		t.Fatal(err)
 	}
+	// Timed from the create's answer: the API server holds the first create
+	// of a kind established under 2 s earlier (setup just installed it).
+	start := time.Now()
 	st := waitReady(t, "team-one", "orders", time.Minute)
-	t.Logf("one request: apply to Ready in %s", time.Since(start).Round(time.Millisecond))
+	t.Logf("one request: Ready %s after the create returned (the create took %s)",
+		time.Since(start).Round(time.Millisecond), start.Sub(before).Round(time.Millisecond))
 	if st.Destination != "west" {
 		t.Errorf("destination %q, want west (the request selects region=west)", st.Destination)
 	}
-	checkPlaced(t, "team-one", "orders", "orders-one", st)
+	checkPlaced(t, testenv.Clone(t, stack.RepoURL), "team-one", "orders", "orders-one", st)
 
 	var d v1alpha1.Destination
 	if err := platform.Get(context.Background(), types.NamespacedName{Name: "west"}, &d); err != nil {
@@ -284,6 +289,24 @@ func TestOneRequestEndToEnd(t *testing.T) {
 	}
 	if d.Status.Flux == nil || d.Status.Flux.LastAppliedRevision == "" || d.Status.Flux.GitRepository != "flux-system/switchyard-west" {
 		t.Errorf("destination status.flux = %+v", d.Status.Flux)
+	}
+	if !meta.IsStatusConditionTrue(d.Status.Conditions, v1alpha1.AppliedCondition) {
+		t.Errorf("destination west conditions %+v: want Applied True", d.Status.Conditions)
+	}
+
+	// kubectl get dynamodbrequests answers "where did it go, is it there?"
+	var crd apiextensionsv1.CustomResourceDefinition
+	if err := platform.Get(context.Background(), types.NamespacedName{Name: "dynamodbrequests.aws.switchyard.dev"}, &crd); err != nil {
+		t.Fatal(err)
+	}
+	var columns []string
+	for _, c := range crd.Spec.Versions[0].AdditionalPrinterColumns {
+		if c.Priority == 0 {
+			columns = append(columns, c.Name)
+		}
+	}
+	if got := strings.Join(columns, " "); got != "Destination Commit Applied Ready Reason Table Age" {
+		t.Errorf("printer columns %q", got)
 	}
 }
 
@@ -296,16 +319,17 @@ func TestFiftyRequestsEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	statuses := make([]*v1alpha1.RequestStatus, 50)
+	for i := range statuses {
+		statuses[i] = waitReady(t, "team-fifty", fmt.Sprintf("t%02d", i), 2*time.Minute)
+	}
+	t.Logf("fifty requests: all Ready %s after the first create", time.Since(start).Round(time.Millisecond))
+	repo := testenv.Clone(t, stack.RepoURL)
 	perDest := map[string]int{}
-	var slowest time.Duration
-	for i := range 50 {
-		name := fmt.Sprintf("t%02d", i)
-		st := waitReady(t, "team-fifty", name, 2*time.Minute)
-		slowest = time.Since(start)
-		checkPlaced(t, "team-fifty", name, fmt.Sprintf("fifty-%02d", i), st)
+	for i, st := range statuses {
+		checkPlaced(t, repo, "team-fifty", fmt.Sprintf("t%02d", i), fmt.Sprintf("fifty-%02d", i), st)
 		perDest[st.Destination]++
 	}
-	t.Logf("fifty requests: apply to all Ready in %s; spread %v", slowest.Round(time.Millisecond), perDest)
 	// Least loaded: the earlier test's request on west tips one more here
 	// to east.
 	if diff := perDest["east"] - perDest["west"]; diff < 0 || diff > 2 {
@@ -429,7 +453,54 @@ func TestFluxFailureSurfaces(t *testing.T) {
 	})
 	setPath(good)
 	st := waitReady(t, "team-fail", "broken", time.Minute)
-	checkPlaced(t, "team-fail", "broken", "broken-table", st)
+	checkPlaced(t, testenv.Clone(t, stack.RepoURL), "team-fail", "broken", "broken-table", st)
+}
+
+// TestDestinationWithoutFeedback: a destination the router cannot see (no
+// kubeconfig) whose AWS endpoint is down. The request says both.
+func TestDestinationWithoutFeedback(t *testing.T) {
+	newNamespace(t, "team-blind")
+	ctx := context.Background()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := "http://" + l.Addr().String()
+	l.Close()
+	d := &v1alpha1.Destination{ObjectMeta: metav1.ObjectMeta{Name: "blind", Labels: map[string]string{"provider": "localstack", "region": "blind"}},
+		Spec: v1alpha1.DestinationSpec{StateStoreRef: v1alpha1.StateStoreReference{Kind: v1alpha1.GitStateStoreKind, Name: store.Name},
+			AWS: &v1alpha1.AWSSpec{Endpoint: down, Region: testenv.AWSRegion,
+				SecretRef: v1alpha1.SecretReference{Namespace: testenv.SecretsNamespace, Name: "east-aws"}}}}
+	if err := platform.Create(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = platform.Delete(ctx, d) })
+	r := request("team-blind", "dark", "dark-table", map[string]any{"region": "blind"})
+	if err := platform.Create(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, time.Minute, "Applied Unknown (NoFeedback), Ready False (EndpointUnreachable)", func() (bool, string) {
+		st, err := status(t, "team-blind", "dark")
+		if err != nil {
+			return false, err.Error()
+		}
+		a := meta.FindStatusCondition(st.Conditions, v1alpha1.AppliedCondition)
+		ready := meta.FindStatusCondition(st.Conditions, v1alpha1.ReadyCondition)
+		if a == nil || ready == nil {
+			return false, "conditions missing"
+		}
+		return a.Status == metav1.ConditionUnknown && a.Reason == v1alpha1.NoFeedback &&
+				ready.Status == metav1.ConditionFalse && ready.Reason == v1alpha1.EndpointUnreachable && strings.Contains(ready.Message, down),
+			fmt.Sprintf("Applied %s %s; Ready %s %s: %s", a.Status, a.Reason, ready.Status, ready.Reason, ready.Message)
+	})
+	// Without a view of the destination, deletion does not wait for Flux.
+	if err := platform.Delete(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, 30*time.Second, "the request to go", func() (bool, string) {
+		_, err := status(t, "team-blind", "dark")
+		return apierrors.IsNotFound(err), fmt.Sprintf("get: %v", err)
+	})
 }
 
 // TestNoSecretLeaks runs last (Go runs tests in file order) and scans what

@@ -31,7 +31,7 @@ const (
 // Backoff of one request's probe: from First, doubling to Max while the
 // answer is not final; Recheck after the table was seen ACTIVE.
 const (
-	First   = 500 * time.Millisecond
+	First   = 250 * time.Millisecond
 	Max     = 30 * time.Second
 	Recheck = 10 * time.Minute
 	timeout = 5 * time.Second

@@ -1,0 +1,77 @@
+package feedback
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/switchyard-dev/switchyard/api/v1alpha1"
+	"github.com/switchyard-dev/switchyard/internal/gitstate"
+)
+
+func TestApplied(t *testing.T) {
+	// History: a <- b <- c; x is someone else's commit the clone lacks.
+	parents := map[string]string{"b": "a", "c": "b"}
+	contains := func(head, c string) (bool, error) {
+		if head == "x" || c == "x" {
+			return false, fmt.Errorf("%w: x", gitstate.ErrUnknownCommit)
+		}
+		for h := head; h != ""; h = parents[h] {
+			if h == c {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	ok := Object{Name: "flux-system/k", Found: true, Ready: metav1.ConditionTrue}
+	healthy := func(applied string) State {
+		res := ok
+		res.Revision = "main@sha1:" + applied
+		return State{Configured: true, Synced: true, Source: ok, Dependencies: ok, Resources: res}
+	}
+	failing := healthy("a")
+	failing.Resources.Ready, failing.Resources.Reason, failing.Resources.Message = metav1.ConditionFalse, "BuildFailed", "kustomize build failed: boom"
+	waitingDep := healthy("a")
+	waitingDep.Resources.Ready, waitingDep.Resources.Reason = metav1.ConditionFalse, "DependencyNotReady"
+	noKustomization := healthy("a")
+	noKustomization.Resources = Object{Name: "flux-system/k"}
+
+	tests := []struct {
+		name    string
+		state   State
+		commit  string
+		status  metav1.ConditionStatus
+		reason  string
+		message string
+	}{
+		{"no kubeconfig", State{}, "a", metav1.ConditionUnknown, v1alpha1.NoFeedback, "kubeConfigSecretRef"},
+		{"unreachable", State{Configured: true, Err: "refused"}, "a", metav1.ConditionUnknown, v1alpha1.DestinationUnreachable, "refused"},
+		{"not synced", State{Configured: true}, "a", metav1.ConditionUnknown, v1alpha1.AwaitingFlux, "connecting"},
+		{"no Kustomization", noKustomization, "a", metav1.ConditionFalse, v1alpha1.FluxNotFound, "flux-manifests"},
+		{"applied exactly", healthy("b"), "b", metav1.ConditionTrue, v1alpha1.InSync, "main@sha1:b"},
+		{"applied a descendant", healthy("c"), "a", metav1.ConditionTrue, v1alpha1.InSync, ""},
+		{"not yet", healthy("a"), "c", metav1.ConditionFalse, v1alpha1.AwaitingFlux, "last applied: main@sha1:a"},
+		{"unknown revision", healthy("x"), "c", metav1.ConditionFalse, v1alpha1.AwaitingFlux, "not in the router's clone"},
+		{"Flux fails", failing, "c", metav1.ConditionFalse, v1alpha1.FluxFailed, "boom"},
+		{"failing but already applied", failing, "a", metav1.ConditionTrue, v1alpha1.InSync, ""},
+		{"waiting for dependencies is no failure", waitingDep, "c", metav1.ConditionFalse, v1alpha1.AwaitingFlux, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, reason, msg := tt.state.Applied(tt.commit, contains)
+			if status != tt.status || reason != tt.reason || !strings.Contains(msg, tt.message) {
+				t.Errorf("Applied(%q) = %s %s %q; want %s %s containing %q", tt.commit, status, reason, msg, tt.status, tt.reason, tt.message)
+			}
+		})
+	}
+}
+
+func TestSHA(t *testing.T) {
+	for rev, want := range map[string]string{"main@sha1:abc": "abc", "sha1:abc": "abc", "": "", "abc": ""} {
+		if got := SHA(rev); got != want {
+			t.Errorf("SHA(%q) = %q, want %q", rev, got, want)
+		}
+	}
+}
