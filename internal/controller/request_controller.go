@@ -327,7 +327,7 @@ func (r *RequestReconciler) tableTarget(obj *unstructured.Unstructured, promise 
 	table, err := render.Value("tableName", promise.Spec.Health.DynamoDBTable.TableName, render.Input{
 		Request: obj.Object, Promise: promise.Name, Destination: dest.Name, DestinationLabels: dest.Labels})
 	if err != nil {
-		return nil, fmt.Errorf("Promise %s health.dynamoDBTable.tableName: %v", promise.Name, err)
+		return nil, fmt.Errorf("health.dynamoDBTable.tableName of Promise %s: %v", promise.Name, err)
 	}
 	return &probe.Target{Key: r.probeKey(obj), AWS: *dest.Spec.AWS, Table: table}, nil
 }

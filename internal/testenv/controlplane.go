@@ -58,7 +58,13 @@ func StartControlPlane(crdPaths ...string) (*ControlPlane, error) {
 // KubeConfig returns a kubeconfig for an admin user, for processes that
 // talk to the control plane (a router under benchmark).
 func (c *ControlPlane) KubeConfig() ([]byte, error) {
-	u, err := c.env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
+	return c.UserKubeConfig("admin", "system:masters")
+}
+
+// UserKubeConfig returns a kubeconfig for user name in groups, with only
+// the rights RBAC gives them.
+func (c *ControlPlane) UserKubeConfig(name string, groups ...string) ([]byte, error) {
+	u, err := c.env.AddUser(envtest.User{Name: name, Groups: groups}, nil)
 	if err != nil {
 		return nil, err
 	}

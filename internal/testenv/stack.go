@@ -33,13 +33,16 @@ type Stack struct {
 	Platform, Destination *ControlPlane
 	// DestinationClient talks to the destination API server.
 	DestinationClient client.Client
-	// DestinationKubeConfig is an admin kubeconfig for it.
+	// DestinationKubeConfig is an admin kubeconfig for it (Flux's).
 	DestinationKubeConfig []byte
-	Git                   *GitServer
-	RepoURL               string
-	Flux                  *Flux
-	Dynalite              *Dynalite
-	ACK                   *ACKStandIn
+	// FeedbackKubeConfig is the router's: the ServiceAccount of
+	// config/destination/feedback-rbac.yaml, with only that Role's rights.
+	FeedbackKubeConfig []byte
+	Git                *GitServer
+	RepoURL            string
+	Flux               *Flux
+	Dynalite           *Dynalite
+	ACK                *ACKStandIn
 }
 
 // StackOptions tune the stack.
@@ -84,6 +87,18 @@ func StartStack(dir string, o StackOptions) (s *Stack, err error) {
 		return nil, err
 	}
 	if s.DestinationClient, err = client.New(s.Destination.Config, client.Options{Scheme: destinationScheme()}); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := ensure(ctx, s.DestinationClient, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "flux-system"}}); err != nil {
+		return nil, err
+	}
+	if err := CreateFile(ctx, s.DestinationClient, filepath.Join(RepoRoot(), "config", "destination", "feedback-rbac.yaml")); err != nil {
+		return nil, err
+	}
+	if s.FeedbackKubeConfig, err = s.Destination.UserKubeConfig("system:serviceaccount:flux-system:switchyard-feedback",
+		"system:serviceaccounts", "system:serviceaccounts:flux-system"); err != nil {
 		return nil, err
 	}
 	progress("starting the Git server")
@@ -167,7 +182,7 @@ func (s *Stack) Store(ctx context.Context, platform client.Client, name string) 
 // the Git credentials Secret, on the destination.
 func (s *Stack) AddDestination(ctx context.Context, platform client.Client, d *v1alpha1.Destination, st *v1alpha1.GitStateStore) error {
 	kubeconfig := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: SecretsNamespace, Name: d.Name + "-kubeconfig"},
-		Data: map[string][]byte{feedback.KubeConfigKey: s.DestinationKubeConfig}}
+		Data: map[string][]byte{feedback.KubeConfigKey: s.FeedbackKubeConfig}}
 	awsSecret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: SecretsNamespace, Name: d.Name + "-aws"},
 		StringData: map[string]string{probe.AccessKeyIDKey: AWSAccessKeyID, probe.SecretAccessKeyKey: AWSSecretAccessKey}}
 	for _, o := range []client.Object{kubeconfig, awsSecret} {
