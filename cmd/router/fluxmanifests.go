@@ -7,12 +7,10 @@ import (
 	"io"
 
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/destinations"
-	"github.com/switchyard-dev/switchyard/internal/router"
 )
 
 // fluxManifests prints the Flux objects to apply on a destination cluster.
@@ -25,11 +23,7 @@ func fluxManifests(ctx context.Context, args []string, out io.Writer) error {
 	if fs.NArg() != 1 {
 		return fmt.Errorf("usage: router flux-manifests [--kubeconfig F] <destination>")
 	}
-	cfg, err := restConfig(*kubeconfig)
-	if err != nil {
-		return err
-	}
-	c, err := client.New(cfg, client.Options{Scheme: router.Scheme()})
+	c, err := platformClient(*kubeconfig)
 	if err != nil {
 		return err
 	}

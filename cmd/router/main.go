@@ -2,6 +2,8 @@
 //
 //	router run [flags]                        run the manager against a cluster
 //	router flux-manifests [flags] <destination>  print the Flux objects for a destination
+//	router state ls [--destination D]            list the requests in the state store
+//	router place --dry-run -f request.yaml       show where a request would go, and its manifests
 //
 // Run `router <command> -h` for the flags.
 package main
@@ -13,7 +15,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 )
 
-const usage = "usage: router run [flags] | router flux-manifests [flags] <destination>"
+const usage = "usage: router run [flags] | router flux-manifests <destination> | router state ls | router place --dry-run -f request.yaml"
 
 func main() {
 	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" {
@@ -26,6 +28,14 @@ func main() {
 		err = run(ctrl.SetupSignalHandler(), os.Args[2:])
 	case "flux-manifests":
 		err = fluxManifests(ctrl.SetupSignalHandler(), os.Args[2:], os.Stdout)
+	case "state":
+		if len(os.Args) < 3 || os.Args[2] != "ls" {
+			err = fmt.Errorf("usage: router state ls [--destination D]")
+			break
+		}
+		err = stateLs(ctrl.SetupSignalHandler(), os.Args[3:], os.Stdout)
+	case "place":
+		err = place(ctrl.SetupSignalHandler(), os.Args[2:], os.Stdout)
 	default:
 		err = fmt.Errorf("unknown command %q; %s", os.Args[1], usage)
 	}

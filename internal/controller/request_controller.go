@@ -207,7 +207,7 @@ func (r *RequestReconciler) reconcile(ctx context.Context, obj *unstructured.Uns
 	r.Index.Assign(key, func(load func(string) int) string {
 		start := time.Now()
 		defer func() { metrics.ScheduleSeconds.Observe(time.Since(start).Seconds()) }()
-		decision = scheduler.Schedule(scheduler.Request{Key: r.GVK.Kind + "/" + key.NamespacedName.String(), Selector: sel, Current: current}, schedulerView(dests, load))
+		decision = scheduler.Schedule(scheduler.Request{Key: schedulerKey(r.GVK.Kind, key.NamespacedName), Selector: sel, Current: current}, schedulerView(dests, load))
 		return decision.Destination
 	})
 	if decision.Moved {
@@ -240,8 +240,7 @@ func (r *RequestReconciler) reconcile(ctx context.Context, obj *unstructured.Uns
 
 // write renders the request for dest and commits it.
 func (r *RequestReconciler) write(ctx context.Context, obj *unstructured.Unstructured, st *v1alpha1.RequestStatus, promise *v1alpha1.Promise, dest *v1alpha1.Destination) (ctrl.Result, error) {
-	files, err := render.Request(promise.Spec.Resources, render.Input{
-		Request: obj.Object, Promise: promise.Name, Destination: dest.Name, DestinationLabels: dest.Labels})
+	files, err := render.Request(promise.Spec.Resources, renderInput(obj, promise, dest))
 	if err != nil {
 		setWritten(st, obj, metav1.ConditionFalse, v1alpha1.RenderFailed, fmt.Sprintf("rendering Promise %s: %v", promise.Name, err))
 		return ctrl.Result{}, nil
@@ -324,8 +323,7 @@ func (r *RequestReconciler) tableTarget(obj *unstructured.Unstructured, promise 
 	if promise.Spec.Health == nil || promise.Spec.Health.DynamoDBTable == nil || dest.Spec.AWS == nil {
 		return nil, nil
 	}
-	table, err := render.Value("tableName", promise.Spec.Health.DynamoDBTable.TableName, render.Input{
-		Request: obj.Object, Promise: promise.Name, Destination: dest.Name, DestinationLabels: dest.Labels})
+	table, err := render.Value("tableName", promise.Spec.Health.DynamoDBTable.TableName, renderInput(obj, promise, dest))
 	if err != nil {
 		return nil, fmt.Errorf("health.dynamoDBTable.tableName of Promise %s: %v", promise.Name, err)
 	}

@@ -73,7 +73,7 @@ func (r *GitStateStoreReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 // check opens the writer and fetches; the returned condition has Status,
 // Reason and Message set.
 func (r *GitStateStoreReconciler) check(ctx context.Context, st *v1alpha1.GitStateStore) metav1.Condition {
-	cfg, key, cond := r.config(ctx, st)
+	cfg, key, cond := storeConfig(ctx, r.SecretReader, st, r.Stores.dir)
 	if cond != nil {
 		return *cond
 	}
@@ -93,9 +93,29 @@ func (r *GitStateStoreReconciler) check(ctx context.Context, st *v1alpha1.GitSta
 	return metav1.Condition{Status: metav1.ConditionTrue, Reason: v1alpha1.Reconciled, Message: msg}
 }
 
-// config builds the writer configuration and a key that changes whenever
-// it or the credentials change.
-func (r *GitStateStoreReconciler) config(ctx context.Context, st *v1alpha1.GitStateStore) (gitstate.Config, string, *metav1.Condition) {
+// OpenStore opens a writer on st's repository with the credentials its
+// Secret holds, keeping the clone in dir, and fetches. It is for the
+// inspection commands; the router keeps its writers in Stores.
+func OpenStore(ctx context.Context, secrets client.Reader, st *v1alpha1.GitStateStore, dir string) (*gitstate.Writer, error) {
+	cfg, _, cond := storeConfig(ctx, secrets, st, dir)
+	if cond != nil {
+		return nil, fmt.Errorf("%s: %s", cond.Reason, cond.Message)
+	}
+	cfg.Dir = filepath.Join(dir, "clone")
+	w, err := gitstate.Open(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := w.Fetch(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+// storeConfig builds the writer configuration and a key that changes
+// whenever it or the credentials change. SSH known_hosts go under dir.
+func storeConfig(ctx context.Context, secrets client.Reader, st *v1alpha1.GitStateStore, dir string) (gitstate.Config, string, *metav1.Condition) {
 	cfg := gitstate.Config{
 		URL: st.Spec.URL, Branch: st.Spec.Branch, Root: st.Spec.Path,
 		AuthorName: st.Spec.Author.Name, AuthorEmail: st.Spec.Author.Email,
@@ -112,7 +132,7 @@ func (r *GitStateStoreReconciler) config(ctx context.Context, st *v1alpha1.GitSt
 		return cfg, hash(parts...), nil
 	}
 	var secret corev1.Secret
-	if err := r.SecretReader.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, &secret); err != nil {
+	if err := secrets.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, &secret); err != nil {
 		c := notReady(v1alpha1.SecretNotFound, fmt.Sprintf("Secret %s/%s not found", ref.Namespace, ref.Name))
 		if !apierrors.IsNotFound(err) {
 			c.Message = fmt.Sprintf("reading Secret %s/%s: %v", ref.Namespace, ref.Name, err)
@@ -131,7 +151,7 @@ func (r *GitStateStoreReconciler) config(ctx context.Context, st *v1alpha1.GitSt
 		parts = append(parts, string(secret.Data[k]))
 	}
 	if st.Spec.AuthMethod == v1alpha1.SSHAuthMethod {
-		auth, err := gitstate.SSHAuth(cfg.URL, secret.Data["sshPrivateKey"], secret.Data["knownHosts"], filepath.Join(r.Stores.dir, "ssh-"+st.Name))
+		auth, err := gitstate.SSHAuth(cfg.URL, secret.Data["sshPrivateKey"], secret.Data["knownHosts"], filepath.Join(dir, "ssh-"+st.Name))
 		if err != nil {
 			c := notReady(v1alpha1.InvalidSecret, fmt.Sprintf("Secret %s/%s: %v", ref.Namespace, ref.Name, err))
 			return cfg, "", &c
