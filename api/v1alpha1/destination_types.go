@@ -99,6 +99,13 @@ type FluxSpec struct {
 	// +kubebuilder:validation:MaxLength=63
 	Namespace string `json:"namespace,omitempty"`
 
+	// URL from which Flux on the destination reads the store, when it
+	// differs from the store's URL: a mirror, or the router's own
+	// --serve-git address as that cluster reaches it.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^(https?|ssh)://`
+	URL string `json:"url,omitempty"`
+
 	// Interval at which Flux polls the state store. The router also asks
 	// for an immediate fetch after each commit when it can reach the
 	// destination.

@@ -47,6 +47,7 @@ func parseRun(args []string) (*runOptions, error) {
 	fs.StringVar(&o.router.DataDir, "data-dir", filepath.Join(os.TempDir(), "switchyard"), "directory for the state stores' local clones")
 	fs.IntVar(&o.router.RequestWorkers, "request-workers", 128, "concurrent reconciles per request kind (also the largest commit batch)")
 	fs.IntVar(&o.router.MaxBatch, "max-batch", 1000, "most writes in one commit; 1 makes one commit per request (for comparison only)")
+	fs.StringVar(&o.router.ServeGit, "serve-git", "", "address to serve the router's own state repositories over smart HTTP (read-only except from loopback); empty disables")
 	fs.IntVar(&o.router.ProbeConcurrency, "probe-concurrency", 8, "most health probes (DescribeTable) running at once")
 	fs.DurationVar(&o.router.StoreInterval, "store-interval", time.Minute, "how often a Ready state store is checked")
 	if err := fs.Parse(args); err != nil {

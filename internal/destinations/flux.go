@@ -45,11 +45,15 @@ func Flux(d *v1alpha1.Destination, st *v1alpha1.GitStateStore) FluxObjects {
 	if branch == "" {
 		branch = "main"
 	}
+	url := st.Spec.URL
+	if d.Spec.Flux.URL != "" {
+		url = d.Spec.Flux.URL
+	}
 	repo := &sourcev1.GitRepository{
 		TypeMeta:   metav1.TypeMeta{APIVersion: sourcev1.GroupVersion.String(), Kind: sourcev1.GitRepositoryKind},
 		ObjectMeta: objectMeta(ns, name, d),
 		Spec: sourcev1.GitRepositorySpec{
-			URL:       st.Spec.URL,
+			URL:       url,
 			Reference: &sourcev1.GitRepositoryRef{Branch: branch},
 			Interval:  interval,
 		},

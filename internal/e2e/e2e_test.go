@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -29,6 +31,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
+	"github.com/switchyard-dev/switchyard/internal/inspect"
 	"github.com/switchyard-dev/switchyard/internal/router"
 	"github.com/switchyard-dev/switchyard/internal/testenv"
 )
@@ -39,6 +42,8 @@ var (
 	store    *v1alpha1.GitStateStore
 	// routerLog collects the router's log, to check that no secret leaks.
 	routerLog = &syncBuffer{}
+	// servedGit is the router's --serve-git address.
+	servedGit string
 )
 
 var (
@@ -96,7 +101,14 @@ func startRouter(dir string) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	stores, err := router.Setup(mgr, router.Options{DataDir: dir + "/router", StoreInterval: 10 * time.Second})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	servedGit = "http://" + l.Addr().String()
+	l.Close()
+	stores, err := router.Setup(mgr, router.Options{DataDir: dir + "/router", StoreInterval: 10 * time.Second,
+		ServeGit: strings.TrimPrefix(servedGit, "http://")})
 	if err != nil {
 		return nil, err
 	}
@@ -501,6 +513,76 @@ func TestDestinationWithoutFeedback(t *testing.T) {
 		_, err := status(t, "team-blind", "dark")
 		return apierrors.IsNotFound(err), fmt.Sprintf("get: %v", err)
 	})
+}
+
+// TestServeGit: a store served by the router itself (--serve-git), which
+// Flux on the destination reads from, with no Git server in between.
+func TestServeGit(t *testing.T) {
+	newNamespace(t, "team-served")
+	ctx := context.Background()
+	st := &v1alpha1.GitStateStore{ObjectMeta: metav1.ObjectMeta{Name: "served"},
+		Spec: v1alpha1.GitStateStoreSpec{URL: servedGit + "/served.git"}}
+	if err := platform.Create(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	d := &v1alpha1.Destination{ObjectMeta: metav1.ObjectMeta{Name: "served", Labels: map[string]string{"provider": "localstack", "region": "served"}},
+		Spec: v1alpha1.DestinationSpec{StateStoreRef: v1alpha1.StateStoreReference{Kind: v1alpha1.GitStateStoreKind, Name: st.Name}}}
+	if err := stack.AddDestination(ctx, platform, d, st); err != nil {
+		t.Fatal(err)
+	}
+	r := request("team-served", "local", "served-table", map[string]any{"region": "served"})
+	if err := platform.Create(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	rs := waitReady(t, "team-served", "local", time.Minute)
+	if rs.Destination != "served" || rs.TableStatus != "ACTIVE" {
+		t.Errorf("status %+v", rs)
+	}
+	dir := t.TempDir()
+	testenv.Git(t, "", "clone", "-q", st.Spec.URL, dir)
+	if _, err := testenv.GitE(dir, "cat-file", "-e", rs.Commit+":served/resources/team-served/dynamodb/local/table.yaml"); err != nil {
+		t.Errorf("served repo lacks the request at %s", rs.Commit)
+	}
+}
+
+// TestInspect runs `router state ls` and `router place --dry-run` against
+// what the tests above left.
+func TestInspect(t *testing.T) {
+	ctx := context.Background()
+	st, err := status(t, "team-one", "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := inspect.State(ctx, platform, "west", &out); err != nil {
+		t.Fatal(err)
+	}
+	want := regexp.MustCompile(`(?m)^west\s+team-one\s+dynamodb\s+orders\s+` + st.Commit[:12] + `\s+\d`)
+	if !want.MatchString(out.String()) || strings.Contains(out.String(), "east ") {
+		t.Errorf("state ls --destination west:\n%s\nwant a row for team-one/orders at %s and no east rows", out.String(), st.Commit[:12])
+	}
+
+	head := testenv.Git(t, testenv.Clone(t, stack.RepoURL), "rev-parse", "HEAD")
+	file := filepath.Join(t.TempDir(), "request.yaml")
+	b, _ := yaml.Marshal(request("team-one", "preview", "preview-table", map[string]any{"region": "east"}).Object)
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := inspect.Place(ctx, platform, file, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"-> destination east", "east/resources/team-one/dynamodb/preview/table.yaml", "kind: Table", "tableName: preview-table"} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("place --dry-run output lacks %q:\n%s", s, out.String())
+		}
+	}
+	if _, err := status(t, "team-one", "preview"); !apierrors.IsNotFound(err) {
+		t.Errorf("place --dry-run created the request (get: %v)", err)
+	}
+	if now := testenv.Git(t, testenv.Clone(t, stack.RepoURL), "rev-parse", "HEAD"); now != head {
+		t.Errorf("place --dry-run moved the branch from %s to %s", head, now)
+	}
 }
 
 // TestNoSecretLeaks runs last (Go runs tests in file order) and scans what

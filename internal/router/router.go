@@ -4,7 +4,11 @@
 package router
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net/http"
+	"path/filepath"
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -13,11 +17,13 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/controller"
 	"github.com/switchyard-dev/switchyard/internal/destinations"
 	"github.com/switchyard-dev/switchyard/internal/feedback"
+	"github.com/switchyard-dev/switchyard/internal/gitserve"
 	"github.com/switchyard-dev/switchyard/internal/placement"
 	"github.com/switchyard-dev/switchyard/internal/probe"
 )
@@ -36,6 +42,11 @@ type Options struct {
 	MaxBatch int
 	// ProbeConcurrency caps the health probes running at once (default 8).
 	ProbeConcurrency int
+	// ServeGit, when set, is the address where the router serves the
+	// repositories under DataDir/served over smart HTTP (read-only except
+	// from loopback), so a GitStateStore can use
+	// http://127.0.0.1:<port>/<name>.git and needs no Git server.
+	ServeGit string
 }
 
 // ManagerOptions completes manager options with what the router needs: its
@@ -68,6 +79,25 @@ func Scheme() *runtime.Scheme {
 	return s
 }
 
+// serveGit serves the router's own repositories while this replica leads:
+// the leader is the one that pushes to them.
+func serveGit(addr, dir string) manager.Runnable {
+	return manager.RunnableFunc(func(ctx context.Context) error {
+		srv := &http.Server{Addr: addr, Handler: &gitserve.Server{Dir: dir}, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			<-ctx.Done()
+			shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(shutdown)
+		}()
+		ctrl.Log.WithName("gitserve").Info("Serving state repositories", "address", addr, "dir", dir)
+		if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("--serve-git %s: %w", addr, err)
+		}
+		return nil
+	})
+}
+
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
 
 // Setup registers the reconcilers with mgr. The returned Stores must be
@@ -88,6 +118,11 @@ func Setup(mgr ctrl.Manager, o Options) (*destinations.Stores, error) {
 		o.ProbeConcurrency = 8
 	}
 	prober := probe.New(mgr.GetAPIReader(), o.ProbeConcurrency)
+	if o.ServeGit != "" {
+		if err := mgr.Add(serveGit(o.ServeGit, filepath.Join(o.DataDir, "served"))); err != nil {
+			return nil, err
+		}
+	}
 	recorder := mgr.GetEventRecorder("switchyard-router")
 	reconcilers := []interface{ SetupWithManager(ctrl.Manager) error }{
 		&destinations.GitStateStoreReconciler{Client: mgr.GetClient(), SecretReader: mgr.GetAPIReader(), Stores: stores, Interval: o.StoreInterval},

@@ -1,0 +1,108 @@
+package gitserve
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/switchyard-dev/switchyard/internal/gitstate"
+	"github.com/switchyard-dev/switchyard/internal/testenv"
+)
+
+func TestWriterPushesAndGitClones(t *testing.T) {
+	srv := httptest.NewServer(&Server{Dir: t.TempDir()})
+	defer srv.Close()
+	url := srv.URL + "/state.git"
+
+	w, err := gitstate.Open(gitstate.Config{URL: url, Dir: t.TempDir(), AuthorName: "t", AuthorEmail: "t@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ctx := context.Background()
+	var last gitstate.Result
+	for _, n := range []string{"a", "b"} {
+		if last, err = w.Write(ctx, "write "+n, gitstate.Change{Dir: "dest/resources/" + n, Files: map[string][]byte{"x.yaml": []byte("n: " + n + "\n")}}); err != nil {
+			t.Fatalf("push %s: %v", n, err)
+		}
+	}
+	dir := t.TempDir()
+	testenv.Git(t, "", "clone", "-q", url, dir)
+	if head := testenv.Git(t, dir, "rev-parse", "HEAD"); head != last.Commit {
+		t.Errorf("served head %s, writer's commit %s", head, last.Commit)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "dest/resources/b/x.yaml")); err != nil || string(b) != "n: b\n" {
+		t.Errorf("cloned file: %q, %v", b, err)
+	}
+	// An incremental fetch (with haves) after another commit.
+	if _, err := w.Write(ctx, "write c", gitstate.Change{Dir: "dest/resources/c", Files: map[string][]byte{"x.yaml": []byte("n: c\n")}}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Git(t, dir, "pull", "-q", "--ff-only")
+	if _, err := os.Stat(filepath.Join(dir, "dest/resources/c/x.yaml")); err != nil {
+		t.Errorf("after pull: %v", err)
+	}
+	if out, err := testenv.GitE(dir, "fsck", "--full"); err != nil {
+		t.Errorf("git fsck: %v: %s", err, out)
+	}
+}
+
+func TestReadOnlyFromElsewhere(t *testing.T) {
+	s := &Server{Dir: t.TempDir()}
+	open := httptest.NewServer(s)
+	defer open.Close()
+	url := open.URL + "/state.git"
+	dir := t.TempDir()
+	w, err := gitstate.Open(gitstate.Config{URL: url, Dir: t.TempDir(), AuthorName: "t", AuthorEmail: "t@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.Write(context.Background(), "seed", gitstate.Change{Dir: "d", Files: map[string][]byte{"f": []byte("1")}}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Git(t, "", "clone", "-q", url, dir)
+	testenv.Git(t, dir, "commit", "-q", "--allow-empty", "-m", "not allowed")
+
+	s.CanPush = func(*http.Request) bool { return false } // as for a non-loopback client
+	out, err := testenv.GitE(dir, "push", "-q", "origin", "HEAD:main")
+	if err == nil || !strings.Contains(out, "403") {
+		t.Errorf("push from a client CanPush refuses: err %v, output %q; want a 403", err, out)
+	}
+	for _, path := range []string{"/../x.git/info/refs?service=git-upload-pack", "/state.git/HEAD", "/state.git/objects/info/packs"} {
+		resp, err := http.Get(open.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode < 400 {
+			t.Errorf("GET %s: %d, want refused (only smart HTTP, only repositories by name)", path, resp.StatusCode)
+		}
+	}
+}
+
+func TestStalePushIsRefused(t *testing.T) {
+	srv := httptest.NewServer(&Server{Dir: t.TempDir()})
+	defer srv.Close()
+	url := srv.URL + "/state.git"
+	a, b := t.TempDir(), t.TempDir()
+	for _, w := range []string{a, b} {
+		testenv.Git(t, "", "init", "-q", "--initial-branch=main", w)
+		testenv.Git(t, w, "remote", "add", "origin", url)
+	}
+	testenv.Git(t, a, "commit", "-q", "--allow-empty", "-m", "first")
+	testenv.Git(t, a, "push", "-q", "origin", "main")
+	// b never saw a's commit: creating main again must fail.
+	testenv.Git(t, b, "commit", "-q", "--allow-empty", "-m", "other")
+	if out, err := testenv.GitE(b, "push", "-q", "origin", "main"); err == nil {
+		t.Errorf("a push that did not see the head was accepted: %s", out)
+	}
+	got := testenv.Git(t, "", "ls-remote", url, "refs/heads/main")
+	if want := testenv.Git(t, a, "rev-parse", "HEAD"); !strings.HasPrefix(got, want) {
+		t.Errorf("main is %q, want %s", got, want)
+	}
+}
