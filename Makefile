@@ -61,6 +61,27 @@ tidy: ## go mod tidy for every module
 verify: manifests lint ## Regenerate and fail when the tree changes
 	@git diff --exit-code -- api config || { echo "generated files are stale: run make manifests"; exit 1; }
 
+IMG       ?= switchyard-router:dev
+DEMO_DIR  ?= /tmp/switchyard-demo
+
+.PHONY: demo
+demo: ## Run everything locally (no Docker): API servers, Git, Flux, dynalite, the router, sample requests
+	go run ./hack/demo -dir $(DEMO_DIR)
+
+.PHONY: demo-down
+demo-down: ## Stop a running `make demo`
+	@if [ -f $(DEMO_DIR)/demo.pid ]; then kill $$(cat $(DEMO_DIR)/demo.pid) 2>/dev/null || true; rm -f $(DEMO_DIR)/demo.pid; echo "demo stopped"; else echo "no demo running"; fi
+
+.PHONY: docker-build
+docker-build: ## Build the router image $(IMG)
+	docker build -t $(IMG) .
+
+.PHONY: build-installer
+build-installer: ## Write dist/install.yaml (CRDs, RBAC, Deployment of $(IMG)) from config/default
+	mkdir -p dist
+	kubectl kustomize config/default | sed 's|image: switchyard-router:dev|image: $(IMG)|' > dist/install.yaml
+	@echo "dist/install.yaml: $$(grep -c '^kind:' dist/install.yaml) objects, image $(IMG)"
+
 BENCH_OUT ?= /tmp/switchyard-bench
 .PHONY: bench
 bench: ## Go benchmarks, then the router benchmark (burst, steady, baseline) on real components; JSON in $(BENCH_OUT)

@@ -1,0 +1,275 @@
+// Command demo runs Switchyard end to end on this machine, without Docker
+// or a cluster: the end-to-end test's stack (platform and destination API
+// servers, Git server, Flux, dynalite, the ACK stand-in) with the router,
+// two LocalStack-style destinations, the DynamoDB Promise and the sample
+// requests. It prints what happened and keeps running until Ctrl-C (or
+// `make demo-down`).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/switchyard-dev/switchyard/api/v1alpha1"
+	"github.com/switchyard-dev/switchyard/internal/router"
+	"github.com/switchyard-dev/switchyard/internal/testenv"
+)
+
+func main() {
+	dir := flag.String("dir", filepath.Join(os.TempDir(), "switchyard-demo"), "directory for logs, kubeconfigs and data (emptied first)")
+	once := flag.Bool("exit", false, "stop after printing, instead of running until interrupted")
+	flag.Parse()
+	if err := run(*dir, *once); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+var start = time.Now()
+
+func step(format string, args ...any) {
+	fmt.Printf("[%5.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
+}
+
+func run(dir string, once bool) error {
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	logFile, err := os.Create(filepath.Join(dir, "router.log"))
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	ctrl.SetLogger(zap.New(zap.WriteTo(logFile)))
+	if err := os.WriteFile(filepath.Join(dir, "demo.pid"), []byte(fmt.Sprint(os.Getpid())), 0o644); err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	stack, err := testenv.StartStack(dir, testenv.StackOptions{Progress: func(s string) { step("%s", s) }})
+	if err != nil {
+		return err
+	}
+	defer stack.Stop()
+	platform, err := client.New(stack.Platform.Config, client.Options{Scheme: router.Scheme()})
+	if err != nil {
+		return err
+	}
+	step("starting the router")
+	stopRouter, err := startRouter(ctx, stack, filepath.Join(dir, "router"))
+	if err != nil {
+		return err
+	}
+	defer stopRouter()
+
+	step("registering the state store and two destinations")
+	store, err := stack.Store(ctx, platform, "state")
+	if err != nil {
+		return err
+	}
+	for _, d := range []struct{ name, region string }{{"localstack-eu", "eu-west-1"}, {"localstack-us", "us-east-1"}} {
+		dest := &v1alpha1.Destination{ObjectMeta: metav1.ObjectMeta{Name: d.name,
+			Labels: map[string]string{"env": "dev", "provider": "localstack", "region": d.region}},
+			Spec: v1alpha1.DestinationSpec{StateStoreRef: v1alpha1.StateStoreReference{Kind: v1alpha1.GitStateStoreKind, Name: store.Name}}}
+		if err := stack.AddDestination(ctx, platform, dest, store); err != nil {
+			return err
+		}
+	}
+	root := testenv.RepoRoot()
+	step("installing the DynamoDB Promise (config/promises/dynamodb)")
+	if err := testenv.CreateFile(ctx, platform, filepath.Join(root, "config", "promises", "dynamodb", "promise.yaml")); err != nil {
+		return err
+	}
+	if err := waitPromise(ctx, platform); err != nil {
+		return err
+	}
+	step("applying config/samples/requests.yaml")
+	applied := time.Now()
+	if err := testenv.CreateFile(ctx, platform, filepath.Join(root, "config", "samples", "requests.yaml")); err != nil {
+		return err
+	}
+	reqs, err := waitRequests(ctx, platform)
+	if err != nil {
+		return err
+	}
+	step("requests settled %.1fs after they were applied", time.Since(applied).Seconds())
+
+	kubeconfigs, err := writeKubeconfigs(dir, stack)
+	if err != nil {
+		return err
+	}
+	report(os.Stdout, stack, reqs, kubeconfigs)
+	if once {
+		return nil
+	}
+	fmt.Println("\nRunning until Ctrl-C (or `make demo-down`).")
+	<-ctx.Done()
+	step("stopping")
+	return nil
+}
+
+func startRouter(ctx context.Context, stack *testenv.Stack, dataDir string) (func(), error) {
+	mgr, err := ctrl.NewManager(stack.Platform.Config, router.ManagerOptions(ctrl.Options{
+		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"}))
+	if err != nil {
+		return nil, err
+	}
+	stores, err := router.Setup(mgr, router.Options{DataDir: dataDir})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	return func() {
+		cancel()
+		<-done
+		stores.Close()
+	}, nil
+}
+
+func waitPromise(ctx context.Context, c client.Client) error {
+	return poll(ctx, 2*time.Minute, func() bool {
+		var p v1alpha1.Promise
+		return c.Get(ctx, client.ObjectKey{Name: "dynamodb"}, &p) == nil && meta.IsStatusConditionTrue(p.Status.Conditions, v1alpha1.ReadyCondition)
+	})
+}
+
+type request struct {
+	ns, name string
+	st       v1alpha1.RequestStatus
+}
+
+// waitRequests waits until every request is Ready or waits for a
+// destination, and returns them.
+func waitRequests(ctx context.Context, c client.Client) ([]request, error) {
+	var out []request
+	err := poll(ctx, 3*time.Minute, func() bool {
+		list := &unstructured.UnstructuredList{}
+		list.SetAPIVersion("aws.switchyard.dev/v1alpha1")
+		list.SetKind("DynamoDBRequestList")
+		if err := c.List(ctx, list); err != nil {
+			return false
+		}
+		out = out[:0]
+		settled := true
+		for _, u := range list.Items {
+			r := request{ns: u.GetNamespace(), name: u.GetName()}
+			raw, _ := u.Object["status"].(map[string]any)
+			_ = runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &r.st)
+			ready := meta.FindStatusCondition(r.st.Conditions, v1alpha1.ReadyCondition)
+			if ready == nil || (ready.Status != metav1.ConditionTrue && ready.Reason != v1alpha1.NoMatchingDestination) {
+				settled = false
+			}
+			out = append(out, r)
+		}
+		return settled && len(out) > 0
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].ns+"/"+out[i].name < out[j].ns+"/"+out[j].name })
+	return out, err
+}
+
+func poll(ctx context.Context, timeout time.Duration, done func() bool) error {
+	deadline := time.Now().Add(timeout)
+	for !done() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("gave up after %s", timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+func writeKubeconfigs(dir string, stack *testenv.Stack) (map[string]string, error) {
+	platform, err := stack.Platform.KubeConfig()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{"platform": filepath.Join(dir, "platform.kubeconfig"), "destination": filepath.Join(dir, "destination.kubeconfig")}
+	if err := os.WriteFile(out["platform"], platform, 0o600); err != nil {
+		return nil, err
+	}
+	// StartStack wrote the destination's.
+	return out, nil
+}
+
+func report(w io.Writer, stack *testenv.Stack, reqs []request, kubeconfigs map[string]string) {
+	fmt.Fprintln(w, "\n== Requests (platform API server)")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAMESPACE\tNAME\tDESTINATION\tCOMMIT\tAPPLIED\tREADY\tREASON\tTABLE ARN")
+	for _, r := range reqs {
+		applied, ready := "", ""
+		var reason string
+		if c := meta.FindStatusCondition(r.st.Conditions, v1alpha1.AppliedCondition); c != nil {
+			applied = string(c.Status)
+		}
+		if c := meta.FindStatusCondition(r.st.Conditions, v1alpha1.ReadyCondition); c != nil {
+			ready, reason = string(c.Status), c.Reason
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ns, r.name, r.st.Destination, short(r.st.Commit), applied, ready, reason, r.st.TableARN)
+	}
+	tw.Flush()
+
+	repo, err := os.MkdirTemp("", "switchyard-demo-clone-")
+	if err == nil {
+		defer os.RemoveAll(repo)
+		if _, err := testenv.GitE("", "clone", "-q", testenv.AuthURL(stack.RepoURL), repo); err == nil {
+			tree, _ := testenv.GitE(repo, "ls-tree", "-r", "--name-only", "HEAD")
+			log, _ := testenv.GitE(repo, "log", "--format=%h %s", "-n", "12")
+			fmt.Fprintf(w, "\n== State repo %s: tree\n%s\n", stack.RepoURL, tree)
+			fmt.Fprintf(w, "\n== State repo: git log (newest first)\n%s\n", log)
+		}
+	}
+
+	fmt.Fprintf(w, "\n== Tables at the DynamoDB endpoint %s\n", stack.Dynalite.Endpoint)
+	out, err := stack.ACK.DynamoDB.ListTables(context.Background(), &dynamodb.ListTablesInput{})
+	if err != nil {
+		fmt.Fprintln(w, "ListTables:", err)
+	} else {
+		fmt.Fprintln(w, strings.Join(out.TableNames, "\n"))
+	}
+
+	fmt.Fprintf(w, "\n== Look around\n")
+	fmt.Fprintf(w, "kubectl --kubeconfig %s get dynamodbrequests,destinations -A\n", kubeconfigs["platform"])
+	fmt.Fprintf(w, "kubectl --kubeconfig %s get gitrepositories,kustomizations,tables -A\n", kubeconfigs["destination"])
+	if _, err := exec.LookPath("aws"); err == nil {
+		fmt.Fprintf(w, "AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=... aws --endpoint-url %s --region %s dynamodb list-tables\n", testenv.AWSAccessKeyID, stack.Dynalite.Endpoint, testenv.AWSRegion)
+	}
+	fmt.Fprintf(w, "Logs: %s\n", stack.Dir)
+}
+
+func short(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return s
+}
