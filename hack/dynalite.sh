@@ -3,6 +3,7 @@
 # lockfile in hack/tools/dynalite into a cache outside the repo, and prints
 # the path of its executable.
 set -euo pipefail
+# shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 command -v npm >/dev/null || { echo "dynalite.sh: npm is required (Node 20 or newer)" >&2; exit 1; }

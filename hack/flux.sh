@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Builds Flux's source-controller and kustomize-controller from Go modules
 # (hack/tools/flux pins them) into a cache outside the repo, copies their
-# CRDs from the same modules into crds/, and prints the directory.
+# CRDs from the same modules into crds/, and prints the directory. Flux
+# publishes these controllers as container images only (their releases
+# carry manifests, no binaries), so there is no prebuilt path to try.
 set -euo pipefail
+# shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 FLUX_VERSION=v1.9.6 # both controllers; v1.10 needs Go 1.27

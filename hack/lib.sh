@@ -1,6 +1,8 @@
+# shellcheck shell=bash
 # Shared by the hack/*.sh scripts that build test dependencies into a cache
 # outside the repo, keyed by version. Source it; it sets $here and $cache.
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck disable=SC2034 # used by the scripts that source this file
 cache=${SWITCHYARD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/switchyard}
 
 # build <out> <tools module dir> <package>: go build once; a present binary

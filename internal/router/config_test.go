@@ -13,7 +13,9 @@ import (
 
 // TestConfigIsAcceptedByTheAPIServer sends every manifest under config/
 // (except kustomizations) to the API server as a server-side dry run, so a
-// typo in a sample or the Deployment fails here, not on a user's cluster.
+// typo in a sample, the Deployment or what hack/kind-two-clusters.sh
+// applies fails here, not on a user's cluster. (config/destination is
+// applied for real by the e2e test, on the destination API server.)
 // Namespaces are created for real so namespaced objects can be checked.
 func TestConfigIsAcceptedByTheAPIServer(t *testing.T) {
 	startRouter(t)
@@ -22,6 +24,7 @@ func TestConfigIsAcceptedByTheAPIServer(t *testing.T) {
 		"config/manager/namespace.yaml", "config/manager/manager.yaml",
 		"config/rbac/service_account.yaml", "config/rbac/role.yaml", "config/rbac/role_binding.yaml",
 		"config/samples/gitstatestore.yaml", "config/samples/destinations.yaml", "config/samples/requests.yaml",
+		"config/kind/localstack.yaml", "config/kind/router.yaml", "config/kind/platform.yaml",
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {

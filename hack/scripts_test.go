@@ -1,0 +1,54 @@
+// Package hack holds the repository's scripts; its test checks them.
+package hack
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestShellcheck runs shellcheck on every script. It is skipped only when
+// shellcheck is missing and SWITCHYARD_REQUIRE_SHELLCHECK is unset (CI
+// sets it).
+func TestShellcheck(t *testing.T) {
+	if _, err := exec.LookPath("shellcheck"); err != nil {
+		if os.Getenv("SWITCHYARD_REQUIRE_SHELLCHECK") != "" {
+			t.Fatal("shellcheck is not installed")
+		}
+		t.Skip("shellcheck is not installed")
+	}
+	scripts, _ := filepath.Glob("*.sh")
+	scripts = append(scripts, "../.ci/run")
+	cmd := exec.Command("shellcheck", append([]string{"-x", "-P", "SCRIPTDIR"}, scripts...)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("shellcheck: %v\n%s", err, out)
+	}
+}
+
+// TestKindDryRun runs the kind demo's dry run, which prints every step
+// without needing Docker or kind, and checks that every file it applies
+// exists in the repository (the config tests validate them against an API
+// server).
+func TestKindDryRun(t *testing.T) {
+	out, err := exec.Command("./kind-two-clusters.sh", "--dry-run").CombinedOutput()
+	if err != nil {
+		t.Fatalf("dry run: %v\n%s", err, out)
+	}
+	root, _ := filepath.Abs("..")
+	files := regexp.MustCompile(`-f (` + regexp.QuoteMeta(root) + `/\S+)`).FindAllStringSubmatch(string(out), -1)
+	if len(files) < 5 {
+		t.Fatalf("dry run applies %d files, want the manifests:\n%s", len(files), out)
+	}
+	for _, f := range files {
+		if _, err := os.Stat(f[1]); err != nil && !strings.HasSuffix(f[1], "dist/install.yaml") {
+			t.Errorf("the script applies %s, which does not exist", f[1])
+		}
+	}
+	down, err := exec.Command("./kind-two-clusters.sh", "--dry-run", "--down").CombinedOutput()
+	if err != nil || !strings.Contains(string(down), "kind delete cluster --name platform") {
+		t.Errorf("--down dry run: %v\n%s", err, down)
+	}
+}
