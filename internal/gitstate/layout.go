@@ -53,14 +53,18 @@ func CheckPath(p string) error {
 	return nil
 }
 
-// join checks every element and joins them.
-func join(elems ...string) (string, error) {
+// join checks base as a path and each of elems as a single element (names
+// from users may not add levels), and joins them.
+func join(base string, elems ...string) (string, error) {
+	if err := CheckPath(base); err != nil {
+		return "", err
+	}
 	for _, e := range elems {
-		if err := CheckPath(e); err != nil {
+		if err := checkElem(e); err != nil {
 			return "", err
 		}
 	}
-	return path.Join(elems...), nil
+	return path.Join(append([]string{base}, elems...)...), nil
 }
 
 // RequestDir is where a request's manifests live:
