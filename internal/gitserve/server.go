@@ -18,6 +18,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/pktline"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/plumbing/transport/server"
 )
@@ -168,6 +169,14 @@ func uploadPack(w http.ResponseWriter, r *http.Request, srv transport.Transport,
 			req.Haves = append(req.Haves, plumbing.NewHash(h))
 		}
 	}
+	// The shallow capability is not advertised (git refuses --depth with a
+	// clear message), but go-git clients such as Flux's ask for it anyway
+	// with a depth, which go-git's server refuses. Such a request is
+	// answered with the whole history and an empty shallow list, which
+	// those clients accept.
+	shallow := !req.Depth.IsZero()
+	req.Depth = packp.DepthCommits(0)
+	req.Capabilities.Delete(capability.Shallow)
 	sess, err := srv.NewUploadPackSession(ep, nil)
 	if err != nil {
 		return err
@@ -178,6 +187,11 @@ func uploadPack(w http.ResponseWriter, r *http.Request, srv transport.Transport,
 		return err
 	}
 	defer resp.Close()
+	if shallow {
+		if err := pktline.NewEncoder(w).Flush(); err != nil { // the empty shallow list
+			return err
+		}
+	}
 	return resp.Encode(w)
 }
 

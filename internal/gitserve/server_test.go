@@ -2,6 +2,8 @@ package gitserve
 
 import (
 	"context"
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -104,5 +106,33 @@ func TestStalePushIsRefused(t *testing.T) {
 	got := testenv.Git(t, "", "ls-remote", url, "refs/heads/main")
 	if want := testenv.Git(t, a, "rev-parse", "HEAD"); !strings.HasPrefix(got, want) {
 		t.Errorf("main is %q, want %s", got, want)
+	}
+}
+
+// TestShallowCloneLikeFlux clones the way Flux's source-controller does:
+// go-git, one branch, depth 1.
+func TestShallowCloneLikeFlux(t *testing.T) {
+	srv := httptest.NewServer(&Server{Dir: t.TempDir()})
+	defer srv.Close()
+	url := srv.URL + "/state.git"
+	w, err := gitstate.Open(gitstate.Config{URL: url, Dir: t.TempDir(), AuthorName: "t", AuthorEmail: "t@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	var res gitstate.Result
+	for _, n := range []string{"a", "b"} {
+		if res, err = w.Write(context.Background(), n, gitstate.Change{Dir: n, Files: map[string][]byte{"f": []byte(n)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	repo, err := git.PlainClone(t.TempDir(), false, &git.CloneOptions{URL: url, Depth: 1, SingleBranch: true,
+		ReferenceName: plumbing.NewBranchReferenceName("main")})
+	if err != nil {
+		t.Fatalf("shallow clone: %v", err)
+	}
+	head, err := repo.Head()
+	if err != nil || head.Hash().String() != res.Commit {
+		t.Fatalf("head %v (%v), want %s", head, err, res.Commit)
 	}
 }
