@@ -71,6 +71,12 @@ type DestinationSpec struct {
 	// +kubebuilder:validation:Enum=none;all
 	Cleanup string `json:"cleanup,omitempty"`
 
+	// NamespaceSelector restricts which namespaces may place requests here,
+	// by the namespaces' labels. Unset takes requests from every namespace.
+	// A request from another namespace is not placed here, and says why.
+	// +optional
+	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
+
 	// Flux names the objects that Flux on the destination reconciles this
 	// destination's directory with; `router flux-manifests` prints them.
 	// +optional

@@ -98,6 +98,11 @@ func (in *DestinationSpec) DeepCopyInto(out *DestinationSpec) {
 		*out = new(int32)
 		**out = **in
 	}
+	if in.NamespaceSelector != nil {
+		in, out := &in.NamespaceSelector, &out.NamespaceSelector
+		*out = new(v1.LabelSelector)
+		(*in).DeepCopyInto(*out)
+	}
 	in.Flux.DeepCopyInto(&out.Flux)
 	if in.KubeConfigSecretRef != nil {
 		in, out := &in.KubeConfigSecretRef, &out.KubeConfigSecretRef

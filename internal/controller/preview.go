@@ -23,8 +23,10 @@ type Placement struct {
 // Preview decides where the request obj of Promise p would go among dests
 // and renders it there, writing nothing (`router place --dry-run`). Loads
 // are the destinations' status.placements; current is where the request
-// is placed already ("" for a new one), as placement is sticky.
-func Preview(p *v1alpha1.Promise, obj *unstructured.Unstructured, dests []v1alpha1.Destination, current string) (Placement, error) {
+// is placed already ("" for a new one), as placement is sticky;
+// namespaceLabels are its namespace's, for destinations that restrict
+// namespaces.
+func Preview(p *v1alpha1.Promise, obj *unstructured.Unstructured, dests []v1alpha1.Destination, current string, namespaceLabels map[string]string) (Placement, error) {
 	sel, err := requestSelector(p, obj)
 	if err != nil {
 		return Placement{}, err
@@ -33,7 +35,8 @@ func Preview(p *v1alpha1.Promise, obj *unstructured.Unstructured, dests []v1alph
 	for i := range dests {
 		view[i] = schedulerDestination(&dests[i], int(dests[i].Status.Placements))
 	}
-	req := scheduler.Request{Key: schedulerKey(obj.GetKind(), types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()}), Selector: sel, Current: current}
+	req := scheduler.Request{Key: schedulerKey(obj.GetKind(), types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()}), Selector: sel, Current: current,
+		Namespace: obj.GetNamespace(), NamespaceLabels: namespaceLabels}
 	out := Placement{Decision: scheduler.Schedule(req, view)}
 	dest := find(dests, out.Destination)
 	if dest == nil {

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -58,6 +59,7 @@ type RequestReconciler struct {
 // cannot know in advance, so this is the one rule with wildcards. It grants
 // no create or delete, and only the Promise reconciler installs the CRDs
 // that make such kinds exist.
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups=*,resources=*,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=*,resources=*/status,verbs=get;update;patch
 
@@ -202,12 +204,17 @@ func (r *RequestReconciler) reconcile(ctx context.Context, obj *unstructured.Uns
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	nsLabels, err := r.namespaceLabels(ctx, obj.GetNamespace(), dests)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	key := r.key(client.ObjectKeyFromObject(obj))
 	var decision scheduler.Decision
 	r.Index.Assign(key, func(load func(string) int) string {
 		start := time.Now()
 		defer func() { metrics.ScheduleSeconds.Observe(time.Since(start).Seconds()) }()
-		decision = scheduler.Schedule(scheduler.Request{Key: schedulerKey(r.GVK.Kind, key.NamespacedName), Selector: sel, Current: current}, schedulerView(dests, load))
+		decision = scheduler.Schedule(scheduler.Request{Key: schedulerKey(r.GVK.Kind, key.NamespacedName), Selector: sel, Current: current,
+			Namespace: obj.GetNamespace(), NamespaceLabels: nsLabels}, schedulerView(dests, load))
 		return decision.Destination
 	})
 	if decision.Moved {
@@ -463,6 +470,21 @@ func (r *RequestReconciler) current(obj *unstructured.Unstructured, st *v1alpha1
 	return "", nil
 }
 
+// namespaceLabels returns the labels of namespace ns when a destination
+// restricts namespaces (and nil otherwise, to skip the lookup).
+func (r *RequestReconciler) namespaceLabels(ctx context.Context, ns string, dests []v1alpha1.Destination) (labels.Set, error) {
+	for i := range dests {
+		if dests[i].Spec.NamespaceSelector != nil {
+			var n corev1.Namespace
+			if err := r.Get(ctx, types.NamespacedName{Name: ns}, &n); err != nil {
+				return nil, fmt.Errorf("reading namespace %s: %w", ns, err)
+			}
+			return labels.Set(n.Labels), nil
+		}
+	}
+	return nil, nil
+}
+
 func schedulerView(dests []v1alpha1.Destination, load func(string) int) []scheduler.Destination {
 	out := make([]scheduler.Destination, len(dests))
 	for i := range dests {
@@ -476,7 +498,15 @@ func schedulerDestination(d *v1alpha1.Destination, load int) scheduler.Destinati
 	if d.Spec.Capacity != nil {
 		capacity = int(*d.Spec.Capacity)
 	}
+	var namespaces labels.Selector
+	if d.Spec.NamespaceSelector != nil {
+		var err error
+		if namespaces, err = metav1.LabelSelectorAsSelector(d.Spec.NamespaceSelector); err != nil {
+			namespaces = labels.Nothing() // the API validates it; refuse rather than admit all
+		}
+	}
 	return scheduler.Destination{
+		Namespaces:  namespaces,
 		Name:        d.Name,
 		Labels:      labels.Set(d.Labels),
 		Ready:       meta.IsStatusConditionTrue(d.Status.Conditions, v1alpha1.ReadyCondition),

@@ -11,6 +11,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -120,7 +122,11 @@ func Place(ctx context.Context, c client.Client, file string, out io.Writer) err
 	if err := c.Get(ctx, client.ObjectKeyFromObject(obj), existing); err == nil {
 		current, _, _ = unstructured.NestedString(existing.Object, "status", "destination")
 	}
-	p, err := controller.Preview(promise, obj, dests.Items, current)
+	var ns corev1.Namespace
+	if err := c.Get(ctx, types.NamespacedName{Name: obj.GetNamespace()}, &ns); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("reading namespace %s: %w", obj.GetNamespace(), err)
+	}
+	p, err := controller.Preview(promise, obj, dests.Items, current, ns.Labels)
 	if err != nil {
 		return err
 	}

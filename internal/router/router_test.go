@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -127,6 +129,34 @@ func TestRequestWaitsForMatchingDestination(t *testing.T) {
 	t.Logf("placed %s after its destination was created", time.Since(created).Round(time.Millisecond))
 	if st.Destination != "wait-1" || !contains(testenv.Files(t, url), requestFile("wait-1", "team-wait", "early")) {
 		t.Fatalf("not written to wait-1: %+v", st)
+	}
+}
+
+// TestNamespaceSelectorRefusesOtherTenants: a destination that takes only
+// namespaces labelled tenant=a refuses a request from another namespace,
+// with a reason that says so, and takes one from tenant a.
+func TestNamespaceSelectorRefusesOtherTenants(t *testing.T) {
+	_, url := scenario(t, "tenancy")
+	newNamespace(t, "team-other")
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-tenant", Labels: map[string]string{"tenant": "a"}}}
+	if err := k8s.Create(ctx(t), ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	newDestination(t, "tenancy-1", "tenancy", labels("tenancy"), func(d *v1alpha1.Destination) {
+		d.Spec.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"tenant": "a"}}
+	})
+	createRequest(t, "team-other", "intruder", tableSpec("intruder", "tenancy", nil))
+	createRequest(t, "team-tenant", "owner", tableSpec("owner", "tenancy", nil))
+	st := waitCondition(t, "team-other", "intruder", v1alpha1.ScheduledCondition, metav1.ConditionFalse, v1alpha1.NoMatchingDestination, 20*time.Second)
+	if c := meta.FindStatusCondition(st.Conditions, v1alpha1.ScheduledCondition); !strings.Contains(c.Message, "namespace team-other") {
+		t.Errorf("refusal message %q does not name the namespace", c.Message)
+	}
+	if st := waitReadyRequest(t, "team-tenant", "owner"); st.Destination != "tenancy-1" {
+		t.Errorf("tenant's request on %q", st.Destination)
+	}
+	files := testenv.Files(t, url)
+	if contains(files, requestFile("tenancy-1", "team-other", "intruder")) || !contains(files, requestFile("tenancy-1", "team-tenant", "owner")) {
+		t.Errorf("repo files %v", files)
 	}
 }
 

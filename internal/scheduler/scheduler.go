@@ -27,6 +27,14 @@ type Destination struct {
 	Capacity int
 	// Load is the number of requests placed on it.
 	Load int
+	// Namespaces selects the namespaces whose requests it takes, by their
+	// labels; nil takes all.
+	Namespaces labels.Selector
+}
+
+// admits reports whether d takes requests from req's namespace.
+func (d *Destination) admits(req Request) bool {
+	return d.Namespaces == nil || d.Namespaces.Matches(req.NamespaceLabels)
 }
 
 // Selector is the AND of label selectors a request must satisfy.
@@ -58,6 +66,10 @@ type Request struct {
 	Selector Selector
 	// Current is the destination the request is placed on, or "".
 	Current string
+	// Namespace and NamespaceLabels are the request's namespace and its
+	// labels, for destinations that restrict namespaces.
+	Namespace       string
+	NamespaceLabels labels.Set
 }
 
 // Decision is the outcome of Schedule.
@@ -77,6 +89,10 @@ func Schedule(req Request, dests []Destination) Decision {
 	var moved bool
 	if req.Current != "" {
 		if d := find(dests, req.Current); d != nil && !d.Deleting {
+			if !d.admits(req) {
+				return Decision{Destination: d.Name, Reason: Misplaced,
+					Message: fmt.Sprintf("destination %s no longer takes requests from namespace %s (its spec.namespaceSelector); the request stays until it is moved by hand", d.Name, req.Namespace)}
+			}
 			if req.Selector.Matches(d) {
 				return Decision{Destination: d.Name, Reason: Placed,
 					Message: fmt.Sprintf("placed on %s", d.Name)}
@@ -110,7 +126,7 @@ func choose(req Request, dests []Destination) (*Destination, int) {
 	key := fnvAdd(fnvOffset, req.Key)
 	for i := range dests {
 		d := &dests[i]
-		if !Candidate(req.Selector, d) {
+		if !Candidate(req.Selector, d) || !d.admits(req) {
 			continue
 		}
 		n++
@@ -150,7 +166,7 @@ func tieBreak(key uint32, dest string) uint32 {
 // noMatchMessage says why nothing matched, counting each cause once, so a
 // user can tell "no labels match" from "all matches are full or cordoned".
 func noMatchMessage(req Request, dests []Destination) string {
-	var matching, notReady, cordoned, full, deleting int
+	var matching, notReady, cordoned, full, deleting, refused int
 	for i := range dests {
 		d := &dests[i]
 		if !req.Selector.Matches(d) {
@@ -166,13 +182,18 @@ func noMatchMessage(req Request, dests []Destination) string {
 			cordoned++
 		case d.Capacity >= 0 && d.Load >= d.Capacity:
 			full++
+		case !d.admits(req):
+			refused++
 		}
 	}
 	if matching == 0 {
 		return fmt.Sprintf("none of %d destination(s) match the selectors; waiting for one", len(dests))
 	}
-	return fmt.Sprintf("%d destination(s) match but none can take it (%d not ready, %d cordoned, %d full, %d deleting); waiting",
-		matching, notReady, cordoned, full, deleting)
+	if refused == matching {
+		return fmt.Sprintf("%d destination(s) match but none takes requests from namespace %s (spec.namespaceSelector); ask the platform team, or use another namespace", matching, req.Namespace)
+	}
+	return fmt.Sprintf("%d destination(s) match but none can take it (%d not ready, %d cordoned, %d full, %d deleting, %d refuse namespace %s); waiting",
+		matching, notReady, cordoned, full, deleting, refused, req.Namespace)
 }
 
 // Targets returns the names of the destinations that receive dependencies

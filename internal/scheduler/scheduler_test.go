@@ -43,6 +43,12 @@ func TestSchedule(t *testing.T) {
 	strict.Strict = true
 	deleting := dest("dev-6", "env=dev", 0)
 	deleting.Deleting = true
+	tenant := dest("tenant", "env=dev", 0)
+	tenant.Namespaces = labels.SelectorFromSet(labels.Set{"team": "a"})
+	teamA := Request{Key: "a", Selector: sel(t, "env=dev"), Namespace: "team-a", NamespaceLabels: labels.Set{"team": "a"}}
+	teamB := Request{Key: "a", Selector: sel(t, "env=dev"), Namespace: "team-b", NamespaceLabels: labels.Set{"team": "b"}}
+	placedB := teamB
+	placedB.Current = "tenant"
 
 	tests := []struct {
 		name    string
@@ -53,6 +59,12 @@ func TestSchedule(t *testing.T) {
 		moved   bool
 		message string
 	}{
+		{name: "namespace admitted", req: teamA, dests: []Destination{dev1, tenant}, want: "tenant", reason: Placed},
+		{name: "namespace refused", req: teamB, dests: []Destination{tenant}, reason: NoMatchingDestination,
+			message: "none takes requests from namespace team-b"},
+		{name: "namespace refused, another destination takes it", req: teamB, dests: []Destination{dev1, tenant}, want: "dev-1", reason: Placed},
+		{name: "namespace no longer admitted stays, misplaced", req: placedB, dests: []Destination{dev1, tenant}, want: "tenant", reason: Misplaced,
+			message: "no longer takes requests from namespace team-b"},
 		{name: "least loaded match", req: Request{Key: "a", Selector: sel(t, "env=dev")},
 			dests: []Destination{dev1, dev2, prod}, want: "dev-2", reason: Placed, message: "least loaded of 2"},
 		{name: "set-based expression", req: Request{Key: "a", Selector: sel(t, "env in (dev,prod),region notin (us)")},
