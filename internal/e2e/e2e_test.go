@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -41,7 +40,7 @@ var (
 	platform client.Client
 	store    *v1alpha1.GitStateStore
 	// routerLog collects the router's log, to check that no secret leaks.
-	routerLog = &syncBuffer{}
+	routerLog = &testenv.SyncBuffer{}
 	// servedGit is the router's --serve-git address.
 	servedGit string
 )
@@ -614,21 +613,4 @@ func TestNoSecretLeaks(t *testing.T) {
 			t.Errorf("a secret value appears in the router's log, a status or an event")
 		}
 	}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

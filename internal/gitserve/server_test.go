@@ -15,18 +15,27 @@ import (
 	"github.com/switchyard-dev/switchyard/internal/testenv"
 )
 
-func TestWriterPushesAndGitClones(t *testing.T) {
-	srv := httptest.NewServer(&Server{Dir: t.TempDir()})
-	defer srv.Close()
+// serve starts a Server on loopback and a Writer pushing to its repository
+// "state"; both stop when the test ends.
+func serve(t *testing.T) (*Server, string, *gitstate.Writer) {
+	t.Helper()
+	s := &Server{Dir: t.TempDir()}
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
 	url := srv.URL + "/state.git"
-
 	w, err := gitstate.Open(gitstate.Config{URL: url, Dir: t.TempDir(), AuthorName: "t", AuthorEmail: "t@example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.Close()
+	t.Cleanup(w.Close)
+	return s, url, w
+}
+
+func TestWriterPushesAndGitClones(t *testing.T) {
+	_, url, w := serve(t)
 	ctx := context.Background()
 	var last gitstate.Result
+	var err error
 	for _, n := range []string{"a", "b"} {
 		if last, err = w.Write(ctx, "write "+n, gitstate.Change{Dir: "dest/resources/" + n, Files: map[string][]byte{"x.yaml": []byte("n: " + n + "\n")}}); err != nil {
 			t.Fatalf("push %s: %v", n, err)
@@ -54,16 +63,9 @@ func TestWriterPushesAndGitClones(t *testing.T) {
 }
 
 func TestReadOnlyFromElsewhere(t *testing.T) {
-	s := &Server{Dir: t.TempDir()}
-	open := httptest.NewServer(s)
-	defer open.Close()
-	url := open.URL + "/state.git"
+	s, url, w := serve(t)
+	base := strings.TrimSuffix(url, "/state.git")
 	dir := t.TempDir()
-	w, err := gitstate.Open(gitstate.Config{URL: url, Dir: t.TempDir(), AuthorName: "t", AuthorEmail: "t@example.com"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
 	if _, err := w.Write(context.Background(), "seed", gitstate.Change{Dir: "d", Files: map[string][]byte{"f": []byte("1")}}); err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +78,7 @@ func TestReadOnlyFromElsewhere(t *testing.T) {
 		t.Errorf("push from a client CanPush refuses: err %v, output %q; want a 403", err, out)
 	}
 	for _, path := range []string{"/../x.git/info/refs?service=git-upload-pack", "/state.git/HEAD", "/state.git/objects/info/packs"} {
-		resp, err := http.Get(open.URL + path)
+		resp, err := http.Get(base + path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -112,15 +114,9 @@ func TestStalePushIsRefused(t *testing.T) {
 // TestShallowCloneLikeFlux clones the way Flux's source-controller does:
 // go-git, one branch, depth 1.
 func TestShallowCloneLikeFlux(t *testing.T) {
-	srv := httptest.NewServer(&Server{Dir: t.TempDir()})
-	defer srv.Close()
-	url := srv.URL + "/state.git"
-	w, err := gitstate.Open(gitstate.Config{URL: url, Dir: t.TempDir(), AuthorName: "t", AuthorEmail: "t@example.com"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	_, url, w := serve(t)
 	var res gitstate.Result
+	var err error
 	for _, n := range []string{"a", "b"} {
 		if res, err = w.Write(context.Background(), n, gitstate.Change{Dir: n, Files: map[string][]byte{"f": []byte(n)}}); err != nil {
 			t.Fatal(err)

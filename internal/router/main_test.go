@@ -35,7 +35,7 @@ var (
 	cp  *testenv.ControlPlane
 	k8s client.Client
 	// routerLog collects the router's log, to check that no secret leaks.
-	routerLog = &syncBuffer{}
+	routerLog = &testenv.SyncBuffer{}
 )
 
 var requestGVK = schema.GroupVersionKind{Group: "aws.switchyard.dev", Version: "v1alpha1", Kind: "DynamoDBRequest"}
@@ -59,19 +59,29 @@ func TestMain(m *testing.M) {
 }
 
 // startRouter runs the router in-process until the returned stop is called
-// (or the test ends).
-func startRouter(t *testing.T) (stop func()) {
+// (or the test ends). Options, if any, adjust the manager's options.
+func startRouter(t *testing.T, options ...func(*ctrl.Options)) (stop func()) {
+	t.Helper()
+	return startRouterIn(t, t.TempDir(), options...)
+}
+
+// startRouterIn is startRouter with the router's data directory.
+func startRouterIn(t *testing.T, dataDir string, options ...func(*ctrl.Options)) (stop func()) {
 	t.Helper()
 	skip := true
-	mgr, err := ctrl.NewManager(cp.Config, router.ManagerOptions(ctrl.Options{
+	o := ctrl.Options{
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Controller:             config.Controller{SkipNameValidation: &skip},
-	}))
+	}
+	for _, f := range options {
+		f(&o)
+	}
+	mgr, err := ctrl.NewManager(cp.Config, router.ManagerOptions(o))
 	if err != nil {
 		t.Fatal(err)
 	}
-	stores, err := router.Setup(mgr, router.Options{DataDir: t.TempDir(), StoreInterval: 2 * time.Second})
+	stores, err := router.Setup(mgr, router.Options{DataDir: dataDir, StoreInterval: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

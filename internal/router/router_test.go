@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -17,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -590,4 +592,47 @@ func TestPromiseDeletionWaitsForRequests(t *testing.T) {
 	if contains(files, depFile) || contains(files, reqFile) {
 		t.Fatalf("files left behind: %v", files)
 	}
+}
+
+// TestLeaderElectionHandsOver runs two routers with leader election: only
+// the leader writes (only its data directory gets a clone), and stopping
+// it hands over to the other, which places the next request.
+func TestLeaderElectionHandsOver(t *testing.T) {
+	g := testenv.StartGitServer(t)
+	lease, renew, retry := 2*time.Second, 1500*time.Millisecond, 200*time.Millisecond
+	elect := func(o *ctrl.Options) {
+		o.LeaderElection, o.LeaderElectionID, o.LeaderElectionNamespace = true, "switchyard-router-test", "default"
+		o.LeaseDuration, o.RenewDeadline, o.RetryPeriod = &lease, &renew, &retry
+		o.LeaderElectionReleaseOnCancel = true
+	}
+	dirA, dirB := t.TempDir(), t.TempDir()
+	stopA := startRouterIn(t, dirA, elect)
+	testenv.WaitFor(t, 30*time.Second, "router A to lead", func() (bool, string) {
+		var l coordinationv1.Lease
+		err := k8s.Get(ctx(t), types.NamespacedName{Namespace: "default", Name: "switchyard-router-test"}, &l)
+		return err == nil && l.Spec.HolderIdentity != nil, fmt.Sprint(err)
+	})
+	startRouterIn(t, dirB, elect)
+	installPromise(t)
+	url := newStore(t, g, "leader")
+	newNamespace(t, "team-leader")
+	newDestination(t, "leader-1", "leader", labels("leader"))
+	createRequest(t, "team-leader", "first", tableSpec("first", "leader", nil))
+	waitReadyRequest(t, "team-leader", "first")
+	if entries, _ := os.ReadDir(dirB); len(entries) != 0 {
+		t.Errorf("the follower wrote to its data directory: %v", entries)
+	}
+	stopA()
+	createRequest(t, "team-leader", "second", tableSpec("second", "leader", nil))
+	st := waitCondition(t, "team-leader", "second", v1alpha1.ReadyCondition, metav1.ConditionTrue, v1alpha1.Committed, 30*time.Second)
+	if entries, _ := os.ReadDir(dirB); len(entries) == 0 {
+		t.Errorf("the new leader has no clone: did it write?")
+	}
+	files := testenv.Files(t, url)
+	for _, name := range []string{"first", "second"} {
+		if !contains(files, requestFile("leader-1", "team-leader", name)) {
+			t.Errorf("%s is not in the repo: %v", name, files)
+		}
+	}
+	t.Logf("second request Ready on %s after the handover", st.Destination)
 }
