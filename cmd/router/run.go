@@ -14,7 +14,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/switchyard-dev/switchyard/internal/router"
 )
@@ -22,6 +21,7 @@ import (
 type runOptions struct {
 	kubeconfig      string
 	metricsAddr     string
+	metricsSecure   bool
 	probeAddr       string
 	pprofAddr       string
 	leaderElect     bool
@@ -36,7 +36,8 @@ func parseRun(args []string) (*runOptions, error) {
 	o := &runOptions{}
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the platform cluster; empty means in-cluster or $KUBECONFIG")
-	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 disables it")
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443", "address of the Prometheus metrics endpoint; 0 disables it")
+	fs.BoolVar(&o.metricsSecure, "metrics-secure", true, "serve metrics over HTTPS to clients the API server authenticates and authorises (get on /metrics); false serves plain HTTP to anyone")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz endpoints")
 	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "", "address of the Go pprof endpoints; empty disables them")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader so that only one replica writes")
@@ -74,7 +75,7 @@ func run(ctx context.Context, args []string) error {
 	}
 	cfg.QPS, cfg.Burst = float32(o.qps), o.burst
 	mgr, err := ctrl.NewManager(cfg, router.ManagerOptions(ctrl.Options{
-		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
+		Metrics:                 router.MetricsOptions(o.metricsAddr, o.metricsSecure),
 		HealthProbeBindAddress:  o.probeAddr,
 		PprofBindAddress:        o.pprofAddr,
 		LeaderElection:          o.leaderElect,

@@ -22,7 +22,7 @@ func TestConfigIsAcceptedByTheAPIServer(t *testing.T) {
 	installPromise(t) // serves DynamoDBRequest, for the sample requests
 	files := []string{
 		"config/manager/namespace.yaml", "config/manager/manager.yaml",
-		"config/rbac/service_account.yaml", "config/rbac/role.yaml", "config/rbac/role_binding.yaml",
+		"config/rbac/service_account.yaml", "config/rbac/role.yaml", "config/rbac/role_binding.yaml", "config/rbac/metrics_reader_role.yaml",
 		"config/samples/gitstatestore.yaml", "config/samples/destinations.yaml", "config/samples/requests.yaml",
 		"config/kind/localstack.yaml", "config/kind/router.yaml", "config/kind/platform.yaml",
 	}

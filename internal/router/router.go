@@ -18,6 +18,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/controller"
@@ -58,6 +60,22 @@ func ManagerOptions(o ctrl.Options) ctrl.Options {
 	o.Cache.DefaultTransform = stripManagedFields
 	return o
 }
+
+// MetricsOptions serves metrics at addr. Secure, as kubebuilder does by
+// default: HTTPS, and only to clients the API server authenticates
+// (TokenReview) and authorises for get on /metrics (SubjectAccessReview);
+// config/rbac/metrics_reader_role.yaml grants that.
+func MetricsOptions(addr string, secure bool) metricsserver.Options {
+	o := metricsserver.Options{BindAddress: addr}
+	if secure {
+		o.SecureServing = true
+		o.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	return o
+}
+
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 
 // stripManagedFields drops managedFields from cached objects: the router
 // never reads them, and at 10,000 requests they are most of the cache.
