@@ -30,7 +30,7 @@ func StartDynalite(dir string) (*Dynalite, error) {
 		return nil, err
 	}
 	_, port, _ := net.SplitHostPort(addr)
-	p, err := startProcess(dir, "dynalite", bin, nil, "--host", "127.0.0.1", "--port", port)
+	p, err := StartProcess(dir, "dynalite", bin, nil, "--host", "127.0.0.1", "--port", port)
 	if err != nil {
 		return nil, err
 	}

@@ -47,7 +47,7 @@ func StartFlux(fluxDir, kubeconfig, dir string, o FluxOptions) (*Flux, error) {
 	}
 	env := []string{"KUBECONFIG=" + kubeconfig}
 	common := []string{"--watch-all-namespaces=true", "--enable-leader-election=false", "--log-level=info"}
-	src, err := startProcess(dir, "source-controller", filepath.Join(fluxDir, "source-controller"), env, append(common,
+	src, err := StartProcess(dir, "source-controller", filepath.Join(fluxDir, "source-controller"), env, append(common,
 		"--storage-path="+storage, "--storage-addr="+addrs[0], "--storage-adv-addr="+addrs[0],
 		"--metrics-addr="+addrs[1], "--health-addr="+addrs[2])...)
 	if err != nil {
@@ -57,7 +57,7 @@ func StartFlux(fluxDir, kubeconfig, dir string, o FluxOptions) (*Flux, error) {
 	if o.RequeueDependency > 0 {
 		args = append(args, "--requeue-dependency="+o.RequeueDependency.String())
 	}
-	kus, err := startProcess(dir, "kustomize-controller", filepath.Join(fluxDir, "kustomize-controller"), env, args...)
+	kus, err := StartProcess(dir, "kustomize-controller", filepath.Join(fluxDir, "kustomize-controller"), env, args...)
 	if err != nil {
 		src.Stop()
 		return nil, err

@@ -19,11 +19,11 @@ type Process struct {
 	done chan struct{}
 }
 
-// startProcess runs bin with args and env (added to the environment),
-// logging to dir/<name>.log.
-func startProcess(dir, name, bin string, env []string, args ...string) (*Process, error) {
+// StartProcess runs bin with args and env (added to the environment),
+// appending its output to dir/<name>.log.
+func StartProcess(dir, name, bin string, env []string, args ...string) (*Process, error) {
 	logPath := filepath.Join(dir, name+".log")
-	f, err := os.Create(logPath)
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -57,6 +57,13 @@ func (p *Process) Stop() {
 		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 		<-p.done
 	}
+}
+
+// Kill kills the process with SIGKILL, as a node failure or the OOM killer
+// would, and waits for it to go.
+func (p *Process) Kill() {
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.done
 }
 
 // waitListening waits until addr accepts TCP connections, failing early

@@ -1,0 +1,232 @@
+package faults
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/switchyard-dev/switchyard/api/v1alpha1"
+	"github.com/switchyard-dev/switchyard/internal/router"
+	"github.com/switchyard-dev/switchyard/internal/testenv"
+)
+
+var requestGVK = schema.GroupVersionKind{Group: "aws.switchyard.dev", Version: "v1alpha1", Kind: "DynamoDBRequest"}
+
+// TestRouterSurvivesSIGKILL creates requests while the router is killed
+// with SIGKILL again and again (and another writer pushes to the branch),
+// then checks that every request is in the repository exactly once, on the
+// destination its status names, and that no other writer's commit was lost.
+func TestRouterSurvivesSIGKILL(t *testing.T) {
+	requests, kills := 300, 10
+	if os.Getenv("SWITCHYARD_SOAK") != "" {
+		requests, kills = 1000, 25
+	}
+	dir := t.TempDir()
+	cp, err := testenv.StartControlPlane()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Stop()
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	b, err := cp.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(kubeconfig, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(cp.Config, client.Options{Scheme: router.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	git := testenv.StartGitServer(t)
+	url := git.NewRepo(t, "faults")
+	bin := buildRouter(t, dir)
+	ctx := context.Background()
+
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "faults-git", Namespace: "default"},
+		StringData: map[string]string{"username": testenv.GitUser, "password": testenv.GitPassword}}
+	store := &v1alpha1.GitStateStore{ObjectMeta: metav1.ObjectMeta{Name: "faults"}, Spec: v1alpha1.GitStateStoreSpec{
+		URL: url, Path: "clusters", SecretRef: &v1alpha1.SecretReference{Name: secret.Name, Namespace: "default"}}}
+	objs := []client.Object{secret, store, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "faults"}}}
+	for i := range 4 {
+		objs = append(objs, &v1alpha1.Destination{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("kill-%d", i),
+			Labels: map[string]string{"provider": "localstack"}},
+			Spec: v1alpha1.DestinationSpec{StateStoreRef: v1alpha1.StateStoreReference{Kind: v1alpha1.GitStateStoreKind, Name: store.Name}}})
+	}
+	for _, o := range objs {
+		if err := c.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := testenv.CreateFile(ctx, c, filepath.Join(testenv.RepoRoot(), "config", "promises", "dynamodb", "promise.yaml")); err != nil {
+		t.Fatal(err)
+	}
+
+	start := func() *testenv.Process {
+		p, err := testenv.StartProcess(dir, "router", bin, nil, "run", "--kubeconfig", kubeconfig, "--data-dir", filepath.Join(dir, "data"),
+			"--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--store-interval", "2s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	p := start()
+	defer func() { p.Stop() }()
+	testenv.WaitFor(t, time.Minute, "the Promise Ready", func() (bool, string) {
+		var pr v1alpha1.Promise
+		err := c.Get(ctx, client.ObjectKey{Name: "dynamodb"}, &pr)
+		return err == nil && meta.IsStatusConditionTrue(pr.Status.Conditions, v1alpha1.ReadyCondition), fmt.Sprint(err)
+	})
+
+	created := make(chan error, 1)
+	go func() {
+		for i := range requests {
+			u := request(fmt.Sprintf("r%04d", i))
+			if err := c.Create(ctx, u); err != nil {
+				created <- err
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		created <- nil
+	}()
+	var others []string
+	rng := rand.New(rand.NewPCG(1, 2))
+	killedBusy := 0
+	for i := range kills {
+		time.Sleep(time.Duration(300+rng.IntN(1200)) * time.Millisecond)
+		if pending := notWritten(t, c); pending > 0 {
+			killedBusy++
+		}
+		p.Kill()
+		if i%3 == 0 {
+			others = append(others, pushOther(t, url, fmt.Sprintf("other-%d.txt", i)))
+		}
+		p = start()
+	}
+	if err := <-created; err != nil {
+		t.Fatalf("creating requests: %v", err)
+	}
+	began := time.Now()
+	testenv.WaitFor(t, 5*time.Minute, "every request Written", func() (bool, string) {
+		n := notWritten(t, c)
+		return n == 0, fmt.Sprintf("%d not written", n)
+	})
+	t.Logf("%d requests, %d SIGKILLs (%d while requests were unwritten), %d other-writer commits; converged %s after the last restart",
+		requests, kills, killedBusy, len(others), time.Since(began).Round(time.Millisecond))
+
+	// Every request exactly once, where its status says.
+	files := testenv.Files(t, url)
+	where := map[string][]string{}
+	for _, f := range files {
+		parts := strings.Split(f, "/")
+		if len(parts) == 7 && parts[2] == "resources" && parts[3] == "faults" {
+			where[parts[5]] = append(where[parts[5]], parts[1])
+		}
+	}
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(requestGVK.GroupVersion().WithKind("DynamoDBRequestList"))
+	if err := c.List(ctx, list, client.InNamespace("faults")); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) != requests || len(where) != requests {
+		t.Errorf("%d requests, %d request directories in the repo; want %d of each", len(list.Items), len(where), requests)
+	}
+	for _, u := range list.Items {
+		var st v1alpha1.RequestStatus
+		raw, _ := u.Object["status"].(map[string]any)
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &st); err != nil {
+			t.Fatal(err)
+		}
+		if got := where[u.GetName()]; len(got) != 1 || got[0] != st.Destination {
+			t.Errorf("%s: status says %q, the repo has it on %v", u.GetName(), st.Destination, got)
+		}
+	}
+	for _, o := range others {
+		testenv.CheckHistoryKeeps(t, url, o)
+	}
+	if out, err := testenv.GitE(git.RepoDir("faults"), "fsck", "--full"); err != nil {
+		t.Errorf("git fsck on the remote: %v\n%s", err, out)
+	}
+}
+
+// pushOther commits a file as another writer would, rebasing and retrying
+// when the branch moved under it (a push of the killed router can still
+// land after the kill), and returns the commit.
+func pushOther(t *testing.T, url, name string) string {
+	t.Helper()
+	dir := testenv.Clone(t, url)
+	if err := os.WriteFile(filepath.Join(dir, name), []byte("another writer\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Git(t, dir, "add", name)
+	testenv.Git(t, dir, "commit", "-q", "-m", "another writer adds "+name)
+	for try := 0; ; try++ {
+		out, err := testenv.GitE(dir, "push", "-q", "origin", "main")
+		if err == nil {
+			return testenv.Git(t, dir, "rev-parse", "HEAD")
+		}
+		if try == 5 {
+			t.Fatalf("another writer could not push: %v\n%s", err, out)
+		}
+		testenv.Git(t, dir, "pull", "-q", "--rebase", "origin", "main")
+	}
+}
+
+func request(name string) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{Object: map[string]any{"spec": map[string]any{
+		"tableName": name, "hashKey": map[string]any{"name": "id", "type": "S"}}}}
+	u.SetGroupVersionKind(requestGVK)
+	u.SetNamespace("faults")
+	u.SetName(name)
+	return u
+}
+
+// notWritten counts the requests without Written=True.
+func notWritten(t *testing.T, c client.Client) int {
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(requestGVK.GroupVersion().WithKind("DynamoDBRequestList"))
+	if err := c.List(context.Background(), list, client.InNamespace("faults")); err != nil {
+		return -1
+	}
+	n := 0
+	for _, u := range list.Items {
+		conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+		ok := false
+		for _, c := range conds {
+			m, _ := c.(map[string]any)
+			ok = ok || (m["type"] == v1alpha1.WrittenCondition && m["status"] == "True")
+		}
+		if !ok {
+			n++
+		}
+	}
+	return n
+}
+
+// buildRouter builds cmd/router, so the test kills the real binary.
+func buildRouter(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "router")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/router")
+	cmd.Dir = testenv.RepoRoot()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/router: %v\n%s", err, out)
+	}
+	return bin
+}
