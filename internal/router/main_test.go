@@ -273,10 +273,7 @@ func requestStatus(t *testing.T, ns, name string) (v1alpha1.RequestStatus, error
 	if err := k8s.Get(ctx(t), client.ObjectKeyFromObject(u), u); err != nil {
 		return st, err
 	}
-	raw, _ := u.Object["status"].(map[string]any)
-	b, _ := yaml.Marshal(raw)
-	err := yaml.Unmarshal(b, &st)
-	return st, err
+	return statusOf(t, u), nil
 }
 
 // waitCondition waits until the request's condition typ has status and

@@ -636,3 +636,71 @@ func TestLeaderElectionHandsOver(t *testing.T) {
 	}
 	t.Logf("second request Ready on %s after the handover", st.Destination)
 }
+
+// TestDeleteDestinationWith500Placements deletes a destination (cleanup:
+// all) holding 500 requests: every one is rescheduled to the other
+// destination and is in the repository exactly once, there.
+func TestDeleteDestinationWith500Placements(t *testing.T) {
+	_, url := scenario(t, "big")
+	newDestination(t, "big-1", "big", labels("big"), func(d *v1alpha1.Destination) { d.Spec.Cleanup = v1alpha1.CleanupAll })
+	newNamespace(t, "team-big")
+	const n = 500
+	for i := range n {
+		createRequest(t, "team-big", fmt.Sprintf("r%03d", i), tableSpec(fmt.Sprintf("r%03d", i), "big", nil))
+	}
+	placedOn := func(dest string) func() (bool, string) {
+		return func() (bool, string) {
+			list := &unstructured.UnstructuredList{}
+			list.SetGroupVersionKind(requestGVK.GroupVersion().WithKind("DynamoDBRequestList"))
+			if err := k8s.List(ctx(t), list, client.InNamespace("team-big")); err != nil {
+				return false, err.Error()
+			}
+			ok := 0
+			for _, u := range list.Items {
+				d, _, _ := unstructured.NestedString(u.Object, "status", "destination")
+				if d == dest && conditionStatus(statusOf(t, &u), v1alpha1.ReadyCondition) == "True" {
+					ok++
+				}
+			}
+			return ok == n, fmt.Sprintf("%d of %d Ready on %s", ok, n, dest)
+		}
+	}
+	testenv.WaitFor(t, time.Minute, "all on big-1", placedOn("big-1"))
+	newDestination(t, "big-2", "big", labels("big"))
+	d := &v1alpha1.Destination{}
+	d.Name = "big-1"
+	if err := k8s.Delete(ctx(t), d); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	testenv.WaitFor(t, 2*time.Minute, "all rescheduled to big-2", placedOn("big-2"))
+	testenv.WaitFor(t, time.Minute, "big-1's directory removed", func() (bool, string) {
+		for _, f := range testenv.Files(t, url) {
+			if strings.HasPrefix(f, "clusters/big-1/") {
+				return false, f
+			}
+		}
+		return true, ""
+	})
+	t.Logf("%d requests rescheduled in %s", n, time.Since(start).Round(time.Millisecond))
+	count := map[string]int{}
+	for _, f := range testenv.Files(t, url) {
+		if strings.HasPrefix(f, "clusters/big-2/resources/team-big/") {
+			count[strings.Split(f, "/")[5]]++
+		}
+	}
+	for i := range n {
+		if name := fmt.Sprintf("r%03d", i); count[name] != 1 {
+			t.Errorf("%s is in the repo %d times", name, count[name])
+		}
+	}
+}
+
+func statusOf(t *testing.T, u *unstructured.Unstructured) v1alpha1.RequestStatus {
+	var st v1alpha1.RequestStatus
+	raw, _ := u.Object["status"].(map[string]any)
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
