@@ -17,3 +17,10 @@ const PromiseLabel = "switchyard.dev/promise"
 func SkipCleanup(annotations map[string]string) bool {
 	return annotations[SkipCleanupAnnotation] == "true"
 }
+
+// RewriteAnnotation, set or changed on a GitStateStore, makes the router
+// look at every request, Promise dependency set and canary of the store's
+// destinations again and write back whatever the repository lacks or has
+// changed: a full rewrite on demand, for example after the repository was
+// wiped. The value is free; a timestamp is usual.
+const RewriteAnnotation = "switchyard.dev/rewrite"

@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/destinations"
@@ -75,6 +76,9 @@ func (r *PromiseReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&apiextensionsv1.CustomResourceDefinition{}, handler.EnqueueRequestsFromMapFunc(forCRD)).
 		Watches(&v1alpha1.Destination{}, handler.EnqueueRequestsFromMapFunc(r.allPromises),
 			builder.WithPredicates(DestinationSchedulingChanged)).
+		// A destination's files changed under the router: rewrite what
+		// the dependencies lack.
+		WatchesRawSource(source.Channel(r.Index.Subscribe(), handler.EnqueueRequestsFromMapFunc(r.allPromises))).
 		Complete(r)
 }
 

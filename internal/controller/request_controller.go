@@ -75,8 +75,9 @@ func (r *RequestReconciler) SetupWithManager(mgr ctrl.Manager, workers int) erro
 		// A new Promise generation re-renders every request of the kind.
 		Watches(&v1alpha1.Promise{}, handler.EnqueueRequestsFromMapFunc(r.forPromise),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		// Flux on a destination applied something: wake its requests.
-		WatchesRawSource(source.Channel(r.Feedback.Subscribe(), handler.EnqueueRequestsFromMapFunc(r.forDestination))).
+		// Flux on a destination applied something, or its files in the
+		// store changed under the router: wake its requests.
+		WatchesRawSource(source.Channel(r.Index.Subscribe(), handler.EnqueueRequestsFromMapFunc(r.forDestination))).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: workers,
 			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](100*time.Millisecond, 30*time.Second),

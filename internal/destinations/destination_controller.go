@@ -61,7 +61,7 @@ func (r *DestinationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("destination").
 		Watches(&v1alpha1.GitStateStore{}, handler.EnqueueRequestsFromMapFunc(r.forStore)).
 		WatchesRawSource(source.Channel(changed, &handler.EnqueueRequestForObject{})).
-		WatchesRawSource(source.Channel(r.Feedback.Subscribe(), &handler.EnqueueRequestForObject{})).
+		WatchesRawSource(source.Channel(r.Index.Subscribe(), &handler.EnqueueRequestForObject{})).
 		// A slow store must not hold up the destinations of other stores.
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Complete(r)

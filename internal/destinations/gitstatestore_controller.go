@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/gitstate"
+	"github.com/switchyard-dev/switchyard/internal/placement"
 )
 
 // GitStateStoreReconciler opens a writer per GitStateStore and checks the
@@ -27,8 +29,14 @@ type GitStateStoreReconciler struct {
 	// never lists or watches Secrets.
 	SecretReader client.Reader
 	Stores       *Stores
+	// Index is woken for the store's destinations when the repository
+	// changed under the router (drift) or a rewrite is asked for.
+	Index *placement.Index
 	// Interval between checks of a Ready store.
 	Interval time.Duration
+
+	// rewrites holds the last RewriteAnnotation value seen per store.
+	rewrites sync.Map
 }
 
 // +kubebuilder:rbac:groups=switchyard.dev,resources=gitstatestores,verbs=get;list;watch
@@ -81,9 +89,17 @@ func (r *GitStateStoreReconciler) check(ctx context.Context, st *v1alpha1.GitSta
 	if err != nil {
 		return notReady(v1alpha1.RepositoryUnreachable, err.Error())
 	}
-	head, err := w.Fetch(ctx)
+	head, moved, err := w.Refresh(ctx)
 	if err != nil {
 		return notReady(v1alpha1.RepositoryUnreachable, err.Error())
+	}
+	rewrite := st.Annotations[v1alpha1.RewriteAnnotation]
+	last, seen := r.rewrites.Swap(st.Name, rewrite)
+	if moved || (seen && last != rewrite) {
+		// Someone else changed the branch, or a rewrite was asked for:
+		// every request and canary of the store is checked against the
+		// new head, and whatever differs is written back.
+		r.wakeDestinations(ctx, st.Name)
 	}
 	st.Status.Revision = head
 	msg := fmt.Sprintf("fetched %s at %s", cfg.Branch, head)
@@ -161,6 +177,22 @@ func storeConfig(ctx context.Context, secrets client.Reader, st *v1alpha1.GitSta
 		cfg.Auth = gitstate.BasicAuth(string(secret.Data["username"]), string(secret.Data["password"]))
 	}
 	return cfg, hash(parts...), nil
+}
+
+// wakeDestinations wakes every destination of store, and so their requests
+// and the Promises that send them dependencies. It reads the cache, which
+// fails only before it has synced; the next change wakes them then.
+func (r *GitStateStoreReconciler) wakeDestinations(ctx context.Context, store string) {
+	var list v1alpha1.DestinationList
+	if err := r.List(ctx, &list); err != nil {
+		log.FromContext(ctx).Error(err, "Listing destinations to wake them")
+		return
+	}
+	for _, d := range list.Items {
+		if d.Spec.StateStoreRef.Name == store {
+			r.Index.Wake(d.Name)
+		}
+	}
 }
 
 func notReady(reason, message string) metav1.Condition {

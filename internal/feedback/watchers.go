@@ -22,7 +22,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 )
@@ -52,10 +51,12 @@ type Watchers struct {
 	// router needs no list or watch on Secrets).
 	SecretReader client.Reader
 
+	// Wake is told the destination whose Flux state changed.
+	Wake func(dest string)
+
 	mu     sync.Mutex
 	byDest map[string]*watch
 	states map[string]State
-	subs   []chan event.GenericEvent
 }
 
 type watch struct {
@@ -67,16 +68,6 @@ type watch struct {
 	nudge, nudgeResources chan struct{}
 	// resourcesNudged is the revision the last nudgeResources was for.
 	resourcesNudged string
-}
-
-// Subscribe returns a channel of events naming destinations whose Flux
-// state changed. Call it before the manager starts.
-func (w *Watchers) Subscribe() <-chan event.GenericEvent {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	ch := make(chan event.GenericEvent, 1024)
-	w.subs = append(w.subs, ch)
-	return ch
 }
 
 // Start blocks until ctx ends, then stops every watch.
@@ -283,24 +274,17 @@ func read(ctx context.Context, c client.Reader, key types.NamespacedName, obj cl
 	return o
 }
 
-// set records a state and tells the subscribers when it changed.
+// set records a state and wakes the destination when it changed.
 func (w *Watchers) set(dest string, s State) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	if w.states == nil {
 		w.states = map[string]State{}
 	}
-	if old, ok := w.states[dest]; ok && old == s {
-		return
-	}
+	old, ok := w.states[dest]
 	w.states[dest] = s
-	d := &v1alpha1.Destination{}
-	d.Name = dest
-	for _, ch := range w.subs {
-		select {
-		case ch <- event.GenericEvent{Object: d}:
-		default: // a full queue already holds events that wake the same objects
-		}
+	w.mu.Unlock()
+	if (!ok || old != s) && w.Wake != nil {
+		w.Wake(dest)
 	}
 }
 

@@ -71,6 +71,9 @@ type Writer struct {
 	mu sync.RWMutex
 	// fetched is true once the remote branch was fetched at least once.
 	fetched atomic.Bool
+	// moved is set when a fetch finds the branch moved by someone else;
+	// Refresh reports and clears it.
+	moved atomic.Bool
 	trees   *trees
 	objects *overlay
 	// head caches the remote branch's head commit and tree (guarded by mu).
@@ -450,6 +453,18 @@ func (w *Writer) Fetch(ctx context.Context) (string, error) {
 	return w.fetchLocked(ctx)
 }
 
+// Refresh fetches like Fetch and also reports whether any fetch since the
+// last Refresh found the branch away from the head the writer knew:
+// someone else pushed, or reset it. The writer's own pushes are not moves.
+func (w *Writer) Refresh(ctx context.Context) (head string, moved bool, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if head, err = w.fetchLocked(ctx); err != nil {
+		return "", false, err
+	}
+	return head, w.moved.Swap(false), nil
+}
+
 func (w *Writer) fetchLocked(ctx context.Context) (string, error) {
 	spec := config.RefSpec(fmt.Sprintf("+%s:%s", w.localRef(), w.remoteRef()))
 	err := w.repo.FetchContext(ctx, &git.FetchOptions{RemoteName: remoteName, RefSpecs: []config.RefSpec{spec}, Auth: w.cfg.Auth, Tags: git.NoTags})
@@ -464,11 +479,15 @@ func (w *Writer) fetchLocked(ctx context.Context) (string, error) {
 	default:
 		return "", fmt.Errorf("fetching %s from %s: %w", w.cfg.Branch, w.cfg.URL, err)
 	}
+	known, before := w.head.known, w.head.commit
 	w.fetched.Store(true)
 	w.head.known = false
 	c, t, err := w.remoteHead()
 	if err != nil {
 		return "", err
+	}
+	if known && c != before {
+		w.moved.Store(true)
 	}
 	w.head.known, w.head.commit, w.head.tree = true, c, t
 	if c.IsZero() {

@@ -5,7 +5,9 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 
+	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/metrics"
 )
 
@@ -26,6 +28,36 @@ type Index struct {
 	// OnCommit, when set before use, is called with the destination of
 	// each new commit recorded by Committed.
 	OnCommit func(dest string)
+
+	subsMu sync.Mutex
+	subs   []chan event.GenericEvent
+}
+
+// Subscribe returns a channel of events naming destinations whose requests
+// should be looked at again (see Wake). Call it before the manager starts.
+func (i *Index) Subscribe() <-chan event.GenericEvent {
+	i.subsMu.Lock()
+	defer i.subsMu.Unlock()
+	ch := make(chan event.GenericEvent, 1024)
+	i.subs = append(i.subs, ch)
+	return ch
+}
+
+// Wake tells the subscribers that something outside the API server changed
+// for destination dest: Flux's state there, or its files in the state
+// store. It never blocks; a full channel already holds events that wake
+// the same objects.
+func (i *Index) Wake(dest string) {
+	d := &v1alpha1.Destination{}
+	d.Name = dest
+	i.subsMu.Lock()
+	defer i.subsMu.Unlock()
+	for _, ch := range i.subs {
+		select {
+		case ch <- event.GenericEvent{Object: d}:
+		default:
+		}
+	}
 }
 
 // New returns an empty Index.

@@ -127,7 +127,7 @@ func Setup(mgr ctrl.Manager, o Options) (*destinations.Stores, error) {
 	stores := destinations.NewStores(o.DataDir)
 	stores.MaxBatch = o.MaxBatch
 	index := placement.New()
-	watchers := &feedback.Watchers{SecretReader: mgr.GetAPIReader()}
+	watchers := &feedback.Watchers{SecretReader: mgr.GetAPIReader(), Wake: index.Wake}
 	if err := mgr.Add(watchers); err != nil {
 		return nil, err
 	}
@@ -143,7 +143,7 @@ func Setup(mgr ctrl.Manager, o Options) (*destinations.Stores, error) {
 	}
 	recorder := mgr.GetEventRecorder("switchyard-router")
 	reconcilers := []interface{ SetupWithManager(ctrl.Manager) error }{
-		&destinations.GitStateStoreReconciler{Client: mgr.GetClient(), SecretReader: mgr.GetAPIReader(), Stores: stores, Interval: o.StoreInterval},
+		&destinations.GitStateStoreReconciler{Client: mgr.GetClient(), SecretReader: mgr.GetAPIReader(), Stores: stores, Index: index, Interval: o.StoreInterval},
 		&destinations.DestinationReconciler{Client: mgr.GetClient(), Stores: stores, Index: index, Feedback: watchers},
 		&controller.PromiseReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder,
 			Stores: stores, Index: index, Feedback: watchers, Prober: prober, Manager: mgr, RequestWorkers: o.RequestWorkers},

@@ -704,3 +704,53 @@ func statusOf(t *testing.T, u *unstructured.Unstructured) v1alpha1.RequestStatus
 	}
 	return st
 }
+
+// TestDriftIsRepaired: another writer deletes one of the router's files and
+// edits another, in a commit of its own. The router sees the branch move
+// (at its next store check, or when its own push is refused and replayed)
+// and writes both back, without touching the other writer's history; a
+// rewrite asked for with the annotation on an intact repository changes
+// nothing.
+func TestDriftIsRepaired(t *testing.T) {
+	_, url := scenario(t, "drift")
+	newDestination(t, "drift-1", "drift", labels("drift"))
+	newNamespace(t, "team-drift")
+	for _, n := range []string{"gone", "edited"} {
+		createRequest(t, "team-drift", n, tableSpec(n, "drift", nil))
+		waitReadyRequest(t, "team-drift", n)
+	}
+	gone, edited := requestFile("drift-1", "team-drift", "gone"), requestFile("drift-1", "team-drift", "edited")
+	dir := testenv.Clone(t, url)
+	want, err := os.ReadFile(filepath.Join(dir, edited))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Git(t, dir, "rm", "-q", gone)
+	if err := os.WriteFile(filepath.Join(dir, edited), []byte("tampered: true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Git(t, dir, "commit", "-q", "-am", "someone edits the router's files")
+	testenv.Git(t, dir, "push", "-q", "origin", "main")
+	other := testenv.Git(t, dir, "rev-parse", "HEAD")
+
+	testenv.WaitFor(t, time.Minute, "both files written back", func() (bool, string) {
+		check := testenv.Clone(t, url)
+		got, err := os.ReadFile(filepath.Join(check, edited))
+		_, goneErr := os.Stat(filepath.Join(check, gone))
+		return err == nil && string(got) == string(want) && goneErr == nil, fmt.Sprintf("edited: %q, gone: %v", got, goneErr)
+	})
+	testenv.CheckHistoryKeeps(t, url, other)
+
+	head := testenv.Git(t, testenv.Clone(t, url), "rev-parse", "HEAD")
+	st := &v1alpha1.GitStateStore{}
+	st.Name = "drift"
+	if err := k8s.Patch(ctx(t), st, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{"switchyard.dev/rewrite":"1"}}}`))); err != nil {
+		t.Fatal(err)
+	}
+	createRequest(t, "team-drift", "after", tableSpec("after", "drift", nil))
+	waitReadyRequest(t, "team-drift", "after")
+	log := testenv.Git(t, testenv.Clone(t, url), "log", "--format=%s", head+"..HEAD")
+	if lines := strings.Split(log, "\n"); len(lines) != 1 || !strings.Contains(log, "after") {
+		t.Errorf("commits after the rewrite on an intact repo: %q; want only the new request's", log)
+	}
+}
