@@ -65,6 +65,9 @@ func startRouter(t *testing.T, options ...func(*ctrl.Options)) (stop func()) {
 	return startRouterIn(t, t.TempDir(), options...)
 }
 
+// lastStop stops the router startRouter started last.
+var lastStop func()
+
 // startRouterIn is startRouter with the router's data directory.
 func startRouterIn(t *testing.T, dataDir string, options ...func(*ctrl.Options)) (stop func()) {
 	t.Helper()
@@ -100,6 +103,7 @@ func startRouterIn(t *testing.T, dataDir string, options ...func(*ctrl.Options))
 		}
 		stores.Close()
 	}
+	lastStop = stop
 	// The router still runs while the test's objects are deleted, so their
 	// finalizers complete and the next test starts clean.
 	t.Cleanup(func() {

@@ -694,6 +694,17 @@ func TestDeleteDestinationWith500Placements(t *testing.T) {
 			t.Errorf("%s is in the repo %d times", name, count[name])
 		}
 	}
+	// Leave no 500 requests for the next tests' routers to start with.
+	u := dynamoDBRequest("team-big", "", nil)
+	if err := k8s.DeleteAllOf(ctx(t), u, client.InNamespace("team-big")); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, 2*time.Minute, "the requests deleted", func() (bool, string) {
+		list := &unstructured.UnstructuredList{}
+		list.SetGroupVersionKind(requestGVK.GroupVersion().WithKind("DynamoDBRequestList"))
+		err := k8s.List(ctx(t), list, client.InNamespace("team-big"))
+		return err == nil && len(list.Items) == 0, fmt.Sprintf("%d left (%v)", len(list.Items), err)
+	})
 }
 
 func statusOf(t *testing.T, u *unstructured.Unstructured) v1alpha1.RequestStatus {
