@@ -38,7 +38,7 @@ func TestKindDryRun(t *testing.T) {
 		t.Fatalf("dry run: %v\n%s", err, out)
 	}
 	root, _ := filepath.Abs("..")
-	files := regexp.MustCompile(`-f (` + regexp.QuoteMeta(root) + `/\S+)`).FindAllStringSubmatch(string(out), -1)
+	files := regexp.MustCompile(`-f (`+regexp.QuoteMeta(root)+`/\S+)`).FindAllStringSubmatch(string(out), -1)
 	if len(files) < 5 {
 		t.Fatalf("dry run applies %d files, want the manifests:\n%s", len(files), out)
 	}

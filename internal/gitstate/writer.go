@@ -73,7 +73,7 @@ type Writer struct {
 	fetched atomic.Bool
 	// moved is set when a fetch finds the branch moved by someone else;
 	// Refresh reports and clears it.
-	moved atomic.Bool
+	moved   atomic.Bool
 	trees   *trees
 	objects *overlay
 	// head caches the remote branch's head commit and tree (guarded by mu).
