@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
@@ -71,6 +72,12 @@ var lastStop func()
 // startRouterIn is startRouter with the router's data directory.
 func startRouterIn(t *testing.T, dataDir string, options ...func(*ctrl.Options)) (stop func()) {
 	t.Helper()
+	return startRouterAt(t, cp.Config, dataDir, options...)
+}
+
+// startRouterAt is startRouterIn talking to the API server at cfg.
+func startRouterAt(t *testing.T, cfg *rest.Config, dataDir string, options ...func(*ctrl.Options)) (stop func()) {
+	t.Helper()
 	skip := true
 	o := ctrl.Options{
 		Metrics:                metricsserver.Options{BindAddress: "0"},
@@ -80,7 +87,7 @@ func startRouterIn(t *testing.T, dataDir string, options ...func(*ctrl.Options))
 	for _, f := range options {
 		f(&o)
 	}
-	mgr, err := ctrl.NewManager(cp.Config, router.ManagerOptions(o))
+	mgr, err := ctrl.NewManager(cfg, router.ManagerOptions(o))
 	if err != nil {
 		t.Fatal(err)
 	}

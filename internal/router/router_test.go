@@ -2,6 +2,7 @@ package router_test
 
 import (
 	"fmt"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -323,6 +325,69 @@ func TestInvalidRequestsAreRefused(t *testing.T) {
 			t.Errorf("name %q accepted", name)
 		}
 	}
+}
+
+// TestInvalidObjectsAreRefused: bad stores, destinations and Promises are
+// refused by the API server (schema and CEL) with a message naming the
+// field; a Promise whose embedded API is unusable is reported in its Ready
+// condition with what to fix.
+func TestInvalidObjectsAreRefused(t *testing.T) {
+	startRouter(t)
+	store := func(spec v1alpha1.GitStateStoreSpec) client.Object {
+		return &v1alpha1.GitStateStore{ObjectMeta: metav1.ObjectMeta{Name: "bad-store"}, Spec: spec}
+	}
+	dest := func(f func(*v1alpha1.DestinationSpec)) client.Object {
+		d := &v1alpha1.Destination{ObjectMeta: metav1.ObjectMeta{Name: "bad-dest"},
+			Spec: v1alpha1.DestinationSpec{StateStoreRef: v1alpha1.StateStoreReference{Name: "s"}}}
+		f(&d.Spec)
+		return d
+	}
+	capacity := int32(-1)
+	tests := []struct {
+		name string
+		obj  client.Object
+		want string
+	}{
+		{"store file url", store(v1alpha1.GitStateStoreSpec{URL: "file:///tmp/repo"}), "spec.url"},
+		{"store ssh over https", store(v1alpha1.GitStateStoreSpec{URL: "https://git.example.com/r.git", AuthMethod: "ssh",
+			SecretRef: &v1alpha1.SecretReference{Name: "s", Namespace: "default"}}), "authMethod ssh needs an ssh:// url"},
+		{"store path escapes", store(v1alpha1.GitStateStoreSpec{URL: "https://git.example.com/r.git", Path: "../up"}), "spec.path"},
+		{"destination path escapes", dest(func(s *v1alpha1.DestinationSpec) { s.Path = "a/../../b" }), "spec.path"},
+		{"destination cleanup", dest(func(s *v1alpha1.DestinationSpec) { s.Cleanup = "some" }), "spec.cleanup"},
+		{"destination capacity", dest(func(s *v1alpha1.DestinationSpec) { s.Capacity = &capacity }), "spec.capacity"},
+		{"destination aws endpoint", dest(func(s *v1alpha1.DestinationSpec) {
+			s.AWS = &v1alpha1.AWSSpec{Endpoint: "ftp://x", Region: "r", SecretRef: v1alpha1.SecretReference{Name: "s", Namespace: "n"}}
+		}), "spec.aws.endpoint"},
+		{"destination flux url", dest(func(s *v1alpha1.DestinationSpec) { s.Flux.URL = "file:///x" }), "spec.flux.url"},
+		{"promise template name", &v1alpha1.Promise{ObjectMeta: metav1.ObjectMeta{Name: "bad-promise"}, Spec: v1alpha1.PromiseSpec{
+			API:       runtime.RawExtension{Raw: []byte(`{"apiVersion":"v1","kind":"ConfigMap"}`)},
+			Resources: []v1alpha1.ResourceTemplate{{Name: "Bad_Name", Template: "x"}}}}, "spec.resources[0].name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := k8s.Create(ctx(t), tt.obj)
+			if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want Invalid mentioning %q", err, tt.want)
+			}
+		})
+	}
+	p := &v1alpha1.Promise{ObjectMeta: metav1.ObjectMeta{Name: "not-a-crd"}, Spec: v1alpha1.PromiseSpec{
+		API: runtime.RawExtension{Raw: []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"}}`)}}}
+	if err := k8s.Create(ctx(t), p); err != nil {
+		t.Fatal(err)
+	}
+	track(p)
+	testenv.WaitFor(t, 30*time.Second, "Promise not-a-crd InvalidAPI", func() (bool, string) {
+		var got v1alpha1.Promise
+		if err := k8s.Get(ctx(t), client.ObjectKeyFromObject(p), &got); err != nil {
+			return false, err.Error()
+		}
+		c := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ReadyCondition)
+		if c == nil {
+			return false, "no Ready condition"
+		}
+		return c.Reason == v1alpha1.InvalidAPI && strings.Contains(c.Message, "CustomResourceDefinition"), c.Reason + ": " + c.Message
+	})
 }
 
 func TestHostileValuesAreNeutralised(t *testing.T) {
@@ -763,5 +828,56 @@ func TestDriftIsRepaired(t *testing.T) {
 	log := testenv.Git(t, testenv.Clone(t, url), "log", "--format=%s", head+"..HEAD")
 	if lines := strings.Split(log, "\n"); len(lines) != 1 || !strings.Contains(log, "after") {
 		t.Errorf("commits after the rewrite on an intact repo: %q; want only the new request's", log)
+	}
+}
+
+// TestAPIServerOutage cuts the router off its API server (every
+// connection dropped, new ones refused, as a restart looks from outside)
+// while requests are created, then lets it back: the router resumes, and
+// every request is written exactly once, in one commit.
+func TestAPIServerOutage(t *testing.T) {
+	u, err := neturl.Parse(cp.Config.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := testenv.NewProxy(u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Stop) // after the router's cleanup, which needs it
+	cfg := rest.CopyConfig(cp.Config)
+	cfg.Host = "https://" + p.Addr
+	g := testenv.StartGitServer(t)
+	startRouterAt(t, cfg, t.TempDir())
+	installPromise(t)
+	url := newStore(t, g, "apiout")
+	newDestination(t, "apiout-1", "apiout", labels("apiout"))
+	newNamespace(t, "team-apiout")
+	for i := range 10 {
+		createRequest(t, "team-apiout", fmt.Sprintf("before-%d", i), tableSpec(fmt.Sprintf("before-%d", i), "apiout", nil))
+	}
+	for i := range 10 {
+		waitReadyRequest(t, "team-apiout", fmt.Sprintf("before-%d", i))
+	}
+	p.Stop()
+	for i := range 10 {
+		createRequest(t, "team-apiout", fmt.Sprintf("during-%d", i), tableSpec(fmt.Sprintf("during-%d", i), "apiout", nil))
+	}
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	for i := range 10 {
+		waitCondition(t, "team-apiout", fmt.Sprintf("during-%d", i), v1alpha1.ReadyCondition, metav1.ConditionTrue, v1alpha1.Committed, time.Minute)
+	}
+	t.Logf("requests created during the outage Ready %s after it ended", time.Since(back).Round(time.Millisecond))
+	dir := testenv.Clone(t, url)
+	for _, phase := range []string{"before", "during"} {
+		for i := range 10 {
+			file := requestFile("apiout-1", "team-apiout", fmt.Sprintf("%s-%d", phase, i))
+			if commits := testenv.Git(t, dir, "log", "--format=%H", "--", file); len(strings.Fields(commits)) != 1 {
+				t.Errorf("%s was written by %d commits, want 1", file, len(strings.Fields(commits)))
+			}
+		}
 	}
 }
