@@ -29,7 +29,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/router"
@@ -81,7 +80,7 @@ func run(dir string, once bool) error {
 		return err
 	}
 	step("starting the router")
-	stopRouter, err := startRouter(ctx, stack, filepath.Join(dir, "router"))
+	stopRouter, err := stack.StartRouter(router.Options{DataDir: filepath.Join(dir, "router")})
 	if err != nil {
 		return err
 	}
@@ -131,26 +130,6 @@ func run(dir string, once bool) error {
 	<-ctx.Done()
 	step("stopping")
 	return nil
-}
-
-func startRouter(ctx context.Context, stack *testenv.Stack, dataDir string) (func(), error) {
-	mgr, err := ctrl.NewManager(stack.Platform.Config, router.ManagerOptions(ctrl.Options{
-		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"}))
-	if err != nil {
-		return nil, err
-	}
-	stores, err := router.Setup(mgr, router.Options{DataDir: dataDir})
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	return func() {
-		cancel()
-		<-done
-		stores.Close()
-	}, nil
 }
 
 func waitPromise(ctx context.Context, c client.Client) error {

@@ -26,7 +26,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
@@ -95,30 +94,14 @@ func startRouter(dir string) (func(), error) {
 	if platform, err = client.New(stack.Platform.Config, client.Options{Scheme: router.Scheme()}); err != nil {
 		return nil, err
 	}
-	mgr, err := ctrl.NewManager(stack.Platform.Config, router.ManagerOptions(ctrl.Options{
-		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"}))
-	if err != nil {
-		return nil, err
-	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
 	servedGit = "http://" + l.Addr().String()
 	l.Close()
-	stores, err := router.Setup(mgr, router.Options{DataDir: dir + "/router", StoreInterval: 10 * time.Second,
+	return stack.StartRouter(router.Options{DataDir: dir + "/router", StoreInterval: 10 * time.Second,
 		ServeGit: strings.TrimPrefix(servedGit, "http://")})
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	return func() {
-		cancel()
-		<-done
-		stores.Close()
-	}, nil
 }
 
 // setup registers the store, both destinations and the DynamoDB Promise,

@@ -13,7 +13,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
@@ -22,6 +24,7 @@ import (
 	"github.com/switchyard-dev/switchyard/internal/destinations"
 	"github.com/switchyard-dev/switchyard/internal/feedback"
 	"github.com/switchyard-dev/switchyard/internal/probe"
+	"github.com/switchyard-dev/switchyard/internal/router"
 )
 
 // Stack is everything around the router in the end-to-end test and the
@@ -216,4 +219,26 @@ func ensure(ctx context.Context, c client.Client, o client.Object) error {
 		return fmt.Errorf("creating %T %s: %w", o, o.GetName(), err)
 	}
 	return nil
+}
+
+// StartRouter runs the router in-process against the platform API server
+// with options o, until the returned stop is called.
+func (s *Stack) StartRouter(o router.Options) (stop func(), err error) {
+	mgr, err := ctrl.NewManager(s.Platform.Config, router.ManagerOptions(ctrl.Options{
+		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"}))
+	if err != nil {
+		return nil, err
+	}
+	stores, err := router.Setup(mgr, o)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	return func() {
+		cancel()
+		<-done
+		stores.Close()
+	}, nil
 }
