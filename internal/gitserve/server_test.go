@@ -1,4 +1,4 @@
-package gitserve
+package gitserve_test
 
 import (
 	"context"
@@ -11,15 +11,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/switchyard-dev/switchyard/internal/gitserve"
 	"github.com/switchyard-dev/switchyard/internal/gitstate"
 	"github.com/switchyard-dev/switchyard/internal/testenv"
 )
 
 // serve starts a Server on loopback and a Writer pushing to its repository
 // "state"; both stop when the test ends.
-func serve(t *testing.T) (*Server, string, *gitstate.Writer) {
+func serve(t *testing.T) (*gitserve.Server, string, *gitstate.Writer) {
 	t.Helper()
-	s := &Server{Dir: t.TempDir()}
+	s := &gitserve.Server{Dir: t.TempDir()}
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
 	url := srv.URL + "/state.git"
@@ -90,7 +91,7 @@ func TestReadOnlyFromElsewhere(t *testing.T) {
 }
 
 func TestStalePushIsRefused(t *testing.T) {
-	srv := httptest.NewServer(&Server{Dir: t.TempDir()})
+	srv := httptest.NewServer(&gitserve.Server{Dir: t.TempDir()})
 	defer srv.Close()
 	url := srv.URL + "/state.git"
 	a, b := t.TempDir(), t.TempDir()
