@@ -87,6 +87,12 @@ func TestRouterSurvivesSIGKILL(t *testing.T) {
 	}
 	p := start()
 	defer func() { p.Stop() }()
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, err := os.ReadFile(filepath.Join(dir, "router.log"))
+			t.Logf("router log (%v) ends with:\n%s", err, b[max(0, len(b)-6000):])
+		}
+	})
 	testenv.WaitFor(t, time.Minute, "the Promise Ready", func() (bool, string) {
 		var pr v1alpha1.Promise
 		err := c.Get(ctx, client.ObjectKey{Name: "dynamodb"}, &pr)

@@ -139,6 +139,17 @@ func openRepo(cfg Config) (*git.Repository, error) {
 		return nil, fmt.Errorf("creating clone directory: %w", err)
 	}
 	repo, err := git.PlainOpen(cfg.Dir)
+	if err == nil {
+		if err = intact(repo); err != nil {
+			// The clone is only a cache of the remote: a process killed
+			// while writing a ref leaves it unreadable (an empty ref
+			// file), so start again from an empty clone and fetch.
+			if rmErr := os.RemoveAll(cfg.Dir); rmErr != nil {
+				return nil, fmt.Errorf("removing the damaged clone in %s (%v): %w", cfg.Dir, err, rmErr)
+			}
+			err = git.ErrRepositoryNotExists
+		}
+	}
 	if errors.Is(err, git.ErrRepositoryNotExists) {
 		repo, err = git.PlainInit(cfg.Dir, true)
 	}
@@ -150,6 +161,22 @@ func openRepo(cfg Config) (*git.Repository, error) {
 		return nil, fmt.Errorf("configuring remote: %w", err)
 	}
 	return repo, nil
+}
+
+// intact checks that every ref of the clone reads and names a commit the
+// clone has.
+func intact(repo *git.Repository) error {
+	refs, err := repo.References()
+	if err != nil {
+		return err
+	}
+	return refs.ForEach(func(r *plumbing.Reference) error {
+		if r.Type() != plumbing.HashReference {
+			return nil
+		}
+		_, err := object.GetCommit(repo.Storer, r.Hash())
+		return err
+	})
 }
 
 // Close stops the writer. Queued Writes fail.

@@ -3,6 +3,8 @@ package gitstate_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -244,5 +246,22 @@ func TestClonePersistsPushedPacks(t *testing.T) {
 	}
 	if got := len(testenv.Files(t, url)); got != 5 {
 		t.Fatalf("%d files on the remote", got)
+	}
+	w2.Close()
+
+	// A process killed while writing a ref leaves an empty ref file (found
+	// by the SIGKILL fault test): the next Open rebuilds the clone.
+	ref := filepath.Join(dir, "refs", "remotes", "origin", "main")
+	if err := os.WriteFile(ref, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w3, err := gitstate.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w3.Close()
+	write(t, w3, file("d/resources/ns/p/after", "x.yaml", "after"))
+	if got := len(testenv.Files(t, url)); got != 6 {
+		t.Fatalf("%d files on the remote after the damaged clone was rebuilt, want 6", got)
 	}
 }
