@@ -75,6 +75,10 @@ func (r *RequestReconciler) SetupWithManager(mgr ctrl.Manager, workers int) erro
 		// A new Promise generation re-renders every request of the kind.
 		Watches(&v1alpha1.Promise{}, handler.EnqueueRequestsFromMapFunc(r.forPromise),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// A namespace's labels decide which destinations take its
+		// requests (spec.namespaceSelector): a relabel wakes them.
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.forNamespace),
+			builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		// Flux on a destination applied something, or its files in the
 		// store changed under the router: wake its requests.
 		WatchesRawSource(source.Channel(r.Index.Subscribe(), handler.EnqueueRequestsFromMapFunc(r.forDestination))).
@@ -135,13 +139,22 @@ func (r *RequestReconciler) forDestination(_ context.Context, o client.Object) [
 	return out
 }
 
+func (r *RequestReconciler) forNamespace(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.requests(ctx, client.InNamespace(o.GetName()))
+}
+
 func (r *RequestReconciler) forPromise(ctx context.Context, o client.Object) []reconcile.Request {
 	if o.GetName() != r.Promise {
 		return nil
 	}
+	return r.requests(ctx)
+}
+
+// requests lists the requests of r's kind (from the cache) as work items.
+func (r *RequestReconciler) requests(ctx context.Context, opts ...client.ListOption) []reconcile.Request {
 	list := &unstructured.UnstructuredList{}
 	list.SetGroupVersionKind(r.GVK.GroupVersion().WithKind(r.GVK.Kind + "List"))
-	if err := r.List(ctx, list); err != nil {
+	if err := r.List(ctx, list, opts...); err != nil {
 		return nil
 	}
 	out := make([]reconcile.Request, 0, len(list.Items))

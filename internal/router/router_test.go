@@ -162,6 +162,19 @@ func TestNamespaceSelectorRefusesOtherTenants(t *testing.T) {
 	if contains(files, requestFile("tenancy-1", "team-other", "intruder")) || !contains(files, requestFile("tenancy-1", "team-tenant", "owner")) {
 		t.Errorf("repo files %v", files)
 	}
+	// Labelling the namespace admits it: the waiting request is placed at
+	// once (well before the one-minute recheck of waiting requests).
+	other := &corev1.Namespace{}
+	other.Name = "team-other"
+	if err := k8s.Patch(ctx(t), other, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"labels":{"tenant":"a"}}}`))); err != nil {
+		t.Fatal(err)
+	}
+	relabelled := time.Now()
+	st = waitCondition(t, "team-other", "intruder", v1alpha1.ReadyCondition, metav1.ConditionTrue, v1alpha1.Committed, 20*time.Second)
+	t.Logf("placed %s after its namespace was labelled", time.Since(relabelled).Round(time.Millisecond))
+	if st.Destination != "tenancy-1" {
+		t.Errorf("admitted request on %q", st.Destination)
+	}
 }
 
 func TestRelabelIsMisplacedAndDeleteReschedules(t *testing.T) {
