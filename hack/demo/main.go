@@ -133,9 +133,10 @@ func run(dir string, once bool) error {
 }
 
 func waitPromise(ctx context.Context, c client.Client) error {
-	return poll(ctx, 2*time.Minute, func() bool {
+	return testenv.Poll(ctx, 2*time.Minute, func() (bool, string) {
 		var p v1alpha1.Promise
-		return c.Get(ctx, client.ObjectKey{Name: "dynamodb"}, &p) == nil && meta.IsStatusConditionTrue(p.Status.Conditions, v1alpha1.ReadyCondition)
+		err := c.Get(ctx, client.ObjectKey{Name: "dynamodb"}, &p)
+		return err == nil && meta.IsStatusConditionTrue(p.Status.Conditions, v1alpha1.ReadyCondition), fmt.Sprintf("Promise dynamodb not Ready (%v)", err)
 	})
 }
 
@@ -148,12 +149,12 @@ type request struct {
 // destination, and returns them.
 func waitRequests(ctx context.Context, c client.Client) ([]request, error) {
 	var out []request
-	err := poll(ctx, 3*time.Minute, func() bool {
+	err := testenv.Poll(ctx, 3*time.Minute, func() (bool, string) {
 		list := &unstructured.UnstructuredList{}
 		list.SetAPIVersion("aws.switchyard.dev/v1alpha1")
 		list.SetKind("DynamoDBRequestList")
 		if err := c.List(ctx, list); err != nil {
-			return false
+			return false, err.Error()
 		}
 		out = out[:0]
 		settled := true
@@ -167,25 +168,10 @@ func waitRequests(ctx context.Context, c client.Client) ([]request, error) {
 			}
 			out = append(out, r)
 		}
-		return settled && len(out) > 0
+		return settled && len(out) > 0, fmt.Sprintf("%d requests, not all settled", len(out))
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].ns+"/"+out[i].name < out[j].ns+"/"+out[j].name })
 	return out, err
-}
-
-func poll(ctx context.Context, timeout time.Duration, done func() bool) error {
-	deadline := time.Now().Add(timeout)
-	for !done() {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("gave up after %s", timeout)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-	return nil
 }
 
 func writeKubeconfigs(dir string, stack *testenv.Stack) (map[string]string, error) {

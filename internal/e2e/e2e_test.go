@@ -141,26 +141,23 @@ func setup() error {
 }
 
 func waitTrue(ctx context.Context, o client.Object, typ string) error {
-	for {
-		err := platform.Get(ctx, client.ObjectKeyFromObject(o), o)
-		if err == nil {
-			var conds []metav1.Condition
-			switch o := o.(type) {
-			case *v1alpha1.Promise:
-				conds = o.Status.Conditions
-			case *v1alpha1.Destination:
-				conds = o.Status.Conditions
-			}
-			if meta.IsStatusConditionTrue(conds, typ) {
-				return nil
-			}
+	err := testenv.Poll(ctx, time.Minute, func() (bool, string) {
+		if err := platform.Get(ctx, client.ObjectKeyFromObject(o), o); err != nil {
+			return false, err.Error()
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for %T %s %s: %v (last error %v)", o, o.GetName(), typ, ctx.Err(), err)
-		case <-time.After(100 * time.Millisecond):
+		var conds []metav1.Condition
+		switch o := o.(type) {
+		case *v1alpha1.Promise:
+			conds = o.Status.Conditions
+		case *v1alpha1.Destination:
+			conds = o.Status.Conditions
 		}
+		return meta.IsStatusConditionTrue(conds, typ), fmt.Sprintf("conditions %+v", conds)
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for %T %s %s: %w", o, o.GetName(), typ, err)
 	}
+	return nil
 }
 
 func request(ns, name, table string, selector map[string]any) *unstructured.Unstructured {

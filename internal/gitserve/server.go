@@ -2,6 +2,7 @@ package gitserve
 
 import (
 	"compress/gzip"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -104,25 +105,23 @@ func (s *Server) ensureRepo(name string) error {
 }
 
 func advertise(w http.ResponseWriter, r *http.Request, srv transport.Transport, ep *transport.Endpoint, service string) error {
-	var refs *packp.AdvRefs
+	var sess interface {
+		AdvertisedReferencesContext(context.Context) (*packp.AdvRefs, error)
+		Close() error
+	}
+	var err error
 	if service == transport.UploadPackServiceName {
-		sess, err := srv.NewUploadPackSession(ep, nil)
-		if err != nil {
-			return err
-		}
-		defer sess.Close()
-		if refs, err = sess.AdvertisedReferencesContext(r.Context()); err != nil {
-			return err
-		}
+		sess, err = srv.NewUploadPackSession(ep, nil)
 	} else {
-		sess, err := srv.NewReceivePackSession(ep, nil)
-		if err != nil {
-			return err
-		}
-		defer sess.Close()
-		if refs, err = sess.AdvertisedReferencesContext(r.Context()); err != nil {
-			return err
-		}
+		sess, err = srv.NewReceivePackSession(ep, nil)
+	}
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	refs, err := sess.AdvertisedReferencesContext(r.Context())
+	if err != nil {
+		return err
 	}
 	w.Header().Set("Content-Type", fmt.Sprintf("application/x-%s-advertisement", service))
 	w.Header().Set("Cache-Control", "no-cache")
