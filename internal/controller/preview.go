@@ -7,9 +7,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
-	"github.com/switchyard-dev/switchyard/internal/gitstate"
 	"github.com/switchyard-dev/switchyard/internal/render"
 	"github.com/switchyard-dev/switchyard/internal/scheduler"
+	"github.com/switchyard-dev/switchyard/internal/statestore"
 )
 
 // Placement is what the router would do with a request.
@@ -45,7 +45,7 @@ func Preview(p *v1alpha1.Promise, obj *unstructured.Unstructured, dests []v1alph
 	if out.Files, err = render.Request(p.Spec.Resources, renderInput(obj, p, dest)); err != nil {
 		return out, fmt.Errorf("rendering Promise %s: %w", p.Name, err)
 	}
-	out.Dir, err = gitstate.RequestDir(dest.EffectivePath(), obj.GetNamespace(), p.Name, obj.GetName())
+	out.Dir, err = statestore.RequestDir(dest.EffectivePath(), obj.GetNamespace(), p.Name, obj.GetName())
 	return out, err
 }
 

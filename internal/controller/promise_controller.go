@@ -29,11 +29,11 @@ import (
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/destinations"
 	"github.com/switchyard-dev/switchyard/internal/feedback"
-	"github.com/switchyard-dev/switchyard/internal/gitstate"
 	"github.com/switchyard-dev/switchyard/internal/placement"
 	"github.com/switchyard-dev/switchyard/internal/probe"
 	"github.com/switchyard-dev/switchyard/internal/render"
 	"github.com/switchyard-dev/switchyard/internal/scheduler"
+	"github.com/switchyard-dev/switchyard/internal/statestore"
 )
 
 // dependenciesFile is the file holding a Promise's dependencies in each
@@ -263,17 +263,17 @@ func (r *PromiseReconciler) writeDependencies(ctx context.Context, p *v1alpha1.P
 // removes the directory). With skipUnready, destinations whose store is not
 // ready are skipped and returned instead of failing the write.
 func (r *PromiseReconciler) writeEach(ctx context.Context, p *v1alpha1.Promise, dests []v1alpha1.Destination, skipUnready bool, files func(*v1alpha1.Destination) map[string][]byte) ([]string, error) {
-	byStore := map[string][]gitstate.Change{}
+	byStore := map[string][]statestore.Change{}
 	for i := range dests {
 		d := &dests[i]
 		if !d.DeletionTimestamp.IsZero() {
 			continue
 		}
-		dir, err := gitstate.DependencyDir(d.EffectivePath(), p.Name)
+		dir, err := statestore.DependencyDir(d.EffectivePath(), p.Name)
 		if err != nil {
 			return nil, err
 		}
-		byStore[d.Spec.StateStoreRef.Name] = append(byStore[d.Spec.StateStoreRef.Name], gitstate.Change{Dir: dir, Files: files(d), Replace: true})
+		byStore[d.Spec.StateStoreRef.Name] = append(byStore[d.Spec.StateStoreRef.Name], statestore.Change{Dir: dir, Files: files(d), Replace: true})
 	}
 	var errs []error
 	var skipped []string

@@ -33,12 +33,12 @@ import (
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/destinations"
 	"github.com/switchyard-dev/switchyard/internal/feedback"
-	"github.com/switchyard-dev/switchyard/internal/gitstate"
 	"github.com/switchyard-dev/switchyard/internal/metrics"
 	"github.com/switchyard-dev/switchyard/internal/placement"
 	"github.com/switchyard-dev/switchyard/internal/probe"
 	"github.com/switchyard-dev/switchyard/internal/render"
 	"github.com/switchyard-dev/switchyard/internal/scheduler"
+	"github.com/switchyard-dev/switchyard/internal/statestore"
 )
 
 // RequestReconciler places, renders and writes the requests of one
@@ -266,7 +266,7 @@ func (r *RequestReconciler) write(ctx context.Context, obj *unstructured.Unstruc
 		setWritten(st, obj, metav1.ConditionFalse, v1alpha1.RenderFailed, fmt.Sprintf("rendering Promise %s: %v", promise.Name, err))
 		return ctrl.Result{}, nil
 	}
-	dir, err := gitstate.RequestDir(dest.EffectivePath(), obj.GetNamespace(), promise.Name, obj.GetName())
+	dir, err := statestore.RequestDir(dest.EffectivePath(), obj.GetNamespace(), promise.Name, obj.GetName())
 	if err != nil {
 		setWritten(st, obj, metav1.ConditionFalse, v1alpha1.RenderFailed, err.Error())
 		return ctrl.Result{}, nil
@@ -277,7 +277,7 @@ func (r *RequestReconciler) write(ctx context.Context, obj *unstructured.Unstruc
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
 	}
 	note := fmt.Sprintf("write %s/%s %s (%s) on %s", obj.GetNamespace(), obj.GetName(), r.GVK.Kind, promise.Name, dest.Name)
-	res, err := w.Write(ctx, note, gitstate.Change{Dir: dir, Files: files, Replace: true})
+	res, err := w.Write(ctx, note, statestore.Change{Dir: dir, Files: files, Replace: true})
 	if err != nil {
 		if c := meta.FindStatusCondition(st.Conditions, v1alpha1.WrittenCondition); c == nil || c.Reason != v1alpha1.WriteFailed {
 			r.event(obj, "Warning", v1alpha1.WriteFailed, "Writing to %s: %v", dest.Spec.StateStoreRef.Name, err)
@@ -307,7 +307,7 @@ const afterFlux = 30 * time.Second
 // observe sets Applied from what Flux on the destination reports, and Ready:
 // the table is ACTIVE when the Promise has a table probe and the destination
 // an AWS endpoint; else applied when the router can see Flux; else written.
-func (r *RequestReconciler) observe(ctx context.Context, obj *unstructured.Unstructured, st *v1alpha1.RequestStatus, promise *v1alpha1.Promise, dest *v1alpha1.Destination, w *gitstate.Writer) ctrl.Result {
+func (r *RequestReconciler) observe(ctx context.Context, obj *unstructured.Unstructured, st *v1alpha1.RequestStatus, promise *v1alpha1.Promise, dest *v1alpha1.Destination, w statestore.Writer) ctrl.Result {
 	fs := r.Feedback.State(dest.Name)
 	status, reason, msg := fs.Applied(st.Commit, w.Contains)
 	setCondition(st, obj, v1alpha1.AppliedCondition, status, reason, msg)
@@ -391,7 +391,7 @@ func (r *RequestReconciler) finalize(ctx context.Context, obj *unstructured.Unst
 // removalPending says how long to wait before looking again (0: done) for
 // Flux to prune a removed request and for its table to go, and what is
 // pending. Without a view of the destination there is nothing to wait for.
-func (r *RequestReconciler) removalPending(ctx context.Context, obj *unstructured.Unstructured, dest *v1alpha1.Destination, w *gitstate.Writer, commit string) (time.Duration, string) {
+func (r *RequestReconciler) removalPending(ctx context.Context, obj *unstructured.Unstructured, dest *v1alpha1.Destination, w statestore.Writer, commit string) (time.Duration, string) {
 	fs := r.Feedback.State(dest.Name)
 	if !fs.Configured || fs.Err != "" {
 		return 0, ""
@@ -420,7 +420,7 @@ func (r *RequestReconciler) removalPending(ctx context.Context, obj *unstructure
 
 // removeFiles removes the request's directory and returns where it was and
 // the commit that no longer has it; dest is nil when there was none.
-func (r *RequestReconciler) removeFiles(ctx context.Context, obj *unstructured.Unstructured, st *v1alpha1.RequestStatus, dests []v1alpha1.Destination) (*v1alpha1.Destination, *gitstate.Writer, string, error) {
+func (r *RequestReconciler) removeFiles(ctx context.Context, obj *unstructured.Unstructured, st *v1alpha1.RequestStatus, dests []v1alpha1.Destination) (*v1alpha1.Destination, statestore.Writer, string, error) {
 	current, err := r.current(obj, st, dests)
 	if err != nil || current == "" {
 		return nil, nil, "", err
@@ -429,7 +429,7 @@ func (r *RequestReconciler) removeFiles(ctx context.Context, obj *unstructured.U
 	if dest == nil {
 		return nil, nil, "", nil // the destination is gone; its cleanup policy decided
 	}
-	dir, err := gitstate.RequestDir(dest.EffectivePath(), obj.GetNamespace(), r.Promise, obj.GetName())
+	dir, err := statestore.RequestDir(dest.EffectivePath(), obj.GetNamespace(), r.Promise, obj.GetName())
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -438,7 +438,7 @@ func (r *RequestReconciler) removeFiles(ctx context.Context, obj *unstructured.U
 		return nil, nil, "", err
 	}
 	note := fmt.Sprintf("remove %s/%s %s (%s) from %s", obj.GetNamespace(), obj.GetName(), r.GVK.Kind, r.Promise, dest.Name)
-	res, err := w.Write(ctx, note, gitstate.Change{Dir: dir, Replace: true})
+	res, err := w.Write(ctx, note, statestore.Change{Dir: dir, Replace: true})
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -469,7 +469,7 @@ func (r *RequestReconciler) current(obj *unstructured.Unstructured, st *v1alpha1
 		if err != nil {
 			continue
 		}
-		dir, err := gitstate.RequestDir(d.EffectivePath(), obj.GetNamespace(), r.Promise, obj.GetName())
+		dir, err := statestore.RequestDir(d.EffectivePath(), obj.GetNamespace(), r.Promise, obj.GetName())
 		if err != nil {
 			return "", err
 		}

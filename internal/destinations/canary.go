@@ -3,7 +3,7 @@ package destinations
 import (
 	"fmt"
 
-	"github.com/switchyard-dev/switchyard/internal/gitstate"
+	"github.com/switchyard-dev/switchyard/internal/statestore"
 )
 
 // CanaryNamespace is created on every destination by the dependencies
@@ -14,7 +14,7 @@ const CanaryNamespace = "switchyard-destination"
 
 // canaries are the changes that put a canary file into a destination's
 // dependencies/ and resources/ directories, leaving the rest alone.
-func canaries(destination, dir string) []gitstate.Change {
+func canaries(destination, dir string) []statestore.Change {
 	ns := fmt.Sprintf(`apiVersion: v1
 kind: Namespace
 metadata:
@@ -31,8 +31,8 @@ data:
   destination: %q
   path: %q
 `, CanaryNamespace, destination, dir)
-	return []gitstate.Change{
-		{Dir: dir + "/" + gitstate.DependenciesDir, Files: map[string][]byte{gitstate.CanaryFile: []byte(ns)}},
-		{Dir: dir + "/" + gitstate.ResourcesDir, Files: map[string][]byte{gitstate.CanaryFile: []byte(cm)}},
+	return []statestore.Change{
+		{Dir: dir + "/" + statestore.DependenciesDir, Files: map[string][]byte{statestore.CanaryFile: []byte(ns)}},
+		{Dir: dir + "/" + statestore.ResourcesDir, Files: map[string][]byte{statestore.CanaryFile: []byte(cm)}},
 	}
 }

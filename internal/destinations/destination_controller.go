@@ -24,8 +24,8 @@ import (
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/feedback"
-	"github.com/switchyard-dev/switchyard/internal/gitstate"
 	"github.com/switchyard-dev/switchyard/internal/placement"
+	"github.com/switchyard-dev/switchyard/internal/statestore"
 )
 
 // DestinationReconciler makes Destinations Ready and applies their cleanup
@@ -272,6 +272,6 @@ func (r *DestinationReconciler) removeDirectory(ctx context.Context, d *v1alpha1
 	if err != nil {
 		return err
 	}
-	_, err = w.Write(ctx, fmt.Sprintf("remove destination %s (cleanup: all)", d.Name), gitstate.Change{Dir: d.EffectivePath(), Replace: true})
+	_, err = w.Write(ctx, fmt.Sprintf("remove destination %s (cleanup: all)", d.Name), statestore.Change{Dir: d.EffectivePath(), Replace: true})
 	return err
 }

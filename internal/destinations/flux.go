@@ -11,7 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
-	"github.com/switchyard-dev/switchyard/internal/gitstate"
+	"github.com/switchyard-dev/switchyard/internal/statestore"
 )
 
 // FluxObjects are what Flux on a destination needs to apply the
@@ -76,8 +76,8 @@ func Flux(d *v1alpha1.Destination, st *v1alpha1.GitStateStore) FluxObjects {
 			},
 		}
 	}
-	deps := kustomization(gitstate.DependenciesDir)
-	res := kustomization(gitstate.ResourcesDir)
+	deps := kustomization(statestore.DependenciesDir)
+	res := kustomization(statestore.ResourcesDir)
 	res.Spec.DependsOn = []kustomizev1.DependencyReference{{Name: deps.Name}}
 	return FluxObjects{GitRepository: repo, Dependencies: deps, Resources: res}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/gitstate"
 	"github.com/switchyard-dev/switchyard/internal/placement"
+	"github.com/switchyard-dev/switchyard/internal/statestore"
 )
 
 // GitStateStoreReconciler opens a writer per GitStateStore and checks the
@@ -112,7 +113,7 @@ func (r *GitStateStoreReconciler) check(ctx context.Context, st *v1alpha1.GitSta
 // OpenStore opens a writer on st's repository with the credentials its
 // Secret holds, keeping the clone in dir, and fetches. It is for the
 // inspection commands; the router keeps its writers in Stores.
-func OpenStore(ctx context.Context, secrets client.Reader, st *v1alpha1.GitStateStore, dir string) (*gitstate.Writer, error) {
+func OpenStore(ctx context.Context, secrets client.Reader, st *v1alpha1.GitStateStore, dir string) (statestore.Writer, error) {
 	cfg, _, cond := storeConfig(ctx, secrets, st, dir)
 	if cond != nil {
 		return nil, fmt.Errorf("%s: %s", cond.Reason, cond.Message)

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/switchyard-dev/switchyard/internal/gitstate"
+	"github.com/switchyard-dev/switchyard/internal/statestore"
 )
 
 // Stores holds one Writer per state store. It is safe for concurrent use.
@@ -21,7 +22,7 @@ type Stores struct {
 }
 
 type store struct {
-	w       *gitstate.Writer
+	w       statestore.Writer
 	key     string
 	ready   bool
 	message string
@@ -40,7 +41,7 @@ func (e *StoreNotReadyError) Error() string {
 }
 
 // Writer returns the writer of the named store when the store is Ready.
-func (s *Stores) Writer(name string) (*gitstate.Writer, error) {
+func (s *Stores) Writer(name string) (statestore.Writer, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st, ok := s.m[name]
@@ -55,7 +56,7 @@ func (s *Stores) Writer(name string) (*gitstate.Writer, error) {
 
 // open returns the writer for name, reopening it when key (a hash of its
 // configuration and credentials) changed.
-func (s *Stores) open(name, key string, cfg gitstate.Config) (*gitstate.Writer, error) {
+func (s *Stores) open(name, key string, cfg gitstate.Config) (statestore.Writer, error) {
 	s.mu.Lock()
 	st, ok := s.m[name]
 	s.mu.Unlock()

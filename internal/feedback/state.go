@@ -9,7 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
-	"github.com/switchyard-dev/switchyard/internal/gitstate"
+	"github.com/switchyard-dev/switchyard/internal/statestore"
 )
 
 // State is what the router sees of Flux on one destination.
@@ -40,7 +40,7 @@ type Object struct {
 }
 
 // Contains reports whether commit head includes commit c (see
-// gitstate.Writer.Contains).
+// statestore.Writer.Contains).
 type Contains func(head, c string) (bool, error)
 
 // Applied says whether Flux applied commit (or a later one), as the
@@ -70,7 +70,7 @@ func (s State) Applied(commit string, contains Contains) (metav1.ConditionStatus
 		switch {
 		case ok:
 			return metav1.ConditionTrue, v1alpha1.InSync, "Flux applied " + applied
-		case errors.Is(err, gitstate.ErrUnknownCommit):
+		case errors.Is(err, statestore.ErrUnknownCommit):
 			waiting += "; that revision is not in the router's clone yet"
 		case err != nil:
 			return metav1.ConditionUnknown, v1alpha1.AwaitingFlux, fmt.Sprintf("comparing %s with %s: %v", short(commit), applied, err)

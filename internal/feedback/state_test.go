@@ -8,7 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
-	"github.com/switchyard-dev/switchyard/internal/gitstate"
+	"github.com/switchyard-dev/switchyard/internal/statestore"
 )
 
 func TestApplied(t *testing.T) {
@@ -16,7 +16,7 @@ func TestApplied(t *testing.T) {
 	parents := map[string]string{"b": "a", "c": "b"}
 	contains := func(head, c string) (bool, error) {
 		if head == "x" || c == "x" {
-			return false, fmt.Errorf("%w: x", gitstate.ErrUnknownCommit)
+			return false, fmt.Errorf("%w: x", statestore.ErrUnknownCommit)
 		}
 		for h := head; h != ""; h = parents[h] {
 			if h == c {

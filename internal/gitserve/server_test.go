@@ -13,6 +13,7 @@ import (
 
 	"github.com/switchyard-dev/switchyard/internal/gitserve"
 	"github.com/switchyard-dev/switchyard/internal/gitstate"
+	"github.com/switchyard-dev/switchyard/internal/statestore"
 	"github.com/switchyard-dev/switchyard/internal/testenv"
 )
 
@@ -35,10 +36,10 @@ func serve(t *testing.T) (*gitserve.Server, string, *gitstate.Writer) {
 func TestWriterPushesAndGitClones(t *testing.T) {
 	_, url, w := serve(t)
 	ctx := context.Background()
-	var last gitstate.Result
+	var last statestore.Result
 	var err error
 	for _, n := range []string{"a", "b"} {
-		if last, err = w.Write(ctx, "write "+n, gitstate.Change{Dir: "dest/resources/" + n, Files: map[string][]byte{"x.yaml": []byte("n: " + n + "\n")}}); err != nil {
+		if last, err = w.Write(ctx, "write "+n, statestore.Change{Dir: "dest/resources/" + n, Files: map[string][]byte{"x.yaml": []byte("n: " + n + "\n")}}); err != nil {
 			t.Fatalf("push %s: %v", n, err)
 		}
 	}
@@ -51,7 +52,7 @@ func TestWriterPushesAndGitClones(t *testing.T) {
 		t.Errorf("cloned file: %q, %v", b, err)
 	}
 	// An incremental fetch (with haves) after another commit.
-	if _, err := w.Write(ctx, "write c", gitstate.Change{Dir: "dest/resources/c", Files: map[string][]byte{"x.yaml": []byte("n: c\n")}}); err != nil {
+	if _, err := w.Write(ctx, "write c", statestore.Change{Dir: "dest/resources/c", Files: map[string][]byte{"x.yaml": []byte("n: c\n")}}); err != nil {
 		t.Fatal(err)
 	}
 	testenv.Git(t, dir, "pull", "-q", "--ff-only")
@@ -67,7 +68,7 @@ func TestReadOnlyFromElsewhere(t *testing.T) {
 	s, url, w := serve(t)
 	base := strings.TrimSuffix(url, "/state.git")
 	dir := t.TempDir()
-	if _, err := w.Write(context.Background(), "seed", gitstate.Change{Dir: "d", Files: map[string][]byte{"f": []byte("1")}}); err != nil {
+	if _, err := w.Write(context.Background(), "seed", statestore.Change{Dir: "d", Files: map[string][]byte{"f": []byte("1")}}); err != nil {
 		t.Fatal(err)
 	}
 	testenv.Git(t, "", "clone", "-q", url, dir)
@@ -116,10 +117,10 @@ func TestStalePushIsRefused(t *testing.T) {
 // go-git, one branch, depth 1.
 func TestShallowCloneLikeFlux(t *testing.T) {
 	_, url, w := serve(t)
-	var res gitstate.Result
+	var res statestore.Result
 	var err error
 	for _, n := range []string{"a", "b"} {
-		if res, err = w.Write(context.Background(), n, gitstate.Change{Dir: n, Files: map[string][]byte{"f": []byte(n)}}); err != nil {
+		if res, err = w.Write(context.Background(), n, statestore.Change{Dir: n, Files: map[string][]byte{"f": []byte(n)}}); err != nil {
 			t.Fatal(err)
 		}
 	}

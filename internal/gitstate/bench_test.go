@@ -6,13 +6,14 @@ import (
 	"testing"
 
 	"github.com/switchyard-dev/switchyard/internal/gitstate"
+	"github.com/switchyard-dev/switchyard/internal/statestore"
 	"github.com/switchyard-dev/switchyard/internal/testenv"
 )
 
 // seed writes n files in directories of 100, as requests would be laid out.
 func seed(b *testing.B, w *gitstate.Writer, n int) {
 	b.Helper()
-	var changes []gitstate.Change
+	var changes []statestore.Change
 	for i := 0; i < n; i++ {
 		dir := fmt.Sprintf("d%d/resources/ns-%d/p/r-%d", i%10, i/100%100, i)
 		changes = append(changes, file(dir, "table.yaml", fmt.Sprintf("n: %d\n", i)))
@@ -50,7 +51,7 @@ func BenchmarkPushBatch(b *testing.B) {
 	w := openB(b, g.NewRepo(b, "bench"))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		changes := make([]gitstate.Change, 1000)
+		changes := make([]statestore.Change, 1000)
 		for j := range changes {
 			changes[j] = file(fmt.Sprintf("d/resources/ns/p/r-%d", j), "table.yaml", fmt.Sprintf("i: %d\n", i))
 		}

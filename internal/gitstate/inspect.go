@@ -3,23 +3,12 @@ package gitstate
 import (
 	"path"
 	"sort"
-	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/switchyard-dev/switchyard/internal/statestore"
 )
-
-// Dir is a directory at the head of the branch and the last commit that
-// changed it.
-type Dir struct {
-	// Path is relative to the writer's root.
-	Path string
-	// Commit and When say when it last changed; Commit is "" when that is
-	// older than the history searched.
-	Commit string
-	When   time.Time
-}
 
 // maxHistory bounds the commits Dirs reads to find when directories changed.
 const maxHistory = 10000
@@ -28,8 +17,8 @@ const maxHistory = 10000
 // the root) at the last known head, with the commit that last changed
 // each, following first parents. It is for inspection (`router state ls`),
 // not for the write path.
-func (w *Writer) Dirs(dir string, depth int) ([]Dir, error) {
-	if err := CheckPath(dir); err != nil {
+func (w *Writer) Dirs(dir string, depth int) ([]statestore.Dir, error) {
+	if err := statestore.CheckPath(dir); err != nil {
 		return nil, err
 	}
 	w.mu.RLock()
@@ -38,11 +27,11 @@ func (w *Writer) Dirs(dir string, depth int) ([]Dir, error) {
 	if err != nil || head.IsZero() {
 		return nil, err
 	}
-	var out []Dir
+	var out []statestore.Dir
 	var walk func(h plumbing.Hash, p string, level int) error
 	walk = func(h plumbing.Hash, p string, level int) error {
 		if level == depth {
-			out = append(out, Dir{Path: p})
+			out = append(out, statestore.Dir{Path: p})
 			return nil
 		}
 		entries, err := w.trees.get(h)
@@ -71,7 +60,7 @@ func (w *Writer) Dirs(dir string, depth int) ([]Dir, error) {
 
 // lastChanges fills in when each dir last changed: walking back from head,
 // the first commit whose parent has a different subtree there.
-func (w *Writer) lastChanges(head plumbing.Hash, dirs []Dir) error {
+func (w *Writer) lastChanges(head plumbing.Hash, dirs []statestore.Dir) error {
 	pending := map[int]plumbing.Hash{}
 	c, err := object.GetCommit(w.objects, head)
 	if err != nil {

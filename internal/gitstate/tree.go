@@ -10,32 +10,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
+	"github.com/switchyard-dev/switchyard/internal/statestore"
 )
-
-// Change sets the content of one directory.
-type Change struct {
-	// Dir is relative to the writer's root, for example
-	// "dev-1/resources/team-a/dynamodb/orders".
-	Dir string
-	// Files maps file names (no slashes) to content.
-	Files map[string][]byte
-	// Replace makes Dir hold exactly Files, removing anything else in it;
-	// with no Files the directory is removed. Without Replace the Files are
-	// added or overwritten and the rest of Dir is kept.
-	Replace bool
-}
-
-func (c Change) check() error {
-	if err := CheckPath(c.Dir); err != nil {
-		return err
-	}
-	for name := range c.Files {
-		if err := checkElem(name); err != nil {
-			return fmt.Errorf("file in %s: %w", c.Dir, err)
-		}
-	}
-	return nil
-}
 
 // edit is a trie of pending Changes, applied to a base tree in one pass so
 // each touched tree is rewritten once per commit, however many Changes
@@ -46,7 +22,7 @@ type edit struct {
 	children map[string]*edit
 }
 
-func (e *edit) add(elems []string, c Change) {
+func (e *edit) add(elems []string, c statestore.Change) {
 	if len(elems) == 0 {
 		if c.Replace {
 			e.replace, e.files, e.children = true, map[string][]byte{}, nil

@@ -20,6 +20,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 
 	"github.com/switchyard-dev/switchyard/internal/metrics"
+	"github.com/switchyard-dev/switchyard/internal/statestore"
 )
 
 // Config says which branch of which repository a Writer writes.
@@ -45,15 +46,6 @@ type Config struct {
 	Retries int
 	// Name labels the writer's metrics (the store's name).
 	Name string
-}
-
-// Result is the outcome of a Write.
-type Result struct {
-	// Commit is the head of the branch that carries the Changes.
-	Commit string
-	// Changed is false when the Changes left their directories as they
-	// were, so no commit was needed for them.
-	Changed bool
 }
 
 // Writer commits Changes to one branch of one repository. It is safe for
@@ -90,13 +82,13 @@ type Writer struct {
 const maxAncestry = 100000
 
 type op struct {
-	changes []Change
+	changes []statestore.Change
 	note    string
 	result  chan opResult
 }
 
 type opResult struct {
-	Result
+	statestore.Result
 	err error
 }
 
@@ -119,7 +111,7 @@ func Open(cfg Config) (*Writer, error) {
 		cfg.Retries = 5
 	}
 	if cfg.Root != "" {
-		if err := CheckPath(cfg.Root); err != nil {
+		if err := statestore.CheckPath(cfg.Root); err != nil {
 			return nil, fmt.Errorf("state store root: %w", err)
 		}
 	}
@@ -189,34 +181,31 @@ func (w *Writer) Close() {
 	<-w.done
 }
 
-// ErrClosed is returned by Writes on a closed Writer.
-var ErrClosed = errors.New("state store writer closed")
-
 // Write commits and pushes changes (with others queued at the same time)
 // and returns the commit carrying them. note says in the commit message
 // what the changes are for.
-func (w *Writer) Write(ctx context.Context, note string, changes ...Change) (Result, error) {
+func (w *Writer) Write(ctx context.Context, note string, changes ...statestore.Change) (statestore.Result, error) {
 	for _, c := range changes {
-		if err := c.check(); err != nil {
-			return Result{}, err
+		if err := c.Check(); err != nil {
+			return statestore.Result{}, err
 		}
 	}
 	if head, ok := w.unchanged(changes); ok {
-		return Result{Commit: head}, nil
+		return statestore.Result{Commit: head}, nil
 	}
 	o := &op{changes: changes, note: note, result: make(chan opResult, 1)}
 	select {
 	case w.ops <- o:
 	case <-w.stop:
-		return Result{}, ErrClosed
+		return statestore.Result{}, statestore.ErrClosed
 	case <-ctx.Done():
-		return Result{}, ctx.Err()
+		return statestore.Result{}, ctx.Err()
 	}
 	select {
 	case r := <-o.result:
 		return r.Result, r.err
 	case <-ctx.Done():
-		return Result{}, ctx.Err()
+		return statestore.Result{}, ctx.Err()
 	}
 }
 
@@ -250,7 +239,7 @@ func (w *Writer) failQueued() {
 	for {
 		select {
 		case o := <-w.ops:
-			o.result <- opResult{err: ErrClosed}
+			o.result <- opResult{err: statestore.ErrClosed}
 		default:
 			return
 		}
@@ -266,7 +255,7 @@ func (w *Writer) commit(batch []*op) {
 		if attempt > 0 {
 			metrics.PushRetries.WithLabelValues(w.cfg.Name).Inc()
 			if !w.sleep(backoff) {
-				err = ErrClosed
+				err = statestore.ErrClosed
 				break
 			}
 			backoff *= 2
@@ -279,7 +268,7 @@ func (w *Writer) commit(batch []*op) {
 				continue
 			}
 		}
-		var results []Result
+		var results []statestore.Result
 		if results, err = w.tryCommit(batch); err == nil {
 			for i, o := range batch {
 				o.result <- opResult{Result: results[i]}
@@ -304,7 +293,7 @@ func (w *Writer) sleep(d time.Duration) bool {
 }
 
 // tryCommit builds the commit on the current remote head and pushes it.
-func (w *Writer) tryCommit(batch []*op) ([]Result, error) {
+func (w *Writer) tryCommit(batch []*op) ([]statestore.Result, error) {
 	results, base, commit, tree, err := w.build(batch)
 	if err != nil || commit.IsZero() {
 		return results, err
@@ -318,7 +307,7 @@ func (w *Writer) tryCommit(batch []*op) ([]Result, error) {
 
 // build stores the batch's objects and commit on top of the remote head.
 // It returns a zero commit when nothing changed.
-func (w *Writer) build(batch []*op) (results []Result, base, commit, tree plumbing.Hash, err error) {
+func (w *Writer) build(batch []*op) (results []statestore.Result, base, commit, tree plumbing.Hash, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var baseTree plumbing.Hash
@@ -338,10 +327,10 @@ func (w *Writer) build(batch []*op) (results []Result, base, commit, tree plumbi
 	if err != nil {
 		return nil, base, plumbing.ZeroHash, plumbing.ZeroHash, err
 	}
-	results = make([]Result, len(batch))
+	results = make([]statestore.Result, len(batch))
 	if tree == baseTree {
 		for i := range results {
-			results[i] = Result{Commit: base.String()}
+			results[i] = statestore.Result{Commit: base.String()}
 		}
 		return results, base, plumbing.ZeroHash, plumbing.ZeroHash, nil
 	}
@@ -370,7 +359,7 @@ func (w *Writer) build(batch []*op) (results []Result, base, commit, tree plumbi
 		return nil, base, plumbing.ZeroHash, plumbing.ZeroHash, err
 	}
 	for i := range results {
-		results[i] = Result{Commit: commit.String(), Changed: changed[i]}
+		results[i] = statestore.Result{Commit: commit.String(), Changed: changed[i]}
 	}
 	return results, base, commit, tree, nil
 }
@@ -527,7 +516,7 @@ func (w *Writer) fetchLocked(ctx context.Context) (string, error) {
 // is, and that head. It hashes the content in memory and reads cached
 // trees, so a write that changes nothing (every reconcile after a restart)
 // costs no queueing, disk or network.
-func (w *Writer) unchanged(changes []Change) (string, bool) {
+func (w *Writer) unchanged(changes []statestore.Change) (string, bool) {
 	if !w.fetched.Load() {
 		return "", false
 	}
@@ -565,7 +554,7 @@ func (w *Writer) unchanged(changes []Change) (string, bool) {
 // Exists reports whether dir (relative to the root) holds anything at the
 // last known head of the branch.
 func (w *Writer) Exists(dir string) (bool, error) {
-	if err := CheckPath(dir); err != nil {
+	if err := statestore.CheckPath(dir); err != nil {
 		return false, err
 	}
 	w.mu.RLock()
@@ -577,10 +566,6 @@ func (w *Writer) Exists(dir string) (bool, error) {
 	h, err := w.trees.subtree(tree, w.full(dir))
 	return !h.IsZero(), err
 }
-
-// ErrUnknownCommit is returned by Contains for a commit the local clone
-// does not have (yet): someone else's commit the router has not fetched.
-var ErrUnknownCommit = errors.New("commit not in the local clone")
 
 // Contains reports whether commit head includes commit c: it is c or a
 // descendant of it. It answers "did Flux apply my commit?" when Flux
@@ -601,11 +586,11 @@ func (w *Writer) Contains(head, c string) (bool, error) {
 	defer w.mu.RUnlock()
 	hc, err := object.GetCommit(w.objects, plumbing.NewHash(head))
 	if err != nil {
-		return false, fmt.Errorf("%w: %s", ErrUnknownCommit, head)
+		return false, fmt.Errorf("%w: %s", statestore.ErrUnknownCommit, head)
 	}
 	cc, err := object.GetCommit(w.objects, plumbing.NewHash(c))
 	if err != nil {
-		return false, fmt.Errorf("%w: %s", ErrUnknownCommit, c)
+		return false, fmt.Errorf("%w: %s", statestore.ErrUnknownCommit, c)
 	}
 	ok, err = cc.IsAncestor(hc)
 	if err != nil {

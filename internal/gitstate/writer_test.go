@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/switchyard-dev/switchyard/internal/gitstate"
+	"github.com/switchyard-dev/switchyard/internal/statestore"
 	"github.com/switchyard-dev/switchyard/internal/testenv"
 )
 
@@ -30,7 +31,7 @@ func open(t *testing.T, url, root string) *gitstate.Writer {
 	return w
 }
 
-func write(t *testing.T, w *gitstate.Writer, changes ...gitstate.Change) gitstate.Result {
+func write(t *testing.T, w *gitstate.Writer, changes ...statestore.Change) statestore.Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -41,8 +42,8 @@ func write(t *testing.T, w *gitstate.Writer, changes ...gitstate.Change) gitstat
 	return r
 }
 
-func file(dir, name, content string) gitstate.Change {
-	return gitstate.Change{Dir: dir, Files: map[string][]byte{name: []byte(content)}, Replace: true}
+func file(dir, name, content string) statestore.Change {
+	return statestore.Change{Dir: dir, Files: map[string][]byte{name: []byte(content)}, Replace: true}
 }
 
 func commits(t *testing.T, url string) int {
@@ -94,18 +95,18 @@ func TestReplaceAndUpsertAndRemove(t *testing.T) {
 	url := g.NewRepo(t, "state")
 	w := open(t, url, "")
 	write(t, w,
-		gitstate.Change{Dir: "d/resources", Files: map[string][]byte{gitstate.CanaryFile: []byte("c\n")}},
-		gitstate.Change{Dir: "d/resources/ns/p/a", Files: map[string][]byte{"1.yaml": []byte("1"), "2.yaml": []byte("2")}, Replace: true},
-		gitstate.Change{Dir: "d/resources/ns/p/b", Files: map[string][]byte{"1.yaml": []byte("1")}, Replace: true},
+		statestore.Change{Dir: "d/resources", Files: map[string][]byte{statestore.CanaryFile: []byte("c\n")}},
+		statestore.Change{Dir: "d/resources/ns/p/a", Files: map[string][]byte{"1.yaml": []byte("1"), "2.yaml": []byte("2")}, Replace: true},
+		statestore.Change{Dir: "d/resources/ns/p/b", Files: map[string][]byte{"1.yaml": []byte("1")}, Replace: true},
 	)
 	// Upsert keeps siblings; replace drops files not named.
 	write(t, w,
-		gitstate.Change{Dir: "d/resources", Files: map[string][]byte{gitstate.CanaryFile: []byte("c2\n")}},
-		gitstate.Change{Dir: "d/resources/ns/p/a", Files: map[string][]byte{"2.yaml": []byte("2")}, Replace: true},
-		gitstate.Change{Dir: "d/resources/ns/p/b", Replace: true},
+		statestore.Change{Dir: "d/resources", Files: map[string][]byte{statestore.CanaryFile: []byte("c2\n")}},
+		statestore.Change{Dir: "d/resources/ns/p/a", Files: map[string][]byte{"2.yaml": []byte("2")}, Replace: true},
+		statestore.Change{Dir: "d/resources/ns/p/b", Replace: true},
 	)
 	got := testenv.Files(t, url)
-	want := []string{"d/resources/ns/p/a/2.yaml", "d/resources/" + gitstate.CanaryFile}
+	want := []string{"d/resources/ns/p/a/2.yaml", "d/resources/" + statestore.CanaryFile}
 	slices.Sort(got)
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
@@ -117,17 +118,17 @@ func TestPathsCannotEscape(t *testing.T) {
 	g := testenv.StartGitServer(t)
 	w := open(t, g.NewRepo(t, "state"), "root")
 	for _, dir := range []string{"../x", "a/../../x", "/abs", "a//b", "a/./b", "a/.git/b", "a\nb", "a\\b", ""} {
-		if _, err := w.Write(context.Background(), "bad", gitstate.Change{Dir: dir, Replace: true}); err == nil {
+		if _, err := w.Write(context.Background(), "bad", statestore.Change{Dir: dir, Replace: true}); err == nil {
 			t.Errorf("dir %q accepted", dir)
 		}
 	}
 	for _, name := range []string{"../x.yaml", "a/b.yaml", "..", ""} {
-		c := gitstate.Change{Dir: "ok", Files: map[string][]byte{name: nil}}
+		c := statestore.Change{Dir: "ok", Files: map[string][]byte{name: nil}}
 		if _, err := w.Write(context.Background(), "bad", c); err == nil {
 			t.Errorf("file name %q accepted", name)
 		}
 	}
-	if _, err := gitstate.RequestDir("dest", "ns", "promise", "../../etc"); err == nil {
+	if _, err := statestore.RequestDir("dest", "ns", "promise", "../../etc"); err == nil {
 		t.Error("RequestDir accepted a traversing name")
 	}
 }

@@ -21,7 +21,7 @@ import (
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/controller"
 	"github.com/switchyard-dev/switchyard/internal/destinations"
-	"github.com/switchyard-dev/switchyard/internal/gitstate"
+	"github.com/switchyard-dev/switchyard/internal/statestore"
 )
 
 // State lists, per destination (only one when only is set), the requests
@@ -72,10 +72,10 @@ func State(ctx context.Context, c client.Client, only string, out io.Writer) err
 	return tw.Flush()
 }
 
-func listStore(out io.Writer, w *gitstate.Writer, dests []v1alpha1.Destination) error {
+func listStore(out io.Writer, w statestore.Writer, dests []v1alpha1.Destination) error {
 	sort.Slice(dests, func(i, j int) bool { return dests[i].Name < dests[j].Name })
 	for _, d := range dests {
-		dirs, err := w.Dirs(path.Join(d.EffectivePath(), gitstate.ResourcesDir), 3)
+		dirs, err := w.Dirs(path.Join(d.EffectivePath(), statestore.ResourcesDir), 3)
 		if err != nil {
 			return fmt.Errorf("destination %s: %w", d.Name, err)
 		}
