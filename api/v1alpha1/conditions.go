@@ -23,7 +23,7 @@ const (
 	// Progressing: the router is working on it; look again shortly.
 	Progressing = "Progressing"
 
-	// GitStateStore reasons.
+	// GitStateStore and BucketStateStore reasons.
 
 	// SecretNotFound: the referenced Secret does not exist.
 	SecretNotFound = "SecretNotFound"
@@ -31,6 +31,8 @@ const (
 	InvalidSecret = "InvalidSecret"
 	// RepositoryUnreachable: fetching from the repository failed.
 	RepositoryUnreachable = "RepositoryUnreachable"
+	// BucketUnreachable: listing, reading or writing the bucket failed.
+	BucketUnreachable = "BucketUnreachable"
 
 	// Destination reasons.
 

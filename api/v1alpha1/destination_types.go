@@ -14,15 +14,18 @@ const (
 	CleanupAll = "all"
 )
 
-// GitStateStoreKind is the only state store kind so far.
-const GitStateStoreKind = "GitStateStore"
+// State store kinds a Destination can reference.
+const (
+	GitStateStoreKind    = "GitStateStore"
+	BucketStateStoreKind = "BucketStateStore"
+)
 
 // StateStoreReference names the state store a destination reads.
 type StateStoreReference struct {
 	// Kind of the store.
 	// +optional
 	// +kubebuilder:default=GitStateStore
-	// +kubebuilder:validation:Enum=GitStateStore
+	// +kubebuilder:validation:Enum=GitStateStore;BucketStateStore
 	Kind string `json:"kind,omitempty"`
 
 	// Name of the store.

@@ -20,6 +20,7 @@ var (
 func addKnownTypes(s *runtime.Scheme) error {
 	s.AddKnownTypes(GroupVersion,
 		&GitStateStore{}, &GitStateStoreList{},
+		&BucketStateStore{}, &BucketStateStoreList{},
 		&Destination{}, &DestinationList{},
 		&Promise{}, &PromiseList{},
 	)

@@ -51,11 +51,9 @@ type Config struct {
 // Writer commits Changes to one branch of one repository. It is safe for
 // concurrent use; a single goroutine does the Git work.
 type Writer struct {
-	cfg  Config
-	repo *git.Repository
-	ops  chan *op
-	stop chan struct{}
-	done chan struct{}
+	cfg   Config
+	repo  *git.Repository
+	batch *statestore.Batcher
 
 	// mu guards the repository: writing objects and refs (building a
 	// commit, fetching) takes it exclusively; reading (pushing, Exists)
@@ -81,17 +79,6 @@ type Writer struct {
 
 const maxAncestry = 100000
 
-type op struct {
-	changes []statestore.Change
-	note    string
-	result  chan opResult
-}
-
-type opResult struct {
-	statestore.Result
-	err error
-}
-
 const remoteName = "origin"
 
 // networkTimeout bounds one fetch or push, so a hung server cannot stall the
@@ -104,12 +91,6 @@ func Open(cfg Config) (*Writer, error) {
 	if cfg.Branch == "" {
 		cfg.Branch = "main"
 	}
-	if cfg.MaxBatch <= 0 {
-		cfg.MaxBatch = 1000
-	}
-	if cfg.Retries <= 0 {
-		cfg.Retries = 5
-	}
 	if cfg.Root != "" {
 		if err := statestore.CheckPath(cfg.Root); err != nil {
 			return nil, fmt.Errorf("state store root: %w", err)
@@ -119,10 +100,9 @@ func Open(cfg Config) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &Writer{cfg: cfg, repo: repo, ops: make(chan *op, cfg.MaxBatch), stop: make(chan struct{}), done: make(chan struct{}),
-		objects: newOverlay(repo.Storer)}
+	w := &Writer{cfg: cfg, repo: repo, objects: newOverlay(repo.Storer)}
 	w.trees = newTrees(w.objects)
-	go w.loop()
+	w.batch = statestore.NewBatcher(cfg.Name, cfg.MaxBatch, cfg.Retries, w.commit)
 	return w, nil
 }
 
@@ -172,14 +152,7 @@ func intact(repo *git.Repository) error {
 }
 
 // Close stops the writer. Queued Writes fail.
-func (w *Writer) Close() {
-	select {
-	case <-w.stop:
-	default:
-		close(w.stop)
-	}
-	<-w.done
-}
+func (w *Writer) Close() { w.batch.Close() }
 
 // Write commits and pushes changes (with others queued at the same time)
 // and returns the commit carrying them. note says in the commit message
@@ -193,107 +166,26 @@ func (w *Writer) Write(ctx context.Context, note string, changes ...statestore.C
 	if head, ok := w.unchanged(changes); ok {
 		return statestore.Result{Commit: head}, nil
 	}
-	o := &op{changes: changes, note: note, result: make(chan opResult, 1)}
-	select {
-	case w.ops <- o:
-	case <-w.stop:
-		return statestore.Result{}, statestore.ErrClosed
-	case <-ctx.Done():
-		return statestore.Result{}, ctx.Err()
-	}
-	select {
-	case r := <-o.result:
-		return r.Result, r.err
-	case <-ctx.Done():
-		return statestore.Result{}, ctx.Err()
-	}
+	return w.batch.Submit(ctx, note, changes)
 }
 
-func (w *Writer) loop() {
-	defer close(w.done)
-	for {
-		var first *op
-		select {
-		case first = <-w.ops:
-		case <-w.stop:
-			w.failQueued()
-			return
-		}
-		batch := []*op{first}
-	drain:
-		for len(batch) < w.cfg.MaxBatch {
-			select {
-			case o := <-w.ops:
-				batch = append(batch, o)
-			default:
-				break drain
-			}
-		}
-		metrics.QueueDepth.WithLabelValues(w.cfg.Name).Set(float64(len(w.ops)))
-		metrics.BatchSize.WithLabelValues(w.cfg.Name).Observe(float64(len(batch)))
-		w.commit(batch)
-	}
-}
-
-func (w *Writer) failQueued() {
-	for {
-		select {
-		case o := <-w.ops:
-			o.result <- opResult{err: statestore.ErrClosed}
-		default:
-			return
+// commit makes one commit of the batch and pushes it. A retry (the push was
+// rejected or failed) first fetches, so the batch is replayed onto the new
+// remote head.
+func (w *Writer) commit(batch []statestore.Write, attempt int) ([]statestore.Result, error) {
+	if attempt > 0 || !w.fetched.Load() {
+		ctx, cancel := context.WithTimeout(context.Background(), networkTimeout)
+		_, err := w.Fetch(ctx)
+		cancel()
+		if err != nil {
+			return nil, err
 		}
 	}
-}
-
-// commit makes one commit of the batch and pushes it, replaying the batch
-// onto the new remote head when the push is rejected.
-func (w *Writer) commit(batch []*op) {
-	var err error
-	backoff := 100 * time.Millisecond
-	for attempt := 0; attempt <= w.cfg.Retries; attempt++ {
-		if attempt > 0 {
-			metrics.PushRetries.WithLabelValues(w.cfg.Name).Inc()
-			if !w.sleep(backoff) {
-				err = statestore.ErrClosed
-				break
-			}
-			backoff *= 2
-		}
-		if attempt > 0 || !w.fetched.Load() {
-			ctx, cancel := context.WithTimeout(context.Background(), networkTimeout)
-			_, err = w.Fetch(ctx)
-			cancel()
-			if err != nil {
-				continue
-			}
-		}
-		var results []statestore.Result
-		if results, err = w.tryCommit(batch); err == nil {
-			for i, o := range batch {
-				o.result <- opResult{Result: results[i]}
-			}
-			return
-		}
-	}
-	metrics.PushFailures.WithLabelValues(w.cfg.Name).Inc()
-	for _, o := range batch {
-		o.result <- opResult{err: err}
-	}
-}
-
-// sleep waits d and reports false when the writer is closing.
-func (w *Writer) sleep(d time.Duration) bool {
-	select {
-	case <-time.After(d):
-		return true
-	case <-w.stop:
-		return false
-	}
+	return w.tryCommit(batch)
 }
 
 // tryCommit builds the commit on the current remote head and pushes it.
-func (w *Writer) tryCommit(batch []*op) ([]statestore.Result, error) {
+func (w *Writer) tryCommit(batch []statestore.Write) ([]statestore.Result, error) {
 	results, base, commit, tree, err := w.build(batch)
 	if err != nil || commit.IsZero() {
 		return results, err
@@ -307,7 +199,7 @@ func (w *Writer) tryCommit(batch []*op) ([]statestore.Result, error) {
 
 // build stores the batch's objects and commit on top of the remote head.
 // It returns a zero commit when nothing changed.
-func (w *Writer) build(batch []*op) (results []statestore.Result, base, commit, tree plumbing.Hash, err error) {
+func (w *Writer) build(batch []statestore.Write) (results []statestore.Result, base, commit, tree plumbing.Hash, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var baseTree plumbing.Hash
@@ -317,7 +209,7 @@ func (w *Writer) build(batch []*op) (results []statestore.Result, base, commit, 
 	}
 	root := &edit{}
 	for _, o := range batch {
-		for _, c := range o.changes {
+		for _, c := range o.Changes {
 			root.add(strings.Split(w.full(c.Dir), "/"), c)
 		}
 	}
@@ -337,7 +229,7 @@ func (w *Writer) build(batch []*op) (results []statestore.Result, base, commit, 
 	changed := make([]bool, len(batch))
 	var lines []string
 	for i, o := range batch {
-		for _, c := range o.changes {
+		for _, c := range o.Changes {
 			before, err := w.trees.subtree(baseTree, w.full(c.Dir))
 			if err != nil {
 				return nil, base, plumbing.ZeroHash, plumbing.ZeroHash, err
@@ -351,7 +243,7 @@ func (w *Writer) build(batch []*op) (results []statestore.Result, base, commit, 
 			}
 		}
 		if changed[i] {
-			lines = append(lines, o.note)
+			lines = append(lines, o.Note)
 		}
 	}
 	commit, err = w.storeCommit(base, tree, lines)

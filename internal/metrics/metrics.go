@@ -49,6 +49,11 @@ var (
 		Name: "switchyard_push_failures_total",
 		Help: "Batches that failed after every retry; their requests report WriteFailed and retry.",
 	}, []string{"store"})
+	// ObjectWrites counts objects a bucket state store put or deleted.
+	ObjectWrites = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchyard_bucket_object_writes_total",
+		Help: "Objects put or deleted in a bucket state store (op put or delete), the version marker included.",
+	}, []string{"store", "op"})
 	// Placements is the number of requests placed on each destination.
 	Placements = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "switchyard_placements",
@@ -63,5 +68,5 @@ var (
 
 func init() {
 	crmetrics.Registry.MustRegister(ScheduleSeconds, WrittenSeconds, QueueDepth, BatchSize,
-		Commits, PushRetries, PushFailures, Placements, Waiting)
+		Commits, PushRetries, PushFailures, ObjectWrites, Placements, Waiting)
 }

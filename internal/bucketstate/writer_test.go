@@ -1,0 +1,317 @@
+package bucketstate_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/switchyard-dev/switchyard/internal/bucketstate"
+	"github.com/switchyard-dev/switchyard/internal/statestore"
+	"github.com/switchyard-dev/switchyard/internal/testenv"
+)
+
+const bucket = "state"
+
+func open(t testing.TB, s *testenv.S3Server, root string) *bucketstate.Writer {
+	t.Helper()
+	w, err := bucketstate.Open(bucketstate.Config{Endpoint: s.Endpoint, Bucket: bucket, Region: testenv.S3Region, Root: root,
+		Credentials: credentials.NewStaticCredentialsProvider(testenv.S3AccessKey, testenv.S3SecretKey, ""), Retries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	return w
+}
+
+func ctx(t testing.TB) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func write(t testing.TB, w *bucketstate.Writer, changes ...statestore.Change) statestore.Result {
+	t.Helper()
+	r, err := w.Write(ctx(t), "test", changes...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func request(dest, name, content string) statestore.Change {
+	return statestore.Change{Dir: dest + "/resources/team-a/dynamodb/" + name, Replace: true,
+		Files: map[string][]byte{"table.yaml": []byte(content)}}
+}
+
+// fluxDigest is Flux's Bucket revision, computed from the server's own
+// listing: sha256 over "<key> <etag>\n" for every key outside the control
+// directory, sorted.
+func fluxDigest(t *testing.T, s *testenv.S3Server, root string) string {
+	t.Helper()
+	h := sha256.New()
+	for _, k := range s.Keys(t, bucket) {
+		if strings.HasPrefix(k, root+"/"+bucketstate.ControlDir+"/") || !strings.HasPrefix(k, root+"/") {
+			continue
+		}
+		fmt.Fprintf(h, "%s %s\n", k, s.ETag(t, bucket, k))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func TestWritePutsObjectsAndTheMarker(t *testing.T) {
+	s := testenv.StartS3(t, bucket)
+	w := open(t, s, "clusters")
+	r := write(t, w, request("dev-1", "orders", "a: 1\n"), request("dev-1", "events", "a: 2\n"))
+	if !r.Changed || len(r.Commit) != 64 {
+		t.Fatalf("result %+v", r)
+	}
+	want := []string{
+		"clusters/.switchyard/version.json",
+		"clusters/dev-1/resources/team-a/dynamodb/events/table.yaml",
+		"clusters/dev-1/resources/team-a/dynamodb/orders/table.yaml",
+	}
+	if got := s.Keys(t, bucket); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("keys %v, want %v", got, want)
+	}
+	if d := fluxDigest(t, s, "clusters"); d != r.Commit {
+		t.Fatalf("revision %s, Flux would compute %s", r.Commit, d)
+	}
+	var m bucketstate.Marker
+	if err := json.Unmarshal(s.Get(t, bucket, want[0]), &m); err != nil || m.Revision != r.Commit || m.Sequence == 0 || m.History[len(m.History)-1] != r.Commit {
+		t.Fatalf("marker %+v (%v), want revision %s", m, err, r.Commit)
+	}
+	// Writes: two objects and the marker.
+	if n := len(s.Writes()); n != 3 {
+		t.Fatalf("%d writes: %v", n, s.Writes())
+	}
+}
+
+func TestNoOpWritesMakeNoRequests(t *testing.T) {
+	s := testenv.StartS3(t, bucket)
+	w := open(t, s, "clusters")
+	first := write(t, w, request("dev-1", "orders", "a: 1\n"))
+	before := len(s.Writes())
+	for i := 0; i < 10; i++ {
+		r := write(t, w, request("dev-1", "orders", "a: 1\n"))
+		if r.Changed || r.Commit != first.Commit {
+			t.Fatalf("no-op write %d: %+v", i, r)
+		}
+	}
+	// A restarted writer lists once and then writes nothing either.
+	w2 := open(t, s, "clusters")
+	if _, _, err := w2.Refresh(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if r := write(t, w2, request("dev-1", "orders", "a: 1\n")); r.Changed || r.Commit != first.Commit {
+		t.Fatalf("after restart: %+v", r)
+	}
+	if after := s.Writes(); len(after) != before {
+		t.Fatalf("no-op writes wrote: %v", after[before:])
+	}
+}
+
+func TestReplaceAndRemove(t *testing.T) {
+	s := testenv.StartS3(t, bucket)
+	w := open(t, s, "clusters")
+	write(t, w, statestore.Change{Dir: "dev-1/resources/team-a/dynamodb/orders", Replace: true,
+		Files: map[string][]byte{"table.yaml": []byte("t"), "extra.yaml": []byte("e")}})
+	write(t, w, request("dev-1", "orders", "t2"))
+	write(t, w, request("dev-2", "kept", "k"))
+	keys := strings.Join(s.Keys(t, bucket), " ")
+	if strings.Contains(keys, "extra.yaml") || !strings.Contains(keys, "orders/table.yaml") {
+		t.Fatalf("replace kept the old file or lost the new: %s", keys)
+	}
+	// Removing a destination's directory removes everything beneath it.
+	r := write(t, w, statestore.Change{Dir: "dev-1", Replace: true})
+	if !r.Changed {
+		t.Fatal("removal reported no change")
+	}
+	for _, k := range s.Keys(t, bucket) {
+		if strings.HasPrefix(k, "clusters/dev-1/") {
+			t.Fatalf("%s left after removing dev-1", k)
+		}
+	}
+	if ok, _ := w.Exists("dev-2/resources"); !ok {
+		t.Fatal("dev-2 lost")
+	}
+	if d := fluxDigest(t, s, "clusters"); d != r.Commit {
+		t.Fatalf("revision %s, Flux would compute %s", r.Commit, d)
+	}
+}
+
+// Names can never leave the writer's prefix: bad Changes are refused
+// before any request, and whatever is accepted lands under the prefix.
+func TestNamesNeverEscapeThePrefix(t *testing.T) {
+	s := testenv.StartS3(t, bucket)
+	s.Put(t, bucket, "outside.yaml", []byte("kept"))
+	w := open(t, s, "clusters/prod")
+	for _, c := range []statestore.Change{
+		{Dir: "../x", Files: map[string][]byte{"a": nil}},
+		{Dir: "dev/../../../x"},
+		{Dir: "/abs", Replace: true},
+		{Dir: "dev", Files: map[string][]byte{"../../outside.yaml": []byte("x")}},
+		{Dir: "dev", Files: map[string][]byte{"a/b": []byte("x")}},
+		{Dir: "dev/.", Replace: true},
+		{Dir: "", Replace: true},
+		{Dir: "dev\\..\\..", Replace: true},
+	} {
+		if _, err := w.Write(ctx(t), "hostile", c); err == nil {
+			t.Errorf("%+v accepted", c)
+		}
+	}
+	write(t, w, request("dev", "ok", "x"))
+	write(t, w, statestore.Change{Dir: "dev", Replace: true})
+	keys := s.Keys(t, bucket)
+	for _, k := range keys {
+		if k != "outside.yaml" && !strings.HasPrefix(k, "clusters/prod/") {
+			t.Errorf("%s written outside the prefix", k)
+		}
+	}
+	if string(s.Get(t, bucket, "outside.yaml")) != "kept" {
+		t.Fatal("an object outside the prefix changed")
+	}
+	if _, err := bucketstate.Open(bucketstate.Config{Endpoint: s.Endpoint, Bucket: bucket, Root: "../up"}); err == nil {
+		t.Fatal("a root with .. accepted")
+	}
+}
+
+func TestOutageFailsWritesThenConverges(t *testing.T) {
+	s := testenv.StartS3(t, bucket)
+	w := open(t, s, "clusters")
+	write(t, w, request("dev-1", "before", "b"))
+	s.Proxy.Stop()
+	if _, _, err := w.Refresh(ctx(t)); err == nil {
+		t.Fatal("Refresh succeeded with the server stopped")
+	}
+	if _, err := w.Write(ctx(t), "during", request("dev-1", "during", "d")); err == nil {
+		t.Fatal("Write succeeded with the server stopped")
+	}
+	if ok, _ := w.Exists("dev-1/resources/team-a/dynamodb/before"); !ok {
+		t.Fatal("a failed listing forgot what the store holds")
+	}
+	if err := s.Proxy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r := write(t, w, request("dev-1", "during", "d"))
+	keys := strings.Join(s.Keys(t, bucket), " ")
+	if !r.Changed || !strings.Contains(keys, "during/table.yaml") || !strings.Contains(keys, "before/table.yaml") {
+		t.Fatalf("after the outage: %+v %s", r, keys)
+	}
+}
+
+func TestDriftIsSeenAndRepaired(t *testing.T) {
+	s := testenv.StartS3(t, bucket)
+	w := open(t, s, "clusters")
+	write(t, w, request("dev-1", "a", "a"), request("dev-1", "b", "b"))
+	if _, moved, err := w.Refresh(ctx(t)); err != nil || moved {
+		t.Fatalf("own writes seen as drift: %v %v", moved, err)
+	}
+	s.Delete(t, bucket, "clusters/dev-1/resources/team-a/dynamodb/a/table.yaml")
+	s.Put(t, bucket, "clusters/dev-1/resources/team-a/dynamodb/b/table.yaml", []byte("edited"))
+	s.Put(t, bucket, "clusters/other/file.yaml", []byte("someone else's"))
+	_, moved, err := w.Refresh(ctx(t))
+	if err != nil || !moved {
+		t.Fatalf("drift not seen: %v %v", moved, err)
+	}
+	r := write(t, w, request("dev-1", "a", "a"), request("dev-1", "b", "b"))
+	if !r.Changed || string(s.Get(t, bucket, "clusters/dev-1/resources/team-a/dynamodb/b/table.yaml")) != "b" {
+		t.Fatalf("not repaired: %+v", r)
+	}
+	if string(s.Get(t, bucket, "clusters/other/file.yaml")) != "someone else's" {
+		t.Fatal("another writer's object changed")
+	}
+	if d := fluxDigest(t, s, "clusters"); d != r.Commit {
+		t.Fatalf("revision %s, Flux would compute %s", r.Commit, d)
+	}
+}
+
+// Contains orders revisions by the writer's history, which the marker
+// carries across restarts.
+func TestContainsAcrossRestart(t *testing.T) {
+	s := testenv.StartS3(t, bucket)
+	w := open(t, s, "clusters")
+	r1 := write(t, w, request("dev-1", "a", "1")).Commit
+	r2 := write(t, w, request("dev-1", "b", "2")).Commit
+	w.Close()
+	w2 := open(t, s, "clusters")
+	if _, _, err := w2.Refresh(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	r3 := write(t, w2, request("dev-1", "c", "3")).Commit
+	for _, tt := range []struct {
+		head, r string
+		want    bool
+	}{
+		{r2, r1, true}, {r1, r2, false}, {r3, r1, true}, {r3, r2, true}, {r2, r3, false}, {r3, r3, true},
+	} {
+		got, err := w2.Contains(tt.head, tt.r)
+		if err != nil || got != tt.want {
+			t.Errorf("Contains(%.8s, %.8s) = %v, %v; want %v", tt.head, tt.r, got, err, tt.want)
+		}
+	}
+	if _, err := w2.Contains(strings.Repeat("0", 64), r1); !errors.Is(err, statestore.ErrUnknownCommit) {
+		t.Errorf("unknown head: %v", err)
+	}
+}
+
+func TestCheckWriteLeavesNothing(t *testing.T) {
+	s := testenv.StartS3(t, bucket)
+	w := open(t, s, "clusters")
+	if err := w.CheckWrite(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if keys := s.Keys(t, bucket); len(keys) != 0 {
+		t.Fatalf("write check left %v", keys)
+	}
+	if n := len(s.Writes()); n != 2 {
+		t.Fatalf("write check made %d writes, want a put and a delete", n)
+	}
+}
+
+func TestWrongCredentialsAreRefused(t *testing.T) {
+	s := testenv.StartS3(t, bucket)
+	w, err := bucketstate.Open(bucketstate.Config{Endpoint: s.Endpoint, Bucket: bucket, Root: "clusters", Retries: 1,
+		Credentials: credentials.NewStaticCredentialsProvider("someone-else", "x", "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	_, _, err = w.Refresh(ctx(t))
+	if err == nil || !strings.Contains(err.Error(), "InvalidAccessKeyId") {
+		t.Fatalf("Refresh with a wrong key: %v", err)
+	}
+	if strings.Contains(err.Error(), testenv.S3SecretKey) {
+		t.Fatal("the error names the secret")
+	}
+}
+
+func TestDirs(t *testing.T) {
+	s := testenv.StartS3(t, bucket)
+	w := open(t, s, "clusters")
+	write(t, w, request("dev-1", "a", "1"), request("dev-1", "b", "2"),
+		statestore.Change{Dir: "dev-1/resources", Files: map[string][]byte{statestore.CanaryFile: []byte("c")}})
+	dirs, err := w.Dirs("dev-1/resources", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range dirs {
+		got = append(got, d.Path)
+		if d.When.IsZero() {
+			t.Errorf("%s has no time", d.Path)
+		}
+	}
+	sort.Strings(got)
+	if want := "dev-1/resources/team-a/dynamodb/a dev-1/resources/team-a/dynamodb/b"; strings.Join(got, " ") != want {
+		t.Fatalf("Dirs = %v", got)
+	}
+}

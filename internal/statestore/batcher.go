@@ -1,0 +1,165 @@
+package statestore
+
+import (
+	"context"
+	"time"
+
+	"github.com/switchyard-dev/switchyard/internal/metrics"
+)
+
+// WriteBatch writes the Changes of a batch of Writes in one go (one commit,
+// or one round of object writes) and returns one Result per Write, in
+// order. attempt is 0 the first time and counts retries after an error.
+type WriteBatch func(batch []Write, attempt int) ([]Result, error)
+
+// Write is one caller's Write: its note and Changes.
+type Write struct {
+	Note    string
+	Changes []Change
+}
+
+// Batcher runs the single goroutine of a Writer: every Write queued while
+// the previous batch was being written goes into the next batch, so
+// throughput grows with load instead of shrinking. A failed batch is
+// retried with backoff from 100ms, doubling.
+type Batcher struct {
+	name     string
+	maxBatch int
+	retries  int
+	write    WriteBatch
+	ops      chan *op
+	stop     chan struct{}
+	done     chan struct{}
+}
+
+type op struct {
+	Write
+	result chan opResult
+}
+
+type opResult struct {
+	Result
+	err error
+}
+
+// NewBatcher starts a batcher for the store name (the metrics label) with
+// at most maxBatch Writes per batch (default 1000) and retries retries
+// (default 5). Call Close to stop it.
+func NewBatcher(name string, maxBatch, retries int, write WriteBatch) *Batcher {
+	if maxBatch <= 0 {
+		maxBatch = 1000
+	}
+	if retries <= 0 {
+		retries = 5
+	}
+	b := &Batcher{name: name, maxBatch: maxBatch, retries: retries, write: write,
+		ops: make(chan *op, maxBatch), stop: make(chan struct{}), done: make(chan struct{})}
+	go b.loop()
+	return b
+}
+
+// Submit queues a Write and waits for its Result.
+func (b *Batcher) Submit(ctx context.Context, note string, changes []Change) (Result, error) {
+	o := &op{Write: Write{Note: note, Changes: changes}, result: make(chan opResult, 1)}
+	select {
+	case b.ops <- o:
+	case <-b.stop:
+		return Result{}, ErrClosed
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	}
+	select {
+	case r := <-o.result:
+		return r.Result, r.err
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	}
+}
+
+// Close stops the goroutine; queued Writes fail with ErrClosed.
+func (b *Batcher) Close() {
+	select {
+	case <-b.stop:
+	default:
+		close(b.stop)
+	}
+	<-b.done
+}
+
+func (b *Batcher) loop() {
+	defer close(b.done)
+	for {
+		var first *op
+		select {
+		case first = <-b.ops:
+		case <-b.stop:
+			b.failQueued()
+			return
+		}
+		batch := []*op{first}
+	drain:
+		for len(batch) < b.maxBatch {
+			select {
+			case o := <-b.ops:
+				batch = append(batch, o)
+			default:
+				break drain
+			}
+		}
+		metrics.QueueDepth.WithLabelValues(b.name).Set(float64(len(b.ops)))
+		metrics.BatchSize.WithLabelValues(b.name).Observe(float64(len(batch)))
+		b.run(batch)
+	}
+}
+
+func (b *Batcher) failQueued() {
+	for {
+		select {
+		case o := <-b.ops:
+			o.result <- opResult{err: ErrClosed}
+		default:
+			return
+		}
+	}
+}
+
+// run writes the batch, retrying with backoff, and answers every Write.
+func (b *Batcher) run(batch []*op) {
+	writes := make([]Write, len(batch))
+	for i, o := range batch {
+		writes[i] = o.Write
+	}
+	var err error
+	backoff := 100 * time.Millisecond
+	for attempt := 0; attempt <= b.retries; attempt++ {
+		if attempt > 0 {
+			metrics.PushRetries.WithLabelValues(b.name).Inc()
+			if !b.sleep(backoff) {
+				err = ErrClosed
+				break
+			}
+			backoff *= 2
+		}
+		var results []Result
+		if results, err = b.write(writes, attempt); err == nil {
+			for i, o := range batch {
+				o.result <- opResult{Result: results[i]}
+			}
+			return
+		}
+	}
+	metrics.PushFailures.WithLabelValues(b.name).Inc()
+	for _, o := range batch {
+		o.result <- opResult{err: err}
+	}
+}
+
+// sleep waits d and reports false when the batcher is closing.
+func (b *Batcher) sleep(d time.Duration) bool {
+	select {
+	case <-time.After(d):
+		return true
+	case <-b.stop:
+		return false
+	}
+}

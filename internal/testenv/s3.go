@@ -1,0 +1,178 @@
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+)
+
+// Credentials the S3 server accepts.
+const (
+	S3AccessKey = "switchyard-test"
+	S3SecretKey = "s3-test-secret-not-real"
+	S3Region    = "us-east-1"
+)
+
+// S3Server is an S3-compatible server (gofakes3, in memory) on loopback,
+// behind a Proxy so that Stop and Start simulate an outage on the same
+// address. It refuses requests signed with another access key, and logs
+// every object write it serves.
+type S3Server struct {
+	// Endpoint is the URL clients use (http://127.0.0.1:port).
+	Endpoint string
+	Proxy    *Proxy
+
+	mu     sync.Mutex
+	writes []S3Write
+	client *s3.Client
+}
+
+// S3Write is one object write the server served.
+type S3Write struct {
+	// Op is put or delete.
+	Op, Key string
+}
+
+// StartS3 starts a server with the named buckets; it stops with the test.
+func StartS3(t testing.TB, buckets ...string) *S3Server {
+	t.Helper()
+	backend := s3mem.New()
+	for _, b := range buckets {
+		if err := backend.CreateBucket(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := &S3Server{}
+	fake := gofakes3.New(backend, gofakes3.WithIntegrityCheck(true))
+	srv := httptest.NewServer(s.record(fake.Server()))
+	t.Cleanup(srv.Close)
+	p, err := NewProxy(strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Stop)
+	s.Proxy, s.Endpoint = p, "http://"+p.Addr
+	s.client = s3.New(s3.Options{Region: S3Region, BaseEndpoint: aws.String(srv.URL), UsePathStyle: true,
+		Credentials:                credentials.NewStaticCredentialsProvider(S3AccessKey, S3SecretKey, ""),
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
+		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired})
+	return s
+}
+
+// record checks the access key and logs object writes.
+func (s *S3Server) record(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.Contains(r.Header.Get("Authorization"), "Credential="+S3AccessKey+"/") {
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidAccessKeyId</Code><Message>The AWS Access Key Id you provided does not exist in our records.</Message></Error>`)
+			return
+		}
+		// Path style: /<bucket>/<key>.
+		_, key, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+		switch {
+		case r.Method == http.MethodPut && key != "":
+			s.log(S3Write{Op: "put", Key: key})
+		case r.Method == http.MethodDelete && key != "":
+			s.log(S3Write{Op: "delete", Key: key})
+		case r.Method == http.MethodPost && r.URL.Query().Has("delete"):
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			var d struct {
+				Objects []struct{ Key string } `xml:"Object"`
+			}
+			_ = xml.Unmarshal(body, &d)
+			for _, o := range d.Objects {
+				s.log(S3Write{Op: "delete", Key: o.Key})
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *S3Server) log(w S3Write) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.writes = append(s.writes, w)
+}
+
+// Writes returns the object writes served so far, in order.
+func (s *S3Server) Writes() []S3Write {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]S3Write(nil), s.writes...)
+}
+
+// Keys lists the bucket's keys, sorted, read directly (not through the
+// proxy).
+func (s *S3Server) Keys(t testing.TB, bucket string) []string {
+	t.Helper()
+	var keys []string
+	pages := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &bucket})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range page.Contents {
+			keys = append(keys, aws.ToString(o.Key))
+		}
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Get reads an object.
+func (s *S3Server) Get(t testing.TB, bucket, key string) []byte {
+	t.Helper()
+	out, err := s.client.GetObject(context.Background(), &s3.GetObjectInput{Bucket: &bucket, Key: &key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Body.Close()
+	b, err := io.ReadAll(out.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Put writes an object as another writer would.
+func (s *S3Server) Put(t testing.TB, bucket, key string, content []byte) {
+	t.Helper()
+	if _, err := s.client.PutObject(context.Background(), &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: bytes.NewReader(content)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Delete removes an object as another writer would.
+func (s *S3Server) Delete(t testing.TB, bucket, key string) {
+	t.Helper()
+	if _, err := s.client.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: &bucket, Key: &key}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ETag returns an object's ETag without quotes, as Flux's Bucket source
+// records it.
+func (s *S3Server) ETag(t testing.TB, bucket, key string) string {
+	t.Helper()
+	out, err := s.client.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: &bucket, Key: &key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Trim(aws.ToString(out.ETag), `"`)
+}
