@@ -64,24 +64,6 @@ type BucketStateStoreSpec struct {
 	SecretRef *SecretReference `json:"secretRef,omitempty"`
 }
 
-// BucketStateStoreStatus is the observed state of a BucketStateStore.
-type BucketStateStoreStatus struct {
-	// ObservedGeneration is the generation the status describes.
-	// +optional
-	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-
-	// Conditions: Ready.
-	// +optional
-	// +listType=map
-	// +listMapKey=type
-	Conditions []metav1.Condition `json:"conditions,omitempty"`
-
-	// Revision is the digest of the store's content the router last saw,
-	// as Flux's Bucket source computes it (sha256 of its object index).
-	// +optional
-	Revision string `json:"revision,omitempty"`
-}
-
 // BucketStateStore is an S3-compatible bucket the router writes rendered
 // manifests to; Flux reads it with a Bucket source.
 // +kubebuilder:object:root=true
@@ -96,8 +78,8 @@ type BucketStateStore struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	Spec   BucketStateStoreSpec   `json:"spec,omitempty"`
-	Status BucketStateStoreStatus `json:"status,omitempty"`
+	Spec   BucketStateStoreSpec `json:"spec,omitempty"`
+	Status StateStoreStatus     `json:"status,omitempty"`
 }
 
 // BucketStateStoreList is a list of BucketStateStores.

@@ -35,6 +35,18 @@ type StateStoreReference struct {
 	Name string `json:"name"`
 }
 
+// EffectiveKind is Kind, or GitStateStore when unset (the default).
+func (r StateStoreReference) EffectiveKind() string {
+	if r.Kind == "" {
+		return GitStateStoreKind
+	}
+	return r.Kind
+}
+
+// String is kind/name, which names a store across kinds: a GitStateStore
+// and a BucketStateStore may share a name.
+func (r StateStoreReference) String() string { return r.EffectiveKind() + "/" + r.Name }
+
 // DestinationSpec describes a cluster that takes requests. The router selects
 // destinations by their metadata.labels.
 type DestinationSpec struct {
@@ -101,7 +113,8 @@ type DestinationSpec struct {
 
 // FluxSpec says where the destination's Flux objects live.
 type FluxSpec struct {
-	// Namespace of the GitRepository and Kustomizations on the destination.
+	// Namespace of the Flux source (GitRepository or Bucket) and
+	// Kustomizations on the destination.
 	// +optional
 	// +kubebuilder:default=flux-system
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
@@ -109,8 +122,9 @@ type FluxSpec struct {
 	Namespace string `json:"namespace,omitempty"`
 
 	// URL from which Flux on the destination reads the store, when it
-	// differs from the store's URL: a mirror, or the router's own
-	// --serve-git address as that cluster reaches it.
+	// differs from the store's URL or endpoint: a mirror, the router's own
+	// --serve-git address as that cluster reaches it, or an S3 endpoint
+	// (http:// or https://) as that cluster reaches it.
 	// +optional
 	// +kubebuilder:validation:Pattern=`^(https?|ssh)://`
 	URL string `json:"url,omitempty"`
@@ -175,13 +189,16 @@ type DestinationStatus struct {
 
 // FluxStatus is the state of the destination's Flux objects.
 type FluxStatus struct {
-	// GitRepository and Kustomizations are the objects the router reads,
-	// as namespace/name on the destination.
+	// GitRepository (for a GitStateStore) or Bucket (for a
+	// BucketStateStore) and Kustomizations are the objects the router
+	// reads, as namespace/name on the destination.
 	GitRepository  string   `json:"gitRepository,omitempty"`
+	Bucket         string   `json:"bucket,omitempty"`
 	Kustomizations []string `json:"kustomizations,omitempty"`
 
 	// LastAppliedRevision is the revision the resources Kustomization
-	// applied last, for example main@sha1:<hash>.
+	// applied last, for example main@sha1:<hash>, or sha256:<digest> for
+	// a Bucket.
 	// +optional
 	LastAppliedRevision string `json:"lastAppliedRevision,omitempty"`
 }
@@ -191,6 +208,7 @@ type FluxStatus struct {
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Cluster,categories=switchyard
 // +kubebuilder:printcolumn:name="Store",type=string,JSONPath=`.spec.stateStoreRef.name`
+// +kubebuilder:printcolumn:name="Kind",type=string,JSONPath=`.spec.stateStoreRef.kind`,priority=1
 // +kubebuilder:printcolumn:name="Path",type=string,JSONPath=`.status.path`
 // +kubebuilder:printcolumn:name="Schedulable",type=boolean,JSONPath=`.spec.schedulable`
 // +kubebuilder:printcolumn:name="Placements",type=integer,JSONPath=`.status.placements`

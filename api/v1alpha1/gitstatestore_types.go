@@ -66,23 +66,6 @@ type GitAuthor struct {
 	Email string `json:"email,omitempty"`
 }
 
-// GitStateStoreStatus is the observed state of a GitStateStore.
-type GitStateStoreStatus struct {
-	// ObservedGeneration is the generation the status describes.
-	// +optional
-	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-
-	// Conditions: Ready.
-	// +optional
-	// +listType=map
-	// +listMapKey=type
-	Conditions []metav1.Condition `json:"conditions,omitempty"`
-
-	// Revision is the head of the branch the router last saw.
-	// +optional
-	Revision string `json:"revision,omitempty"`
-}
-
 // GitStateStore is a Git repository the router writes rendered manifests to.
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
@@ -96,8 +79,8 @@ type GitStateStore struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	Spec   GitStateStoreSpec   `json:"spec,omitempty"`
-	Status GitStateStoreStatus `json:"status,omitempty"`
+	Spec   GitStateStoreSpec `json:"spec,omitempty"`
+	Status StateStoreStatus  `json:"status,omitempty"`
 }
 
 // GitStateStoreList is a list of GitStateStores.

@@ -31,18 +31,22 @@ func fluxManifests(ctx context.Context, args []string, out io.Writer) error {
 	if err := c.Get(ctx, types.NamespacedName{Name: fs.Arg(0)}, &d); err != nil {
 		return fmt.Errorf("reading destination: %w", err)
 	}
-	var st v1alpha1.GitStateStore
-	if err := c.Get(ctx, types.NamespacedName{Name: d.Spec.StateStoreRef.Name}, &st); err != nil {
+	st, err := destinations.GetStore(ctx, c, d.Spec.StateStoreRef)
+	if err != nil {
 		return fmt.Errorf("reading the destination's state store: %w", err)
 	}
-	return writeFlux(out, &d, &st)
+	return writeFlux(out, &d, st)
 }
 
-func writeFlux(out io.Writer, d *v1alpha1.Destination, st *v1alpha1.GitStateStore) error {
+func writeFlux(out io.Writer, d *v1alpha1.Destination, st destinations.StoreObject) error {
 	fmt.Fprintf(out, "# Flux objects for destination %s: apply them on its cluster.\n", d.Name)
-	if st.Spec.SecretRef != nil {
-		fmt.Fprintf(out, "# The GitRepository reads credentials from Secret %s/%s, which you create there\n", d.FluxNamespace(), destinations.GitSecretName(d))
+	switch {
+	case st.Git != nil && st.Git.Spec.SecretRef != nil:
+		fmt.Fprintf(out, "# The GitRepository reads credentials from Secret %s/%s, which you create there\n", d.FluxNamespace(), destinations.SourceSecretName(d))
 		fmt.Fprintf(out, "# (keys username and password, or identity and known_hosts for ssh).\n")
+	case st.Bucket != nil && st.Bucket.Spec.AuthMethod != v1alpha1.IAMAuthMethod:
+		fmt.Fprintf(out, "# The Bucket reads credentials from Secret %s/%s, which you create there\n", d.FluxNamespace(), destinations.SourceSecretName(d))
+		fmt.Fprintf(out, "# (keys accesskey and secretkey).\n")
 	}
 	for _, obj := range destinations.Flux(d, st).List() {
 		b, err := yaml.Marshal(obj)

@@ -31,6 +31,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
+	"github.com/switchyard-dev/switchyard/internal/destinations"
 	"github.com/switchyard-dev/switchyard/internal/router"
 	"github.com/switchyard-dev/switchyard/internal/testenv"
 )
@@ -95,7 +96,7 @@ func run(dir string, once bool) error {
 		dest := &v1alpha1.Destination{ObjectMeta: metav1.ObjectMeta{Name: d.name,
 			Labels: map[string]string{"env": "dev", "provider": "localstack", "region": d.region}},
 			Spec: v1alpha1.DestinationSpec{StateStoreRef: v1alpha1.StateStoreReference{Kind: v1alpha1.GitStateStoreKind, Name: store.Name}}}
-		if err := stack.AddDestination(ctx, platform, dest, store); err != nil {
+		if err := stack.AddDestination(ctx, platform, dest, destinations.StoreObject{Git: store}); err != nil {
 			return err
 		}
 	}

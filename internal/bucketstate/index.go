@@ -116,4 +116,6 @@ func (x *index) same(y *index) bool {
 	return true
 }
 
-func sortDirs(d []statestore.Dir) { sort.Slice(d, func(i, j int) bool { return d[i].Path < d[j].Path }) }
+func sortDirs(d []statestore.Dir) {
+	sort.Slice(d, func(i, j int) bool { return d[i].Path < d[j].Path })
+}

@@ -263,7 +263,7 @@ func (r *PromiseReconciler) writeDependencies(ctx context.Context, p *v1alpha1.P
 // removes the directory). With skipUnready, destinations whose store is not
 // ready are skipped and returned instead of failing the write.
 func (r *PromiseReconciler) writeEach(ctx context.Context, p *v1alpha1.Promise, dests []v1alpha1.Destination, skipUnready bool, files func(*v1alpha1.Destination) map[string][]byte) ([]string, error) {
-	byStore := map[string][]statestore.Change{}
+	byStore := map[v1alpha1.StateStoreReference][]statestore.Change{}
 	for i := range dests {
 		d := &dests[i]
 		if !d.DeletionTimestamp.IsZero() {
@@ -273,7 +273,9 @@ func (r *PromiseReconciler) writeEach(ctx context.Context, p *v1alpha1.Promise, 
 		if err != nil {
 			return nil, err
 		}
-		byStore[d.Spec.StateStoreRef.Name] = append(byStore[d.Spec.StateStoreRef.Name], statestore.Change{Dir: dir, Files: files(d), Replace: true})
+		ref := d.Spec.StateStoreRef
+		ref.Kind = ref.EffectiveKind()
+		byStore[ref] = append(byStore[ref], statestore.Change{Dir: dir, Files: files(d), Replace: true})
 	}
 	var errs []error
 	var skipped []string
@@ -281,7 +283,7 @@ func (r *PromiseReconciler) writeEach(ctx context.Context, p *v1alpha1.Promise, 
 		w, err := r.Stores.Writer(store)
 		if err != nil && skipUnready {
 			for i := range dests {
-				if dests[i].Spec.StateStoreRef.Name == store && dests[i].DeletionTimestamp.IsZero() {
+				if dests[i].Spec.StateStoreRef.String() == store.String() && dests[i].DeletionTimestamp.IsZero() {
 					skipped = append(skipped, dests[i].Name)
 				}
 			}
@@ -293,12 +295,12 @@ func (r *PromiseReconciler) writeEach(ctx context.Context, p *v1alpha1.Promise, 
 		}
 		res, err := w.Write(ctx, fmt.Sprintf("dependencies of Promise %s", p.Name), changes...)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("writing dependencies to %s: %w", store, err))
+			errs = append(errs, fmt.Errorf("writing dependencies to %s: %w", store.Name, err))
 			continue
 		}
 		if res.Changed {
 			for i := range dests {
-				if dests[i].Spec.StateStoreRef.Name == store && dests[i].DeletionTimestamp.IsZero() {
+				if dests[i].Spec.StateStoreRef.String() == store.String() && dests[i].DeletionTimestamp.IsZero() {
 					r.Index.Committed(dests[i].Name, res.Commit)
 				}
 			}

@@ -271,7 +271,7 @@ func (r *RequestReconciler) write(ctx context.Context, obj *unstructured.Unstruc
 		setWritten(st, obj, metav1.ConditionFalse, v1alpha1.RenderFailed, err.Error())
 		return ctrl.Result{}, nil
 	}
-	w, err := r.Stores.Writer(dest.Spec.StateStoreRef.Name)
+	w, err := r.Stores.Writer(dest.Spec.StateStoreRef)
 	if err != nil {
 		setWritten(st, obj, metav1.ConditionFalse, v1alpha1.StateStoreNotReady, err.Error())
 		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
@@ -433,7 +433,7 @@ func (r *RequestReconciler) removeFiles(ctx context.Context, obj *unstructured.U
 	if err != nil {
 		return nil, nil, "", err
 	}
-	w, err := r.Stores.Writer(dest.Spec.StateStoreRef.Name)
+	w, err := r.Stores.Writer(dest.Spec.StateStoreRef)
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -465,7 +465,7 @@ func (r *RequestReconciler) current(obj *unstructured.Unstructured, st *v1alpha1
 	sorted := append([]v1alpha1.Destination(nil), dests...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
 	for _, d := range sorted {
-		w, err := r.Stores.Writer(d.Spec.StateStoreRef.Name)
+		w, err := r.Stores.Writer(d.Spec.StateStoreRef)
 		if err != nil {
 			continue
 		}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	sourcev1 "github.com/fluxcd/source-controller/api/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -59,7 +60,8 @@ func (r *DestinationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.Destination{}).
 		Named("destination").
-		Watches(&v1alpha1.GitStateStore{}, handler.EnqueueRequestsFromMapFunc(r.forStore)).
+		Watches(&v1alpha1.GitStateStore{}, handler.EnqueueRequestsFromMapFunc(r.forStore(v1alpha1.GitStateStoreKind))).
+		Watches(&v1alpha1.BucketStateStore{}, handler.EnqueueRequestsFromMapFunc(r.forStore(v1alpha1.BucketStateStoreKind))).
 		WatchesRawSource(source.Channel(changed, &handler.EnqueueRequestForObject{})).
 		WatchesRawSource(source.Channel(r.Index.Subscribe(), &handler.EnqueueRequestForObject{})).
 		// A slow store must not hold up the destinations of other stores.
@@ -99,18 +101,22 @@ func (r *DestinationReconciler) coalesce(ctx context.Context, out chan<- event.G
 	}
 }
 
-func (r *DestinationReconciler) forStore(ctx context.Context, o client.Object) []reconcile.Request {
-	var list v1alpha1.DestinationList
-	if err := r.List(ctx, &list); err != nil {
-		return nil
-	}
-	var out []reconcile.Request
-	for _, d := range list.Items {
-		if d.Spec.StateStoreRef.Name == o.GetName() {
-			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: d.Name}})
+// forStore maps a store of kind to the destinations that reference it.
+func (r *DestinationReconciler) forStore(kind string) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		var list v1alpha1.DestinationList
+		if err := r.List(ctx, &list); err != nil {
+			return nil
 		}
+		ref := v1alpha1.StateStoreReference{Kind: kind, Name: o.GetName()}.String()
+		var out []reconcile.Request
+		for _, d := range list.Items {
+			if d.Spec.StateStoreRef.String() == ref {
+				out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: d.Name}})
+			}
+		}
+		return out
 	}
-	return out
 }
 
 // Reconcile handles one destination.
@@ -156,15 +162,16 @@ func (r *DestinationReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 // ready checks the store and the path, and writes the canaries. Only a
 // failed read of the API server is returned as an error.
 func (r *DestinationReconciler) ready(ctx context.Context, d *v1alpha1.Destination) (metav1.Condition, error) {
-	var st v1alpha1.GitStateStore
-	if err := r.Get(ctx, types.NamespacedName{Name: d.Spec.StateStoreRef.Name}, &st); err != nil {
+	ref := d.Spec.StateStoreRef
+	st, err := GetStore(ctx, r.Client, ref)
+	if err != nil {
 		if apierrors.IsNotFound(err) {
-			return notReady(v1alpha1.StateStoreNotReady, fmt.Sprintf("%s %s not found", d.Spec.StateStoreRef.Kind, d.Spec.StateStoreRef.Name)), nil
+			return notReady(v1alpha1.StateStoreNotReady, fmt.Sprintf("%s %s not found", ref.EffectiveKind(), ref.Name)), nil
 		}
 		return metav1.Condition{}, err
 	}
-	d.Status.Path = path.Join(st.Spec.Path, d.EffectivePath())
-	w, err := r.Stores.Writer(st.Name)
+	d.Status.Path = path.Join(st.Path(), d.EffectivePath())
+	w, err := r.Stores.Writer(ref)
 	if err != nil {
 		return notReady(v1alpha1.StateStoreNotReady, err.Error()), nil
 	}
@@ -173,7 +180,7 @@ func (r *DestinationReconciler) ready(ctx context.Context, d *v1alpha1.Destinati
 		return metav1.Condition{}, err
 	}
 	if owner != "" {
-		return notReady(v1alpha1.PathConflict, fmt.Sprintf("path %q overlaps the path of destination %s in store %s; set a distinct spec.path", d.EffectivePath(), owner, st.Name)), nil
+		return notReady(v1alpha1.PathConflict, fmt.Sprintf("path %q overlaps the path of destination %s in store %s; set a distinct spec.path", d.EffectivePath(), owner, ref.Name)), nil
 	}
 	res, err := w.Write(ctx, fmt.Sprintf("canaries for destination %s", d.Name), canaries(d.Name, d.EffectivePath())...)
 	if err != nil {
@@ -187,7 +194,7 @@ func (r *DestinationReconciler) ready(ctx context.Context, d *v1alpha1.Destinati
 			Message: "cordoned (spec.schedulable is false): keeps its requests, takes no new ones"}, nil
 	}
 	return metav1.Condition{Status: metav1.ConditionTrue, Reason: v1alpha1.Reconciled,
-		Message: fmt.Sprintf("Flux should read %s in store %s", d.Status.Path, st.Name)}, nil
+		Message: fmt.Sprintf("Flux should read %s in %s %s", d.Status.Path, ref.EffectiveKind(), ref.Name)}, nil
 }
 
 // observeFlux sets the Applied condition and status.flux from what Flux on
@@ -199,7 +206,12 @@ func (r *DestinationReconciler) observeFlux(ctx context.Context, d *v1alpha1.Des
 	fs := r.Feedback.State(d.Name)
 	d.Status.Flux = nil
 	if fs.Configured {
-		d.Status.Flux = &v1alpha1.FluxStatus{GitRepository: fs.Source.Name, LastAppliedRevision: fs.Resources.Revision}
+		d.Status.Flux = &v1alpha1.FluxStatus{LastAppliedRevision: fs.Resources.Revision}
+		if fs.SourceKind == sourcev1.BucketKind {
+			d.Status.Flux.Bucket = fs.Source.Name
+		} else {
+			d.Status.Flux.GitRepository = fs.Source.Name
+		}
 		for _, k := range []feedback.Object{fs.Dependencies, fs.Resources} {
 			if k.Name != "" {
 				d.Status.Flux.Kustomizations = append(d.Status.Flux.Kustomizations, k.Name)
@@ -207,7 +219,7 @@ func (r *DestinationReconciler) observeFlux(ctx context.Context, d *v1alpha1.Des
 		}
 	}
 	contains := func(head, c string) (bool, error) { return false, nil }
-	if w, err := r.Stores.Writer(d.Spec.StateStoreRef.Name); err == nil {
+	if w, err := r.Stores.Writer(d.Spec.StateStoreRef); err == nil {
 		contains = w.Contains
 	}
 	status, reason, msg := fs.Applied(d.Status.LastCommit, contains)
@@ -224,7 +236,7 @@ func (r *DestinationReconciler) pathOwner(ctx context.Context, d *v1alpha1.Desti
 		return "", err
 	}
 	for _, o := range list.Items {
-		if o.Name == d.Name || o.Spec.StateStoreRef.Name != d.Spec.StateStoreRef.Name || !overlaps(o.EffectivePath(), d.EffectivePath()) {
+		if o.Name == d.Name || o.Spec.StateStoreRef.String() != d.Spec.StateStoreRef.String() || !overlaps(o.EffectivePath(), d.EffectivePath()) {
 			continue
 		}
 		older := o.CreationTimestamp.Before(&d.CreationTimestamp) ||
@@ -268,7 +280,7 @@ func (r *DestinationReconciler) removeDirectory(ctx context.Context, d *v1alpha1
 		// Never remove a directory another destination owns.
 		return err
 	}
-	w, err := r.Stores.Writer(d.Spec.StateStoreRef.Name)
+	w, err := r.Stores.Writer(d.Spec.StateStoreRef)
 	if err != nil {
 		return err
 	}

@@ -1,20 +1,30 @@
 package destinations
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"path/filepath"
 	"sync"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/switchyard-dev/switchyard/api/v1alpha1"
+	"github.com/switchyard-dev/switchyard/internal/bucketstate"
 	"github.com/switchyard-dev/switchyard/internal/gitstate"
 	"github.com/switchyard-dev/switchyard/internal/statestore"
 )
 
-// Stores holds one Writer per state store. It is safe for concurrent use.
+// Stores holds one Writer per state store, of either kind. It is safe for
+// concurrent use.
 type Stores struct {
 	dir string
-	// MaxBatch caps the writes in one commit (0: the writer's default).
+	// MaxBatch caps the writes in one commit or bucket batch (0: the
+	// writer's default).
 	MaxBatch int
 
 	mu sync.Mutex
@@ -28,7 +38,7 @@ type store struct {
 	message string
 }
 
-// NewStores keeps clones under dir.
+// NewStores keeps Git clones under dir.
 func NewStores(dir string) *Stores {
 	return &Stores{dir: dir, m: map[string]*store{}}
 }
@@ -40,25 +50,26 @@ func (e *StoreNotReadyError) Error() string {
 	return fmt.Sprintf("state store %s is not ready: %s", e.Name, e.Message)
 }
 
-// Writer returns the writer of the named store when the store is Ready.
-func (s *Stores) Writer(name string) (statestore.Writer, error) {
+// Writer returns the writer of the referenced store when the store is
+// Ready.
+func (s *Stores) Writer(ref v1alpha1.StateStoreReference) (statestore.Writer, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st, ok := s.m[name]
+	st, ok := s.m[ref.String()]
 	switch {
 	case !ok:
-		return nil, &StoreNotReadyError{Name: name, Message: "not found or not reconciled yet"}
+		return nil, &StoreNotReadyError{Name: ref.Name, Message: "not found or not reconciled yet"}
 	case !st.ready:
-		return nil, &StoreNotReadyError{Name: name, Message: st.message}
+		return nil, &StoreNotReadyError{Name: ref.Name, Message: st.message}
 	}
 	return st.w, nil
 }
 
-// open returns the writer for name, reopening it when key (a hash of its
-// configuration and credentials) changed.
-func (s *Stores) open(name, key string, cfg gitstate.Config) (statestore.Writer, error) {
+// open returns the writer for ref, starting a new one with start when key
+// (a hash of its configuration and credentials) changed.
+func (s *Stores) open(ref v1alpha1.StateStoreReference, key string, start func() (statestore.Writer, error)) (statestore.Writer, error) {
 	s.mu.Lock()
-	st, ok := s.m[name]
+	st, ok := s.m[ref.String()]
 	s.mu.Unlock()
 	if ok && st.key == key {
 		return st.w, nil
@@ -66,33 +77,29 @@ func (s *Stores) open(name, key string, cfg gitstate.Config) (statestore.Writer,
 	if ok {
 		st.w.Close()
 	}
-	// A new URL or branch gets a new clone directory; new credentials keep it.
-	cfg.Dir = filepath.Join(s.dir, name+"-"+hash(cfg.URL, cfg.Branch)[:12])
-	cfg.Name = name
-	cfg.MaxBatch = s.MaxBatch
-	w, err := gitstate.Open(cfg)
+	w, err := start()
 	if err != nil {
-		s.forget(name)
+		s.forget(ref)
 		return nil, err
 	}
 	s.mu.Lock()
-	s.m[name] = &store{w: w, key: key, message: "checking the repository"}
+	s.m[ref.String()] = &store{w: w, key: key, message: "checking the store"}
 	s.mu.Unlock()
 	return w, nil
 }
 
-func (s *Stores) setReady(name string, ready bool, message string) {
+func (s *Stores) setReady(ref v1alpha1.StateStoreReference, ready bool, message string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if st, ok := s.m[name]; ok {
+	if st, ok := s.m[ref.String()]; ok {
 		st.ready, st.message = ready, message
 	}
 }
 
-func (s *Stores) forget(name string) {
+func (s *Stores) forget(ref v1alpha1.StateStoreReference) {
 	s.mu.Lock()
-	st, ok := s.m[name]
-	delete(s.m, name)
+	st, ok := s.m[ref.String()]
+	delete(s.m, ref.String())
 	s.mu.Unlock()
 	if ok {
 		st.w.Close()
@@ -109,6 +116,38 @@ func (s *Stores) Close() {
 	}
 }
 
+// StoreObject is a state store of either kind, as destinations and Flux
+// see it.
+type StoreObject struct {
+	Git    *v1alpha1.GitStateStore
+	Bucket *v1alpha1.BucketStateStore
+}
+
+// Path is the directory (key prefix) under which the store's destinations
+// live.
+func (o StoreObject) Path() string {
+	if o.Bucket != nil {
+		return o.Bucket.Spec.Path
+	}
+	return o.Git.Spec.Path
+}
+
+// GetStore reads the store ref names. A missing store is a NotFound error.
+func GetStore(ctx context.Context, c client.Reader, ref v1alpha1.StateStoreReference) (StoreObject, error) {
+	key := types.NamespacedName{Name: ref.Name}
+	switch ref.EffectiveKind() {
+	case v1alpha1.GitStateStoreKind:
+		var st v1alpha1.GitStateStore
+		err := c.Get(ctx, key, &st)
+		return StoreObject{Git: &st}, err
+	case v1alpha1.BucketStateStoreKind:
+		var st v1alpha1.BucketStateStore
+		err := c.Get(ctx, key, &st)
+		return StoreObject{Bucket: &st}, err
+	}
+	return StoreObject{}, apierrors.NewBadRequest("unknown state store kind " + ref.Kind)
+}
+
 func hash(parts ...string) string {
 	h := sha256.New()
 	for _, p := range parts {
@@ -116,4 +155,39 @@ func hash(parts ...string) string {
 		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// OpenStore opens a writer on the store ref names, with the credentials its
+// Secret holds (Git clones go under dir), and reads the store. It is for
+// the inspection commands; the router keeps its writers in Stores.
+func OpenStore(ctx context.Context, c client.Reader, ref v1alpha1.StateStoreReference, dir string) (statestore.Writer, error) {
+	st, err := GetStore(ctx, c, ref)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", ref, err)
+	}
+	var w statestore.Writer
+	var cond *metav1.Condition
+	if st.Bucket != nil {
+		var cfg bucketstate.Config
+		if cfg, _, cond = bucketConfig(ctx, c, st.Bucket); cond == nil {
+			w, err = bucketstate.Open(cfg)
+		}
+	} else {
+		var cfg gitstate.Config
+		if cfg, _, cond = gitConfig(ctx, c, st.Git, dir); cond == nil {
+			cfg.Dir = filepath.Join(dir, "clone")
+			w, err = gitstate.Open(cfg)
+		}
+	}
+	if cond != nil {
+		return nil, fmt.Errorf("%s: %s", cond.Reason, cond.Message)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := w.Refresh(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+	return w, nil
 }

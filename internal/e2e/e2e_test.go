@@ -29,6 +29,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
+	"github.com/switchyard-dev/switchyard/internal/destinations"
 	"github.com/switchyard-dev/switchyard/internal/inspect"
 	"github.com/switchyard-dev/switchyard/internal/router"
 	"github.com/switchyard-dev/switchyard/internal/testenv"
@@ -116,7 +117,7 @@ func setup() error {
 	for name, labels := range destinationLabels {
 		d := &v1alpha1.Destination{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
 			Spec: v1alpha1.DestinationSpec{StateStoreRef: v1alpha1.StateStoreReference{Kind: v1alpha1.GitStateStoreKind, Name: store.Name}}}
-		if err := stack.AddDestination(ctx, platform, d, store); err != nil {
+		if err := stack.AddDestination(ctx, platform, d, destinations.StoreObject{Git: store}); err != nil {
 			return err
 		}
 	}
@@ -506,7 +507,7 @@ func TestServeGit(t *testing.T) {
 	}
 	d := &v1alpha1.Destination{ObjectMeta: metav1.ObjectMeta{Name: "served", Labels: map[string]string{"provider": "localstack", "region": "served"}},
 		Spec: v1alpha1.DestinationSpec{StateStoreRef: v1alpha1.StateStoreReference{Kind: v1alpha1.GitStateStoreKind, Name: st.Name}}}
-	if err := stack.AddDestination(ctx, platform, d, st); err != nil {
+	if err := stack.AddDestination(ctx, platform, d, destinations.StoreObject{Git: st}); err != nil {
 		t.Fatal(err)
 	}
 	r := request("team-served", "local", "served-table", map[string]any{"region": "served"})

@@ -1,6 +1,7 @@
 // Package feedback follows Flux on destination clusters. For each
 // Destination with a kubeConfigSecretRef it watches the destination's
-// GitRepository and Kustomizations (named by the Destination), keeps what
+// Flux source (a GitRepository, or a Bucket for a BucketStateStore) and
+// Kustomizations (named by the Destination), keeps what
 // they report in memory, tells subscribed controllers when it changes, and
 // asks Flux to fetch at once after the router commits ("nudges").
 //

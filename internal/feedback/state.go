@@ -20,8 +20,10 @@ type State struct {
 	Err string
 	// Synced is true once the watch has listed the destination's objects.
 	Synced bool
-	// Source is the GitRepository; Dependencies and Resources are the
-	// Kustomizations.
+	// SourceKind is GitRepository or Bucket.
+	SourceKind string
+	// Source is the GitRepository or Bucket; Dependencies and Resources
+	// are the Kustomizations.
 	Source, Dependencies, Resources Object
 }
 
@@ -34,8 +36,9 @@ type Object struct {
 	Ready   metav1.ConditionStatus
 	Reason  string
 	Message string
-	// Revision is the GitRepository's artifact revision, or the
-	// Kustomization's last applied revision (main@sha1:<hash>).
+	// Revision is the source's artifact revision, or the Kustomization's
+	// last applied revision (main@sha1:<hash>, or sha256:<digest> for a
+	// Bucket).
 	Revision string
 }
 
@@ -56,7 +59,7 @@ func (s State) Applied(commit string, contains Contains) (metav1.ConditionStatus
 	case !s.Synced:
 		return metav1.ConditionUnknown, v1alpha1.AwaitingFlux, "connecting to the destination's API server"
 	case !s.Source.Found:
-		return metav1.ConditionFalse, v1alpha1.FluxNotFound, fmt.Sprintf("GitRepository %s not found on the destination; apply what `router flux-manifests` prints", s.Source.Name)
+		return metav1.ConditionFalse, v1alpha1.FluxNotFound, fmt.Sprintf("%s %s not found on the destination; apply what `router flux-manifests` prints", s.SourceKind, s.Source.Name)
 	case !s.Resources.Found:
 		return metav1.ConditionFalse, v1alpha1.FluxNotFound, fmt.Sprintf("Kustomization %s not found on the destination; apply what `router flux-manifests` prints", s.Resources.Name)
 	}
@@ -85,7 +88,8 @@ func (s State) Applied(commit string, contains Contains) (metav1.ConditionStatus
 	return metav1.ConditionFalse, v1alpha1.AwaitingFlux, waiting
 }
 
-// SHA returns the commit of a Flux revision such as main@sha1:<hash>, or "".
+// SHA returns the commit of a Flux revision such as main@sha1:<hash>, or
+// the digest of sha256:<digest>, or "".
 func SHA(revision string) string {
 	if i := strings.LastIndex(revision, ":"); i >= 0 {
 		return revision[i+1:]

@@ -63,7 +63,7 @@ type watch struct {
 	key    string
 	cancel context.CancelFunc
 	client client.Client
-	// nudge asks for a GitRepository fetch; nudgeResources for a new try
+	// nudge asks for a fetch of the source; nudgeResources for a new try
 	// of the resources Kustomization.
 	nudge, nudgeResources chan struct{}
 	// resourcesNudged is the revision the last nudgeResources was for.
@@ -140,7 +140,7 @@ func (w *Watchers) Ensure(ctx context.Context, d *v1alpha1.Destination) error {
 		w.set(d.Name, State{Configured: true, Err: fmt.Sprintf("Secret %s/%s has no key %q holding a kubeconfig", ref.Namespace, ref.Name, KubeConfigKey)})
 		return nil
 	}
-	sum := sha256.Sum256(append(kubeconfig, []byte("\x00"+d.FluxNamespace()+"\x00"+d.FluxName())...))
+	sum := sha256.Sum256(append(kubeconfig, []byte("\x00"+d.FluxNamespace()+"\x00"+d.FluxName()+"\x00"+sourceKind(d))...))
 	key := hex.EncodeToString(sum[:])
 	w.mu.Lock()
 	current := w.byDest[d.Name]
@@ -180,14 +180,14 @@ func (w *Watchers) start(d *v1alpha1.Destination, key string, kubeconfig []byte)
 	w.byDest[d.Name] = wt
 	w.mu.Unlock()
 
-	dest := d.Name
-	refresh := func() { w.refresh(ctx, wt, dest, c, ns, name) }
+	dest, kind := d.Name, sourceKind(d)
+	refresh := func() { w.refresh(ctx, wt, dest, c, kind, ns, name) }
 	handler := toolscache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { refresh() },
 		UpdateFunc: func(any, any) { refresh() },
 		DeleteFunc: func(any) { refresh() },
 	}
-	for _, obj := range []client.Object{&sourcev1.GitRepository{}, &kustomizev1.Kustomization{}} {
+	for _, obj := range []client.Object{newSource(kind), &kustomizev1.Kustomization{}} {
 		inf, err := c.GetInformer(ctx, obj, cache.BlockUntilSynced(false))
 		if err != nil {
 			cancel()
@@ -203,28 +203,31 @@ func (w *Watchers) start(d *v1alpha1.Destination, key string, kubeconfig []byte)
 		sctx, done := context.WithTimeout(ctx, syncTimeout)
 		defer done()
 		if !c.WaitForCacheSync(sctx) && ctx.Err() == nil {
-			w.set(dest, State{Configured: true, Err: fmt.Sprintf("the destination's API server %s did not list GitRepositories and Kustomizations in %s within %s", cfg.Host, ns, syncTimeout)})
+			w.set(dest, State{Configured: true, Err: fmt.Sprintf("the destination's API server %s did not list %ss and Kustomizations in %s within %s", cfg.Host, kind, ns, syncTimeout)})
 			return
 		}
 		refresh()
 	}()
-	go w.nudger(ctx, wt.client, wt.nudge, &sourcev1.GitRepository{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}})
+	src := newSource(kind)
+	src.SetNamespace(ns)
+	src.SetName(name)
+	go w.nudger(ctx, wt.client, wt.nudge, src)
 	go w.nudger(ctx, wt.client, wt.nudgeResources, &kustomizev1.Kustomization{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-resources"}})
 	return nil
 }
 
 // refresh reads the destination's Flux objects from the watch's cache.
-func (w *Watchers) refresh(ctx context.Context, wt *watch, dest string, c cache.Cache, ns, name string) {
+func (w *Watchers) refresh(ctx context.Context, wt *watch, dest string, c cache.Cache, kind, ns, name string) {
 	if ctx.Err() != nil {
 		return
 	}
-	s := State{Configured: true, Synced: true}
-	var repo sourcev1.GitRepository
-	s.Source = read(ctx, c, types.NamespacedName{Namespace: ns, Name: name}, &repo, func() (string, []metav1.Condition) {
-		if repo.Status.Artifact == nil {
-			return "", repo.Status.Conditions
+	s := State{Configured: true, Synced: true, SourceKind: kind}
+	src := newSource(kind)
+	s.Source = read(ctx, c, types.NamespacedName{Namespace: ns, Name: name}, src, func() (string, []metav1.Condition) {
+		if src.GetArtifact() == nil {
+			return "", src.GetConditions()
 		}
-		return repo.Status.Artifact.Revision, repo.Status.Conditions
+		return src.GetArtifact().Revision, src.GetConditions()
 	})
 	for _, k := range []struct {
 		suffix string
@@ -306,4 +309,26 @@ func (w *Watchers) nudger(ctx context.Context, c client.Client, nudges <-chan st
 			log.V(1).Info("Nudging Flux failed; it reconciles within its interval", "error", err.Error())
 		}
 	}
+}
+
+// source is a Flux source: a GitRepository or a Bucket.
+type source interface {
+	client.Object
+	GetArtifact() *meta.Artifact
+	GetConditions() []metav1.Condition
+}
+
+// sourceKind is the kind of Flux source that reads d's store.
+func sourceKind(d *v1alpha1.Destination) string {
+	if d.Spec.StateStoreRef.EffectiveKind() == v1alpha1.BucketStateStoreKind {
+		return sourcev1.BucketKind
+	}
+	return sourcev1.GitRepositoryKind
+}
+
+func newSource(kind string) source {
+	if kind == sourcev1.BucketKind {
+		return &sourcev1.Bucket{}
+	}
+	return &sourcev1.GitRepository{}
 }

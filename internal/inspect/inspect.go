@@ -34,9 +34,12 @@ func State(ctx context.Context, c client.Client, only string, out io.Writer) err
 		return fmt.Errorf("listing destinations: %w", err)
 	}
 	byStore := map[string][]v1alpha1.Destination{}
+	refs := map[string]v1alpha1.StateStoreReference{}
 	for _, d := range list.Items {
 		if only == "" || d.Name == only {
-			byStore[d.Spec.StateStoreRef.Name] = append(byStore[d.Spec.StateStoreRef.Name], d)
+			ref := d.Spec.StateStoreRef
+			byStore[ref.String()] = append(byStore[ref.String()], d)
+			refs[ref.String()] = ref
 		}
 	}
 	if only != "" && len(byStore) == 0 {
@@ -55,11 +58,7 @@ func State(ctx context.Context, c client.Client, only string, out io.Writer) err
 	}
 	sort.Strings(stores)
 	for i, name := range stores {
-		var st v1alpha1.GitStateStore
-		if err := c.Get(ctx, types.NamespacedName{Name: name}, &st); err != nil {
-			return fmt.Errorf("reading GitStateStore %s: %w", name, err)
-		}
-		w, err := destinations.OpenStore(ctx, c, &st, path.Join(tmp, fmt.Sprint(i)))
+		w, err := destinations.OpenStore(ctx, c, refs[name], path.Join(tmp, fmt.Sprint(i)))
 		if err != nil {
 			return fmt.Errorf("reading store %s: %w", name, err)
 		}
@@ -84,7 +83,12 @@ func listStore(out io.Writer, w statestore.Writer, dests []v1alpha1.Destination)
 			ns, promise, name := parts[len(parts)-3], parts[len(parts)-2], parts[len(parts)-1]
 			commit, age := "older", "-"
 			if dir.Commit != "" {
-				commit, age = dir.Commit[:12], time.Since(dir.When).Round(time.Second).String()
+				commit = dir.Commit[:12]
+			} else if !dir.When.IsZero() {
+				commit = "-" // a bucket: revisions are not per directory
+			}
+			if !dir.When.IsZero() {
+				age = time.Since(dir.When).Round(time.Second).String()
 			}
 			fmt.Fprintf(out, "%s\t%s\t%s\t%s\t%s\t%s\n", d.Name, ns, promise, name, commit, age)
 		}

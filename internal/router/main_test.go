@@ -164,6 +164,8 @@ func conditionsOf(o client.Object) []metav1.Condition {
 		return o.Status.Conditions
 	case *v1alpha1.GitStateStore:
 		return o.Status.Conditions
+	case *v1alpha1.BucketStateStore:
+		return o.Status.Conditions
 	}
 	return nil
 }
@@ -214,10 +216,19 @@ func newStore(t *testing.T, g *testenv.GitServer, name string) string {
 	return url
 }
 
+// newDestination creates a Destination of GitStateStore store and waits
+// until it is Ready.
 func newDestination(t *testing.T, name, store string, labels map[string]string, mutate ...func(*v1alpha1.Destination)) {
 	t.Helper()
+	newDestinationIn(t, name, v1alpha1.StateStoreReference{Kind: v1alpha1.GitStateStoreKind, Name: store}, labels, mutate...)
+}
+
+// newDestinationIn creates a Destination of the store ref names and waits
+// until it is Ready.
+func newDestinationIn(t *testing.T, name string, ref v1alpha1.StateStoreReference, labels map[string]string, mutate ...func(*v1alpha1.Destination)) {
+	t.Helper()
 	d := &v1alpha1.Destination{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
-		Spec: v1alpha1.DestinationSpec{StateStoreRef: v1alpha1.StateStoreReference{Kind: v1alpha1.GitStateStoreKind, Name: store}}}
+		Spec: v1alpha1.DestinationSpec{StateStoreRef: ref}}
 	for _, m := range mutate {
 		m(d)
 	}
@@ -342,7 +353,9 @@ func eventReasons(t *testing.T, ns, name string) []string {
 
 func noLeak(t *testing.T) {
 	t.Helper()
-	if strings.Contains(routerLog.String(), testenv.GitPassword) {
-		t.Fatal("the router log contains the Git password")
+	for _, secret := range []string{testenv.GitPassword, testenv.S3SecretKey} {
+		if strings.Contains(routerLog.String(), secret) {
+			t.Fatal("the router log contains a store's secret")
+		}
 	}
 }

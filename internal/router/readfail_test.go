@@ -59,7 +59,7 @@ func TestReadFailuresNeverDelete(t *testing.T) {
 	stores := destinations.NewStores(t.TempDir())
 	defer stores.Close()
 	index := placement.New()
-	storeRec := &destinations.GitStateStoreReconciler{Client: wc, SecretReader: wc, Stores: stores, Index: index}
+	storeRec := &destinations.GitStateStoreReconciler{StoreReconciler: &destinations.StoreReconciler{Client: wc, SecretReader: wc, Stores: stores, Index: index}}
 	if _, err := storeRec.Reconcile(ctx(t), ctrl.Request{NamespacedName: client.ObjectKey{Name: "readfail"}}); err != nil {
 		t.Fatal(err)
 	}

@@ -142,8 +142,11 @@ func Setup(mgr ctrl.Manager, o Options) (*destinations.Stores, error) {
 		}
 	}
 	recorder := mgr.GetEventRecorder("switchyard-router")
+	storeChecks := &destinations.StoreReconciler{Client: mgr.GetClient(), SecretReader: mgr.GetAPIReader(),
+		Stores: stores, Index: index, Interval: o.StoreInterval}
 	reconcilers := []interface{ SetupWithManager(ctrl.Manager) error }{
-		&destinations.GitStateStoreReconciler{Client: mgr.GetClient(), SecretReader: mgr.GetAPIReader(), Stores: stores, Index: index, Interval: o.StoreInterval},
+		&destinations.GitStateStoreReconciler{StoreReconciler: storeChecks},
+		&destinations.BucketStateStoreReconciler{StoreReconciler: storeChecks},
 		&destinations.DestinationReconciler{Client: mgr.GetClient(), Stores: stores, Index: index, Feedback: watchers},
 		&controller.PromiseReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder,
 			Stores: stores, Index: index, Feedback: watchers, Prober: prober, Manager: mgr, RequestWorkers: o.RequestWorkers},

@@ -177,10 +177,11 @@ func TestNamespaceSelectorRefusesOtherTenants(t *testing.T) {
 	}
 }
 
-func TestRelabelIsMisplacedAndDeleteReschedules(t *testing.T) {
+// A relabelled destination keeps its requests (Misplaced); deleting one
+// moves them: that part runs for both store kinds in TestStoreScenarios.
+func TestRelabelIsMisplaced(t *testing.T) {
 	_, url := scenario(t, "move")
-	cleanupAll := func(d *v1alpha1.Destination) { d.Spec.Cleanup = v1alpha1.CleanupAll }
-	newDestination(t, "move-1", "move", labels("move"), cleanupAll)
+	newDestination(t, "move-1", "move", labels("move"))
 	newNamespace(t, "team-move")
 	createRequest(t, "team-move", "mover", tableSpec("mover", "move", nil))
 	st := waitReadyRequest(t, "team-move", "mover")
@@ -200,32 +201,6 @@ func TestRelabelIsMisplacedAndDeleteReschedules(t *testing.T) {
 	if st.Destination != "move-1" || !contains(testenv.Files(t, url), requestFile("move-1", "team-move", "mover")) {
 		t.Fatalf("misplaced request moved: %+v", st)
 	}
-
-	// Delete: rescheduled to move-2; cleanup: all removes move-1's directory.
-	if err := k8s.Delete(ctx(t), d); err != nil {
-		t.Fatal(err)
-	}
-	testenv.WaitFor(t, 20*time.Second, "request on move-2", func() (bool, string) {
-		st, err := requestStatus(t, "team-move", "mover")
-		if err != nil {
-			return false, err.Error()
-		}
-		return st.Destination == "move-2" && conditionStatus(st, v1alpha1.ReadyCondition) == "True", fmt.Sprintf("%+v", st)
-	})
-	testenv.WaitFor(t, 20*time.Second, "files moved", func() (bool, string) {
-		files := testenv.Files(t, url)
-		moved := contains(files, requestFile("move-2", "team-move", "mover"))
-		for _, f := range files {
-			if strings.HasPrefix(f, "clusters/move-1/") {
-				moved = false
-			}
-		}
-		return moved, strings.Join(files, " ")
-	})
-	testenv.WaitFor(t, 10*time.Second, "Rescheduled event", func() (bool, string) {
-		reasons := eventReasons(t, "team-move", "mover")
-		return strings.Contains(strings.Join(reasons, ","), "Rescheduled"), strings.Join(reasons, ",")
-	})
 }
 
 func conditionStatus(st v1alpha1.RequestStatus, typ string) string {
@@ -235,38 +210,6 @@ func conditionStatus(st v1alpha1.RequestStatus, typ string) string {
 		}
 	}
 	return ""
-}
-
-func TestDeleteRequestRemovesFiles(t *testing.T) {
-	_, url := scenario(t, "del")
-	newDestination(t, "del-1", "del", labels("del"))
-	newNamespace(t, "team-del")
-	createRequest(t, "team-del", "gone", tableSpec("gone", "del", nil))
-	createRequest(t, "team-del", "kept", tableSpec("kept", "del", nil))
-	placed := waitReadyRequest(t, "team-del", "gone")
-	waitReadyRequest(t, "team-del", "kept")
-
-	if err := k8s.Delete(ctx(t), dynamoDBRequest("team-del", "gone", nil)); err != nil {
-		t.Fatal(err)
-	}
-	waitGone(t, dynamoDBRequest("team-del", "gone", nil), 20*time.Second)
-	files := testenv.Files(t, url)
-	if contains(files, requestFile("del-1", "team-del", "gone")) || !contains(files, requestFile("del-1", "team-del", "kept")) {
-		t.Fatalf("files after delete: %v", files)
-	}
-	clone := testenv.Clone(t, url)
-	if _, err := testenv.GitE(clone, "merge-base", "--is-ancestor", placed.Commit, "HEAD"); err != nil {
-		t.Fatalf("the removal is not a later commit than %s", placed.Commit)
-	}
-	if log := testenv.Git(t, clone, "log", "-1", "--format=%B"); !strings.Contains(log, "remove team-del/gone") {
-		t.Fatalf("last commit message does not say what it removed: %q", log)
-	}
-	// Canaries keep both directories alive.
-	for _, f := range []string{"clusters/del-1/dependencies/switchyard_canary.yaml", "clusters/del-1/resources/switchyard_canary.yaml"} {
-		if !contains(files, f) {
-			t.Errorf("%s missing", f)
-		}
-	}
 }
 
 func TestDeleteWithUnreachableStoreHasEscapeHatch(t *testing.T) {
@@ -469,117 +412,6 @@ func TestOtherWritersCommitsSurvive(t *testing.T) {
 	files := testenv.Files(t, url)
 	if !contains(files, "NOTES.md") || !contains(files, requestFile("shared-1", "team-shared", "after-4")) {
 		t.Fatalf("files %v", files)
-	}
-}
-
-func TestGitServerOutageIsReportedAndRecovers(t *testing.T) {
-	g, url := scenario(t, "outage")
-	newDestination(t, "outage-1", "outage", labels("outage"))
-	newNamespace(t, "team-outage")
-	createRequest(t, "team-outage", "before", tableSpec("before", "outage", nil))
-	waitReadyRequest(t, "team-outage", "before")
-
-	g.Proxy.Stop()
-	for i := 0; i < 3; i++ {
-		createRequest(t, "team-outage", fmt.Sprintf("during-%d", i), tableSpec(fmt.Sprintf("during-%d", i), "outage", nil))
-	}
-	// The write fails (WriteFailed), or the store check saw the outage
-	// first (StateStoreNotReady): either way the request says so.
-	var st v1alpha1.RequestStatus
-	testenv.WaitFor(t, 30*time.Second, "during-0 Written=False for the outage", func() (bool, string) {
-		var err error
-		if st, err = requestStatus(t, "team-outage", "during-0"); err != nil {
-			return false, err.Error()
-		}
-		for _, c := range st.Conditions {
-			if c.Type == v1alpha1.WrittenCondition {
-				return c.Status == metav1.ConditionFalse && (c.Reason == v1alpha1.WriteFailed || c.Reason == v1alpha1.StateStoreNotReady), c.Reason + ": " + c.Message
-			}
-		}
-		return false, "no Written condition"
-	})
-	if st.Destination != "outage-1" {
-		t.Fatalf("placement lost during the outage: %+v", st)
-	}
-	testenv.WaitFor(t, 20*time.Second, "store not Ready", func() (bool, string) {
-		var s v1alpha1.GitStateStore
-		if err := k8s.Get(ctx(t), types.NamespacedName{Name: "outage"}, &s); err != nil {
-			return false, err.Error()
-		}
-		for _, c := range s.Status.Conditions {
-			if c.Type == v1alpha1.ReadyCondition {
-				return c.Status == metav1.ConditionFalse && c.Reason == v1alpha1.RepositoryUnreachable, c.Message
-			}
-		}
-		return false, "no condition"
-	})
-	back := time.Now()
-	if err := g.Proxy.Start(); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 3; i++ {
-		waitCondition(t, "team-outage", fmt.Sprintf("during-%d", i), v1alpha1.ReadyCondition, metav1.ConditionTrue, v1alpha1.Committed, 60*time.Second)
-	}
-	t.Logf("converged %s after the server returned", time.Since(back).Round(time.Millisecond))
-	files := testenv.Files(t, url)
-	for _, n := range []string{"before", "during-0", "during-1", "during-2"} {
-		if !contains(files, requestFile("outage-1", "team-outage", n)) {
-			t.Errorf("%s missing", n)
-		}
-	}
-	if out, err := testenv.GitE(g.RepoDir("outage"), "fsck", "--full"); err != nil {
-		t.Fatalf("fsck: %v\n%s", err, out)
-	}
-	noLeak(t)
-}
-
-func TestRestartKeepsPlacementsAndMakesNoCommit(t *testing.T) {
-	g := testenv.StartGitServer(t)
-	stop := startRouter(t)
-	installPromise(t)
-	url := newStore(t, g, "restart")
-	newDestination(t, "restart-1", "restart", labels("restart"))
-	newDestination(t, "restart-2", "restart", labels("restart"))
-	newNamespace(t, "team-restart")
-	placed := map[string]string{}
-	for i := 0; i < 6; i++ {
-		name := fmt.Sprintf("r-%d", i)
-		createRequest(t, "team-restart", name, tableSpec(name, "restart", nil))
-	}
-	for i := 0; i < 6; i++ {
-		name := fmt.Sprintf("r-%d", i)
-		placed[name] = waitReadyRequest(t, "team-restart", name).Destination
-	}
-	clone := testenv.Clone(t, url)
-	head := testenv.Git(t, clone, "rev-parse", "HEAD")
-
-	stop()
-	// Lose one request's status too: its placement must come back from the repo.
-	lost := dynamoDBRequest("team-restart", "r-0", nil)
-	if err := k8s.Get(ctx(t), client.ObjectKeyFromObject(lost), lost); err != nil {
-		t.Fatal(err)
-	}
-	lost.Object["status"] = map[string]any{}
-	if err := k8s.Status().Update(ctx(t), lost); err != nil {
-		t.Fatal(err)
-	}
-	// A new destination with no load would attract re-placed requests.
-	startRouter(t)
-	newDestination(t, "restart-3", "restart", labels("restart"))
-	for name, dest := range placed {
-		st := waitReadyRequest(t, "team-restart", name)
-		if st.Destination != dest {
-			t.Errorf("%s moved from %s to %s after restart", name, dest, st.Destination)
-		}
-	}
-	// Only the new destination's canaries and dependencies may have been
-	// committed since: nothing was rewritten for the placed requests.
-	clone = testenv.Clone(t, url)
-	changed := testenv.Git(t, clone, "diff", "--name-only", head, "HEAD")
-	for _, f := range strings.Split(changed, "\n") {
-		if f != "" && !strings.HasPrefix(f, "clusters/restart-3/") {
-			t.Errorf("%s changed after the restart", f)
-		}
 	}
 }
 

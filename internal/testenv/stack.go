@@ -182,8 +182,8 @@ func (s *Stack) Store(ctx context.Context, platform client.Client, name string) 
 // AddDestination registers d (its stateStoreRef naming st) on the platform,
 // with a kubeconfig Secret for the destination API server and AWS settings
 // for dynalite, and applies what `router flux-manifests` would print, plus
-// the Git credentials Secret, on the destination.
-func (s *Stack) AddDestination(ctx context.Context, platform client.Client, d *v1alpha1.Destination, st *v1alpha1.GitStateStore) error {
+// the source's credentials Secret, on the destination.
+func (s *Stack) AddDestination(ctx context.Context, platform client.Client, d *v1alpha1.Destination, st destinations.StoreObject) error {
 	kubeconfig := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: SecretsNamespace, Name: d.Name + "-kubeconfig"},
 		Data: map[string][]byte{feedback.KubeConfigKey: s.FeedbackKubeConfig}}
 	awsSecret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: SecretsNamespace, Name: d.Name + "-aws"},
@@ -200,10 +200,13 @@ func (s *Stack) AddDestination(ctx context.Context, platform client.Client, d *v
 		return err
 	}
 	flux := destinations.Flux(d, st)
-	ns := flux.GitRepository.Namespace
-	gitSecret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: destinations.GitSecretName(d)},
-		StringData: map[string]string{"username": GitUser, "password": GitPassword}}
-	for _, o := range []client.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, gitSecret, flux.GitRepository, flux.Dependencies, flux.Resources} {
+	ns := flux.Source.GetNamespace()
+	creds := map[string]string{"username": GitUser, "password": GitPassword}
+	if st.Bucket != nil {
+		creds = map[string]string{"accesskey": S3AccessKey, "secretkey": S3SecretKey}
+	}
+	sourceSecret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: destinations.SourceSecretName(d)}, StringData: creds}
+	for _, o := range []client.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, sourceSecret, flux.Source, flux.Dependencies, flux.Resources} {
 		if err := ensure(ctx, s.DestinationClient, o); err != nil {
 			return err
 		}

@@ -1,0 +1,125 @@
+package destinations
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/switchyard-dev/switchyard/api/v1alpha1"
+	"github.com/switchyard-dev/switchyard/internal/placement"
+	"github.com/switchyard-dev/switchyard/internal/statestore"
+)
+
+// StoreReconciler is what the GitStateStore and BucketStateStore
+// reconcilers share: reading credentials, reporting Ready, and waking
+// destinations when the store changed under the router. Both embed one.
+type StoreReconciler struct {
+	client.Client
+	// SecretReader reads Secrets by name without a cache, so the router
+	// never lists or watches Secrets.
+	SecretReader client.Reader
+	Stores       *Stores
+	// Index is woken for the store's destinations when the store changed
+	// under the router (drift) or a rewrite is asked for.
+	Index *placement.Index
+	// Interval between checks of a Ready store.
+	Interval time.Duration
+
+	// rewrites holds the last RewriteAnnotation value seen per store.
+	rewrites sync.Map
+}
+
+func (r *StoreReconciler) interval() time.Duration {
+	if r.Interval == 0 {
+		return time.Minute
+	}
+	return r.Interval
+}
+
+// report records cond as the store's Ready condition, in the Stores and in
+// the status (patched from orig when it changed), and says when to check
+// again.
+func (r *StoreReconciler) report(ctx context.Context, ref v1alpha1.StateStoreReference, obj, orig client.Object, status *v1alpha1.StateStoreStatus, cond metav1.Condition) (ctrl.Result, error) {
+	cond.Type, cond.ObservedGeneration = v1alpha1.ReadyCondition, obj.GetGeneration()
+	meta.SetStatusCondition(&status.Conditions, cond)
+	status.ObservedGeneration = obj.GetGeneration()
+	r.Stores.setReady(ref, cond.Status == metav1.ConditionTrue, cond.Message)
+	if !equality.Semantic.DeepEqual(orig, obj) {
+		if err := r.Status().Patch(ctx, obj, client.MergeFrom(orig)); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if cond.Status != metav1.ConditionTrue {
+		log.FromContext(ctx).Info("State store not ready", "reason", cond.Reason, "message", cond.Message)
+		return ctrl.Result{RequeueAfter: r.interval() / 6}, nil
+	}
+	return ctrl.Result{RequeueAfter: r.interval()}, nil
+}
+
+// refreshed wakes the store's destinations when the store moved under the
+// router or its rewrite annotation changed: every request and canary is
+// then checked against the store, and whatever differs is written back.
+func (r *StoreReconciler) refreshed(ctx context.Context, ref v1alpha1.StateStoreReference, annotations map[string]string, moved bool) {
+	rewrite := annotations[v1alpha1.RewriteAnnotation]
+	last, seen := r.rewrites.Swap(ref.String(), rewrite)
+	if !moved && (!seen || last == rewrite) {
+		return
+	}
+	var list v1alpha1.DestinationList
+	if err := r.List(ctx, &list); err != nil {
+		// Only before the cache synced; the next change wakes them then.
+		log.FromContext(ctx).Error(err, "Listing destinations to wake them")
+		return
+	}
+	for _, d := range list.Items {
+		if d.Spec.StateStoreRef.String() == ref.String() {
+			r.Index.Wake(d.Name)
+		}
+	}
+}
+
+// refresh re-reads the store through its writer and returns its revision,
+// waking destinations on drift.
+func (r *StoreReconciler) refresh(ctx context.Context, ref v1alpha1.StateStoreReference, annotations map[string]string, w statestore.Writer) (string, error) {
+	rev, moved, err := w.Refresh(ctx)
+	if err != nil {
+		return "", err
+	}
+	r.refreshed(ctx, ref, annotations, moved)
+	return rev, nil
+}
+
+// readSecret reads the store's Secret and the keys its auth method needs.
+// The condition says what is wrong, naming the Secret and key, never a
+// value.
+func readSecret(ctx context.Context, secrets client.Reader, ref *v1alpha1.SecretReference, authMethod string, need ...string) (map[string][]byte, *metav1.Condition) {
+	var secret corev1.Secret
+	if err := secrets.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, &secret); err != nil {
+		c := notReady(v1alpha1.SecretNotFound, fmt.Sprintf("Secret %s/%s not found", ref.Namespace, ref.Name))
+		if !apierrors.IsNotFound(err) {
+			c.Message = fmt.Sprintf("reading Secret %s/%s: %v", ref.Namespace, ref.Name, err)
+		}
+		return nil, &c
+	}
+	for _, k := range need {
+		if len(secret.Data[k]) == 0 {
+			c := notReady(v1alpha1.InvalidSecret, fmt.Sprintf("Secret %s/%s has no %q for authMethod %s", ref.Namespace, ref.Name, k, authMethod))
+			return nil, &c
+		}
+	}
+	return secret.Data, nil
+}
+
+func notReady(reason, message string) metav1.Condition {
+	return metav1.Condition{Status: metav1.ConditionFalse, Reason: reason, Message: message}
+}
