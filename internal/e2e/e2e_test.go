@@ -589,7 +589,7 @@ func TestNoSecretLeaks(t *testing.T) {
 	if buf.Len() < 1000 {
 		t.Fatalf("only %d bytes to scan: the other tests did not run?", buf.Len())
 	}
-	for _, secret := range []string{testenv.AWSSecretAccessKey, testenv.GitPassword} {
+	for _, secret := range []string{testenv.AWSSecretAccessKey, testenv.GitPassword, testenv.S3SecretKey} {
 		if bytes.Contains(buf.Bytes(), []byte(secret)) {
 			t.Errorf("a secret value appears in the router's log, a status or an event")
 		}

@@ -1,0 +1,124 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/switchyard-dev/switchyard/api/v1alpha1"
+	"github.com/switchyard-dev/switchyard/internal/destinations"
+	"github.com/switchyard-dev/switchyard/internal/testenv"
+)
+
+// TestBucketStoreEndToEnd runs a request through a BucketStateStore: the
+// router writes objects to an S3-compatible server, Flux's source-controller
+// reads them as a Bucket (provider generic), kustomize-controller applies
+// them, and the request is Applied when the Bucket's revision is the one
+// the router recorded (or later), then Ready when the table is ACTIVE.
+func TestBucketStoreEndToEnd(t *testing.T) {
+	ctx := context.Background()
+	s3 := testenv.StartS3(t, "switchyard-state")
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: testenv.SecretsNamespace, Name: "bucket-s3"},
+		StringData: map[string]string{"accessKeyID": testenv.S3AccessKey, "secretAccessKey": testenv.S3SecretKey}}
+	if err := platform.Create(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	st := &v1alpha1.BucketStateStore{ObjectMeta: metav1.ObjectMeta{Name: "bucket"}, Spec: v1alpha1.BucketStateStoreSpec{
+		Endpoint: strings.TrimPrefix(s3.Endpoint, "http://"), Insecure: true, BucketName: "switchyard-state", Path: "platform",
+		SecretRef: &v1alpha1.SecretReference{Namespace: testenv.SecretsNamespace, Name: secret.Name}}}
+	if err := platform.Create(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	d := &v1alpha1.Destination{ObjectMeta: metav1.ObjectMeta{Name: "north", Labels: map[string]string{"provider": "localstack", "region": "north"}},
+		Spec: v1alpha1.DestinationSpec{StateStoreRef: v1alpha1.StateStoreReference{Kind: v1alpha1.BucketStateStoreKind, Name: st.Name}}}
+	if err := stack.AddDestination(ctx, platform, d, destinations.StoreObject{Bucket: st}); err != nil {
+		t.Fatal(err)
+	}
+	// Other tests spread requests over every destination: north goes when
+	// this test ends.
+	t.Cleanup(func() {
+		if err := platform.Delete(ctx, d); err != nil {
+			t.Errorf("deleting destination north: %v", err)
+		}
+		testenv.WaitFor(t, time.Minute, "destination north gone", func() (bool, string) {
+			err := platform.Get(ctx, client.ObjectKeyFromObject(d), &v1alpha1.Destination{})
+			return apierrors.IsNotFound(err), fmt.Sprint(err)
+		})
+	})
+	if err := waitTrue(ctx, &v1alpha1.Destination{ObjectMeta: metav1.ObjectMeta{Name: "north"}}, v1alpha1.ReadyCondition); err != nil {
+		t.Fatal(err)
+	}
+
+	newNamespace(t, "team-bucket")
+	r := request("team-bucket", "orders", "orders-bucket", map[string]any{"region": "north"})
+	if err := platform.Create(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	rs := waitReady(t, "team-bucket", "orders", time.Minute)
+	t.Logf("bucket store: Ready %s after the create returned", time.Since(start).Round(time.Millisecond))
+	if rs.Destination != "north" || len(rs.Commit) != 64 || rs.TableStatus != "ACTIVE" {
+		t.Fatalf("status %+v", rs)
+	}
+	applied := meta.FindStatusCondition(rs.Conditions, v1alpha1.AppliedCondition)
+	if applied == nil || applied.Status != metav1.ConditionTrue || !strings.Contains(applied.Message, "sha256:") {
+		t.Fatalf("Applied %+v; want True naming the Bucket's sha256 revision", applied)
+	}
+	key := "platform/north/resources/team-bucket/dynamodb/orders/table.yaml"
+	if body := string(s3.Get(t, "switchyard-state", key)); !strings.Contains(body, "orders-bucket") {
+		t.Fatalf("%s: %q", key, body)
+	}
+
+	// Flux computed the same revision as the router: the Bucket's artifact
+	// is the revision the router recorded for the last write (the
+	// request's), since nothing was written after it.
+	var b sourcev1.Bucket
+	if err := stack.DestinationClient.Get(ctx, types.NamespacedName{Namespace: "flux-system", Name: "switchyard-north"}, &b); err != nil {
+		t.Fatal(err)
+	}
+	var dest v1alpha1.Destination
+	if err := platform.Get(ctx, types.NamespacedName{Name: "north"}, &dest); err != nil {
+		t.Fatal(err)
+	}
+	if b.Status.Artifact == nil || b.Status.Artifact.Revision != "sha256:"+dest.Status.LastCommit {
+		t.Errorf("Bucket artifact %+v; router's last revision for north %s", b.Status.Artifact, dest.Status.LastCommit)
+	}
+	if dest.Status.Flux == nil || dest.Status.Flux.Bucket != "flux-system/switchyard-north" {
+		t.Errorf("destination status.flux = %+v", dest.Status.Flux)
+	}
+	tbl := &unstructured.Unstructured{}
+	tbl.SetGroupVersionKind(tableGVK)
+	if err := stack.DestinationClient.Get(ctx, types.NamespacedName{Namespace: "switchyard-dynamodb", Name: "team-bucket.orders"}, tbl); err != nil {
+		t.Fatalf("Table on the destination: %v", err)
+	}
+
+	// Deleting the request removes its object; Flux prunes the Table and
+	// the table goes.
+	if err := platform.Delete(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, time.Minute, "request gone", func() (bool, string) {
+		_, err := status(t, "team-bucket", "orders")
+		return apierrors.IsNotFound(err), fmt.Sprint(err)
+	})
+	for _, k := range s3.Keys(t, "switchyard-state") {
+		if strings.Contains(k, "/team-bucket/") {
+			t.Errorf("%s left in the bucket", k)
+		}
+	}
+	err := stack.DestinationClient.Get(ctx, types.NamespacedName{Namespace: "switchyard-dynamodb", Name: "team-bucket.orders"}, tbl)
+	if !apierrors.IsNotFound(err) {
+		t.Errorf("Table still on the destination after the request went: %v", err)
+	}
+}
