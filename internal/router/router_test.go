@@ -298,6 +298,12 @@ func TestInvalidObjectsAreRefused(t *testing.T) {
 		f(&d.Spec)
 		return d
 	}
+	bucket := func(f func(*v1alpha1.BucketStateStoreSpec)) client.Object {
+		b := &v1alpha1.BucketStateStore{ObjectMeta: metav1.ObjectMeta{Name: "bad-bucket"}, Spec: v1alpha1.BucketStateStoreSpec{
+			Endpoint: "s3.example.com", BucketName: "state", SecretRef: &v1alpha1.SecretReference{Name: "s", Namespace: "default"}}}
+		f(&b.Spec)
+		return b
+	}
 	capacity := int32(-1)
 	tests := []struct {
 		name string
@@ -308,6 +314,14 @@ func TestInvalidObjectsAreRefused(t *testing.T) {
 		{"store ssh over https", store(v1alpha1.GitStateStoreSpec{URL: "https://git.example.com/r.git", AuthMethod: "ssh",
 			SecretRef: &v1alpha1.SecretReference{Name: "s", Namespace: "default"}}), "authMethod ssh needs an ssh:// url"},
 		{"store path escapes", store(v1alpha1.GitStateStoreSpec{URL: "https://git.example.com/r.git", Path: "../up"}), "spec.path"},
+		{"bucket http without insecure", bucket(func(s *v1alpha1.BucketStateStoreSpec) { s.Endpoint = "http://127.0.0.1:9000" }), "insecure: true"},
+		{"bucket https with insecure", bucket(func(s *v1alpha1.BucketStateStoreSpec) { s.Endpoint, s.Insecure = "https://s3.example.com", true }), "contradicts insecure"},
+		{"bucket endpoint with a path", bucket(func(s *v1alpha1.BucketStateStoreSpec) { s.Endpoint = "s3.example.com/other" }), "spec.endpoint"},
+		{"bucket name", bucket(func(s *v1alpha1.BucketStateStoreSpec) { s.BucketName = "Bad_Bucket" }), "spec.bucketName"},
+		{"bucket path escapes", bucket(func(s *v1alpha1.BucketStateStoreSpec) { s.Path = "a/../.." }), "spec.path"},
+		{"bucket access key without secret", bucket(func(s *v1alpha1.BucketStateStoreSpec) { s.SecretRef = nil }), "needs a secretRef"},
+		{"bucket auth method", bucket(func(s *v1alpha1.BucketStateStoreSpec) { s.AuthMethod = "token" }), "spec.authMethod"},
+		{"destination store kind", dest(func(s *v1alpha1.DestinationSpec) { s.StateStoreRef.Kind = "S3Store" }), "spec.stateStoreRef.kind"},
 		{"destination path escapes", dest(func(s *v1alpha1.DestinationSpec) { s.Path = "a/../../b" }), "spec.path"},
 		{"destination cleanup", dest(func(s *v1alpha1.DestinationSpec) { s.Cleanup = "some" }), "spec.cleanup"},
 		{"destination capacity", dest(func(s *v1alpha1.DestinationSpec) { s.Capacity = &capacity }), "spec.capacity"},

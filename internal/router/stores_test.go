@@ -460,3 +460,49 @@ func (b *bucketBackend) check(t *testing.T) {
 		}
 	}
 }
+
+// A BucketStateStore that cannot be used says why, naming the Secret, key
+// or bucket, never a secret value; fixing it makes it Ready.
+func TestBucketStoreConditions(t *testing.T) {
+	startRouter(t)
+	s := testenv.StartS3(t, "conditions")
+	newSecret := func(name string, data map[string]string) {
+		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}, StringData: data}
+		if err := k8s.Create(ctx(t), secret); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = k8s.Delete(ctx(t), secret) })
+	}
+	newSecret("bucket-no-key", map[string]string{"accessKeyID": testenv.S3AccessKey})
+	newSecret("bucket-wrong-key", map[string]string{"accessKeyID": "someone-else", "secretAccessKey": "x"})
+	newSecret("bucket-good", map[string]string{"accessKeyID": testenv.S3AccessKey, "secretAccessKey": testenv.S3SecretKey})
+	tests := []struct {
+		name, secret, bucket string
+		reason, message      string
+	}{
+		{"missing-secret", "bucket-absent", "conditions", v1alpha1.SecretNotFound, "default/bucket-absent not found"},
+		{"missing-key", "bucket-no-key", "conditions", v1alpha1.InvalidSecret, `has no "secretAccessKey"`},
+		{"wrong-key", "bucket-wrong-key", "conditions", v1alpha1.BucketUnreachable, "InvalidAccessKeyId"},
+		{"no-such-bucket", "bucket-good", "absent", v1alpha1.BucketUnreachable, "NoSuchBucket"},
+		{"ok", "bucket-good", "conditions", v1alpha1.Reconciled, "is writable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := &v1alpha1.BucketStateStore{ObjectMeta: metav1.ObjectMeta{Name: "cond-" + tt.name}, Spec: v1alpha1.BucketStateStoreSpec{
+				Endpoint: s.Endpoint, Insecure: true, BucketName: tt.bucket, Path: tt.name,
+				SecretRef: &v1alpha1.SecretReference{Name: tt.secret, Namespace: "default"}}}
+			if err := k8s.Create(ctx(t), st); err != nil {
+				t.Fatal(err)
+			}
+			track(st)
+			ref := v1alpha1.StateStoreReference{Kind: v1alpha1.BucketStateStoreKind, Name: st.Name}
+			testenv.WaitFor(t, 30*time.Second, tt.reason, func() (bool, string) {
+				c := storeReady(t, ref)
+				return c != nil && c.Reason == tt.reason && strings.Contains(c.Message, tt.message), fmt.Sprintf("%+v", c)
+			})
+			if c := storeReady(t, ref); strings.Contains(c.Message, testenv.S3SecretKey) {
+				t.Fatal("the condition names the secret")
+			}
+		})
+	}
+}
