@@ -104,15 +104,25 @@ func (w *Watchers) Nudge(name string) {
 	}
 }
 
-// Forget stops following destination name.
+// Forget stops following destination name and drops its state.
 func (w *Watchers) Forget(name string) {
+	w.stop(name)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.states, name)
+}
+
+// stop stops the watch of destination name, keeping its last state: Ensure
+// then sets the new one, which wakes the destination only when it differs.
+// (Dropping the state would make every set a change, and every destination
+// reconcile wake the destination again: a loop.)
+func (w *Watchers) stop(name string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if wt := w.byDest[name]; wt != nil {
 		wt.cancel()
 	}
 	delete(w.byDest, name)
-	delete(w.states, name)
 }
 
 // Ensure starts, restarts or stops the watch of d to match its spec. Only
@@ -121,7 +131,7 @@ func (w *Watchers) Forget(name string) {
 func (w *Watchers) Ensure(ctx context.Context, d *v1alpha1.Destination) error {
 	ref := d.Spec.KubeConfigSecretRef
 	if ref == nil {
-		w.Forget(d.Name)
+		w.stop(d.Name)
 		w.set(d.Name, State{})
 		return nil
 	}
@@ -130,13 +140,13 @@ func (w *Watchers) Ensure(ctx context.Context, d *v1alpha1.Destination) error {
 		if !apierrors.IsNotFound(err) {
 			return err
 		}
-		w.Forget(d.Name)
+		w.stop(d.Name)
 		w.set(d.Name, State{Configured: true, Err: fmt.Sprintf("kubeconfig Secret %s/%s not found", ref.Namespace, ref.Name)})
 		return nil
 	}
 	kubeconfig := secret.Data[KubeConfigKey]
 	if len(kubeconfig) == 0 {
-		w.Forget(d.Name)
+		w.stop(d.Name)
 		w.set(d.Name, State{Configured: true, Err: fmt.Sprintf("Secret %s/%s has no key %q holding a kubeconfig", ref.Namespace, ref.Name, KubeConfigKey)})
 		return nil
 	}
@@ -148,7 +158,7 @@ func (w *Watchers) Ensure(ctx context.Context, d *v1alpha1.Destination) error {
 	if current != nil && current.key == key {
 		return nil
 	}
-	w.Forget(d.Name)
+	w.stop(d.Name)
 	if err := w.start(d, key, kubeconfig); err != nil {
 		w.set(d.Name, State{Configured: true, Err: err.Error()})
 	}
