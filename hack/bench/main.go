@@ -1,11 +1,13 @@
 // Command bench measures the router against real components on loopback: an
-// envtest kube-apiserver and etcd, a smart-HTTP Git server, and the router
+// envtest kube-apiserver and etcd, a smart-HTTP Git server (or, with
+// -store bucket, an S3-compatible server), and the router
 // built from this repository and run as its own process, so its memory and
 // CPU are read from the OS.
 //
 //	go run ./hack/bench -mode burst -requests 10000 -destinations 100
 //	go run ./hack/bench -mode steady -rate 50 -duration 2m
 //	go run ./hack/bench -mode baseline -requests 500
+//	go run ./hack/bench -store bucket -requests 1000 -destinations 10
 //
 // Each run first measures the reference rate: the same client creating the
 // same number of objects of a plain CRD and patching each one's status once,
@@ -29,6 +31,7 @@ type options struct {
 	workers      int
 	out          string
 	restart      bool
+	store        string
 }
 
 func main() {
@@ -42,6 +45,7 @@ func main() {
 	flag.IntVar(&o.workers, "workers", 128, "router --request-workers")
 	flag.StringVar(&o.out, "out", "", "write the result as JSON to this file")
 	flag.BoolVar(&o.restart, "restart", true, "after a burst, restart the router and measure convergence")
+	flag.StringVar(&o.store, "store", "git", "state store kind: git or bucket")
 	flag.Parse()
 	if o.mode == "steady" {
 		o.requests = int(o.rate * o.duration.Seconds())

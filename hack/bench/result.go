@@ -11,6 +11,7 @@ import (
 
 type result struct {
 	Mode                string         `json:"mode"`
+	Store               string         `json:"store"`
 	Requests            int            `json:"requests"`
 	Destinations        int            `json:"destinations"`
 	Workers             int            `json:"routerWorkers"`
@@ -24,6 +25,7 @@ type result struct {
 	P99                 float64        `json:"p99Ms"`
 	Max                 float64        `json:"maxMs"`
 	Commits             int            `json:"commits"`
+	ObjectWrites        int            `json:"objectWrites,omitempty"`
 	PushRetries         float64        `json:"pushRetries"`
 	RouterPeakRSSMiB    float64        `json:"routerPeakRSSMiB"`
 	RouterCPUSeconds    float64        `json:"routerCPUSeconds"`
@@ -43,15 +45,20 @@ func (r *result) print(out io.Writer) {
 	r.CPUs = runtime.NumCPU()
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	row := func(k, format string, args ...any) { fmt.Fprintf(w, "%s\t%s\n", k, fmt.Sprintf(format, args...)) }
-	row("mode", "%s (%d requests, %d destinations, %d router workers, %d clients, %d CPUs)", r.Mode, r.Requests, r.Destinations, r.Workers, r.Clients, r.CPUs)
+	row("mode", "%s on a %s store (%d requests, %d destinations, %d router workers, %d clients, %d CPUs)", r.Mode, r.Store, r.Requests, r.Destinations, r.Workers, r.Clients, r.CPUs)
 	row("API server reference", "%.0f creates+status patches/s", r.ReferenceRate)
 	row("create to Written", "%.0f requests/s over %.1fs (%.0f%% of reference)", r.Rate, r.ElapsedSeconds, 100*r.FractionOfReference)
 	row("latency p50/p90/p99/max", "%.0f / %.0f / %.0f / %.0f ms", r.P50, r.P90, r.P99, r.Max)
-	row("commits, push retries", "%d, %.0f", r.Commits, r.PushRetries)
+	if r.Store == "bucket" {
+		row("revisions (batches), retries", "%d, %.0f", r.Commits, r.PushRetries)
+		row("objects written", "%d (%.2f per request, version markers included)", r.ObjectWrites, float64(r.ObjectWrites)/float64(r.Requests))
+	} else {
+		row("commits, push retries", "%d, %.0f", r.Commits, r.PushRetries)
+	}
 	row("router peak RSS, CPU", "%.0f MiB, %.1f s", r.RouterPeakRSSMiB, r.RouterCPUSeconds)
-	row("state repo", "%d files, %d KiB", r.RepoFiles, r.RepoSizeKiB)
+	row("state store", "%d files, %d KiB", r.RepoFiles, r.RepoSizeKiB)
 	if r.Restart != nil {
-		row("restart", "converged in %.1fs, %d new commits, peak RSS %.0f MiB", r.Restart.ConvergeSeconds, r.Restart.NewCommits, r.Restart.PeakRSSMiB)
+		row("restart", "converged in %.1fs, %d new commits or object writes, peak RSS %.0f MiB", r.Restart.ConvergeSeconds, r.Restart.NewCommits, r.Restart.PeakRSSMiB)
 	}
 	w.Flush()
 }

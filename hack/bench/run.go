@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
+	"github.com/switchyard-dev/switchyard/internal/bucketstate"
 	"github.com/switchyard-dev/switchyard/internal/controller"
 	"github.com/switchyard-dev/switchyard/internal/router"
 	"github.com/switchyard-dev/switchyard/internal/testenv"
@@ -57,6 +58,7 @@ type env struct {
 	dyn     dynamic.Interface
 	git     *testenv.GitServer
 	repoURL string
+	s3      *testenv.S3Server
 	tmp     string
 	router  *routerProcess
 }
@@ -89,17 +91,23 @@ func run(o options) (*result, error) {
 	if e.dyn, err = dynamic.NewForConfig(e.cfg); err != nil {
 		return nil, err
 	}
-	res := &result{Mode: o.mode, Requests: o.requests, Destinations: o.destinations, Workers: o.workers, Clients: o.clients}
+	res := &result{Mode: o.mode, Store: o.store, Requests: o.requests, Destinations: o.destinations, Workers: o.workers, Clients: o.clients}
 	step("measuring the API server reference rate (%d creates + status patches, %d clients)", o.requests, o.clients)
 	if res.ReferenceRate, err = e.reference(); err != nil {
 		return nil, err
 	}
-	step("starting the Git server and building the router")
-	if e.git, err = testenv.NewGitServer(); err != nil {
-		return nil, err
-	}
-	if e.repoURL, err = e.git.CreateRepo("bench"); err != nil {
-		return nil, err
+	step("starting the %s server and building the router", o.store)
+	if o.store == "bucket" {
+		if e.s3, err = testenv.NewS3Server(benchBucket); err != nil {
+			return nil, err
+		}
+	} else {
+		if e.git, err = testenv.NewGitServer(); err != nil {
+			return nil, err
+		}
+		if e.repoURL, err = e.git.CreateRepo("bench"); err != nil {
+			return nil, err
+		}
 	}
 	bin := filepath.Join(e.tmp, "router")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/router")
@@ -146,6 +154,9 @@ func (e *env) close() {
 	}
 	if e.git != nil {
 		e.git.Close()
+	}
+	if e.s3 != nil {
+		e.s3.Close()
 	}
 	if e.cp != nil {
 		_ = e.cp.Stop()
@@ -264,12 +275,23 @@ func readPromise() (*v1alpha1.Promise, error) {
 	return &p, yaml.UnmarshalStrict(b, &p)
 }
 
+// benchBucket is the bucket of -store bucket.
+const benchBucket = "bench"
+
 func (e *env) setup() error {
 	ctx := context.Background()
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "bench-git", Namespace: "default"},
 		StringData: map[string]string{"username": testenv.GitUser, "password": testenv.GitPassword}}
-	store := &v1alpha1.GitStateStore{ObjectMeta: metav1.ObjectMeta{Name: "bench"}, Spec: v1alpha1.GitStateStoreSpec{
+	var store client.Object = &v1alpha1.GitStateStore{ObjectMeta: metav1.ObjectMeta{Name: "bench"}, Spec: v1alpha1.GitStateStoreSpec{
 		URL: e.repoURL, Path: "clusters", SecretRef: &v1alpha1.SecretReference{Name: secret.Name, Namespace: "default"}}}
+	ref := v1alpha1.StateStoreReference{Kind: v1alpha1.GitStateStoreKind, Name: "bench"}
+	if e.s3 != nil {
+		secret.StringData = map[string]string{"accessKeyID": testenv.S3AccessKey, "secretAccessKey": testenv.S3SecretKey}
+		store = &v1alpha1.BucketStateStore{ObjectMeta: metav1.ObjectMeta{Name: "bench"}, Spec: v1alpha1.BucketStateStoreSpec{
+			Endpoint: e.s3.Endpoint, Insecure: true, BucketName: benchBucket, Path: "clusters",
+			SecretRef: &v1alpha1.SecretReference{Name: secret.Name, Namespace: "default"}}}
+		ref.Kind = v1alpha1.BucketStateStoreKind
+	}
 	for _, o := range []client.Object{secret, store} {
 		if err := e.k8s.Create(ctx, o); err != nil {
 			return err
@@ -278,7 +300,7 @@ func (e *env) setup() error {
 	for i := 0; i < e.o.destinations; i++ {
 		d := &v1alpha1.Destination{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("dest-%03d", i),
 			Labels: map[string]string{"provider": "localstack", "zone": fmt.Sprintf("z%d", i%10)}},
-			Spec: v1alpha1.DestinationSpec{StateStoreRef: v1alpha1.StateStoreReference{Kind: v1alpha1.GitStateStoreKind, Name: "bench"}}}
+			Spec: v1alpha1.DestinationSpec{StateStoreRef: ref}}
 		if err := e.k8s.Create(ctx, d); err != nil {
 			return err
 		}
@@ -347,7 +369,7 @@ func (e *env) measure(res *result) error {
 		rate = e.o.rate
 	}
 	step("creating %d requests (rate %v/s, 0 = burst)", n, rate)
-	cpuBefore := e.router.cpuSeconds()
+	cpuBefore, writesBefore := e.router.cpuSeconds(), e.objectWrites()
 	start := time.Now()
 	go func() {
 		err := parallel(n, e.o.clients, rate, func(i int) error {
@@ -389,8 +411,12 @@ func (e *env) measure(res *result) error {
 	res.RouterPeakRSSMiB = e.router.peakRSSMiB()
 	res.Commits = e.commits()
 	res.PushRetries = e.router.metric("switchyard_push_retries_total")
-	res.RepoSizeKiB = dirSizeKiB(e.git.RepoDir("bench"))
 	res.RepoFiles = e.files()
+	if e.s3 != nil {
+		res.ObjectWrites = e.objectWrites() - writesBefore
+	} else {
+		res.RepoSizeKiB = dirSizeKiB(e.git.RepoDir("bench"))
+	}
 	return nil
 }
 
@@ -461,7 +487,7 @@ func pct(sorted []float64, p float64) float64 {
 // (a new pod), then waits until it has reconciled every request.
 func (e *env) restart(bin string, args []string) (*restartResult, error) {
 	e.router.stop()
-	before := e.commits()
+	before, writesBefore := e.commits(), e.objectWrites()
 	var err error
 	start := time.Now()
 	if e.router, err = startRouter(bin, filepath.Join(e.tmp, "data-2"), args); err != nil {
@@ -478,11 +504,25 @@ func (e *env) restart(bin string, args []string) (*restartResult, error) {
 	r := &restartResult{ConvergeSeconds: time.Since(start).Seconds()}
 	time.Sleep(2 * time.Second) // let any stray write land before counting
 	r.NewCommits = e.commits() - before
+	if e.s3 != nil {
+		r.NewCommits = e.objectWrites() - writesBefore
+	}
 	r.PeakRSSMiB = e.router.peakRSSMiB()
 	return r, nil
 }
 
+// commits counts the Git commits, or for a bucket the versions the router
+// recorded (version marker writes).
 func (e *env) commits() int {
+	if e.s3 != nil {
+		n := 0
+		for _, w := range e.s3.Writes() {
+			if strings.HasSuffix(w.Key, "/"+bucketstate.ControlDir+"/"+bucketstate.MarkerFile) {
+				n++
+			}
+		}
+		return n
+	}
 	out, err := testenv.GitE(e.git.RepoDir("bench"), "rev-list", "--count", "main")
 	if err != nil {
 		return -1
@@ -491,7 +531,23 @@ func (e *env) commits() int {
 	return n
 }
 
+// objectWrites counts the object puts and deletes a bucket store served
+// (0 for Git).
+func (e *env) objectWrites() int {
+	if e.s3 == nil {
+		return 0
+	}
+	return len(e.s3.Writes())
+}
+
 func (e *env) files() int {
+	if e.s3 != nil {
+		keys, err := e.s3.List(benchBucket)
+		if err != nil {
+			return -1
+		}
+		return len(keys)
+	}
 	out, err := testenv.GitE(e.git.RepoDir("bench"), "ls-tree", "-r", "--name-only", "main")
 	if err != nil {
 		return -1

@@ -35,6 +35,7 @@ type S3Server struct {
 	Endpoint string
 	Proxy    *Proxy
 
+	server *httptest.Server
 	mu     sync.Mutex
 	writes []S3Write
 	client *s3.Client
@@ -49,27 +50,43 @@ type S3Write struct {
 // StartS3 starts a server with the named buckets; it stops with the test.
 func StartS3(t testing.TB, buckets ...string) *S3Server {
 	t.Helper()
+	s, err := NewS3Server(buckets...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// NewS3Server starts a server with the named buckets. Call Close to stop
+// it.
+func NewS3Server(buckets ...string) (*S3Server, error) {
 	backend := s3mem.New()
 	for _, b := range buckets {
 		if err := backend.CreateBucket(b); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 	}
 	s := &S3Server{}
 	fake := gofakes3.New(backend, gofakes3.WithIntegrityCheck(true))
 	srv := httptest.NewServer(s.record(fake.Server()))
-	t.Cleanup(srv.Close)
 	p, err := NewProxy(strings.TrimPrefix(srv.URL, "http://"))
 	if err != nil {
-		t.Fatal(err)
+		srv.Close()
+		return nil, err
 	}
-	t.Cleanup(p.Stop)
-	s.Proxy, s.Endpoint = p, "http://"+p.Addr
+	s.Proxy, s.Endpoint, s.server = p, "http://"+p.Addr, srv
 	s.client = s3.New(s3.Options{Region: S3Region, BaseEndpoint: aws.String(srv.URL), UsePathStyle: true,
 		Credentials:                credentials.NewStaticCredentialsProvider(S3AccessKey, S3SecretKey, ""),
 		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
 		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired})
-	return s
+	return s, nil
+}
+
+// Close stops the proxy and the server.
+func (s *S3Server) Close() {
+	s.Proxy.Stop()
+	s.server.Close()
 }
 
 // record checks the access key and logs object writes.
@@ -120,19 +137,28 @@ func (s *S3Server) Writes() []S3Write {
 // proxy).
 func (s *S3Server) Keys(t testing.TB, bucket string) []string {
 	t.Helper()
+	keys, err := s.List(bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+// List is Keys returning its error.
+func (s *S3Server) List(bucket string) ([]string, error) {
 	var keys []string
 	pages := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: &bucket})
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(context.Background())
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		for _, o := range page.Contents {
 			keys = append(keys, aws.ToString(o.Key))
 		}
 	}
 	sort.Strings(keys)
-	return keys
+	return keys, nil
 }
 
 // Get reads an object.
