@@ -18,9 +18,9 @@ func SkipCleanup(annotations map[string]string) bool {
 	return annotations[SkipCleanupAnnotation] == "true"
 }
 
-// RewriteAnnotation, set or changed on a GitStateStore, makes the router
-// look at every request, Promise dependency set and canary of the store's
-// destinations again and write back whatever the repository lacks or has
-// changed: a full rewrite on demand, for example after the repository was
-// wiped. The value is free; a timestamp is usual.
+// RewriteAnnotation, set or changed on a GitStateStore or
+// BucketStateStore, makes the router look at every request, Promise
+// dependency set and canary of the store's destinations again and write
+// back whatever the store lacks or has changed: a full rewrite on demand,
+// for example after the repository or bucket was wiped. The value is free; a timestamp is usual.
 const RewriteAnnotation = "switchyard.dev/rewrite"

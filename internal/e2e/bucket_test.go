@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/destinations"
+	"github.com/switchyard-dev/switchyard/internal/inspect"
 	"github.com/switchyard-dev/switchyard/internal/testenv"
 )
 
@@ -96,6 +99,15 @@ func TestBucketStoreEndToEnd(t *testing.T) {
 	}
 	if dest.Status.Flux == nil || dest.Status.Flux.Bucket != "flux-system/switchyard-north" {
 		t.Errorf("destination status.flux = %+v", dest.Status.Flux)
+	}
+	// `router state ls` reads the bucket too; revisions are not per
+	// directory there, so it shows the object's age only.
+	var out bytes.Buffer
+	if err := inspect.State(ctx, platform, "north", &out); err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^north\s+team-bucket\s+dynamodb\s+orders\s+-\s+\d`).MatchString(out.String()) {
+		t.Errorf("state ls --destination north:\n%s", out.String())
 	}
 	tbl := &unstructured.Unstructured{}
 	tbl.SetGroupVersionKind(tableGVK)
