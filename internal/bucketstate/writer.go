@@ -114,7 +114,7 @@ func Open(cfg Config) (*Writer, error) {
 			o.MaxBackoff = 2 * time.Second
 		}),
 	})
-	w.batch = statestore.NewBatcher(cfg.Name, cfg.MaxBatch, cfg.Retries, w.write)
+	w.batch = statestore.NewBatcher(cfg.Name, cfg.MaxBatch, cfg.Retries, w.write, w.unchanged)
 	return w, nil
 }
 
@@ -138,15 +138,7 @@ func (w *Writer) Close() { w.batch.Close() }
 // remove (with other Writes queued at the same time), and returns the
 // revision that carries them.
 func (w *Writer) Write(ctx context.Context, note string, changes ...statestore.Change) (statestore.Result, error) {
-	for _, c := range changes {
-		if err := c.Check(); err != nil {
-			return statestore.Result{}, err
-		}
-	}
-	if rev, ok := w.unchanged(changes); ok {
-		return statestore.Result{Commit: rev}, nil
-	}
-	return w.batch.Submit(ctx, note, changes)
+	return w.batch.Write(ctx, note, changes)
 }
 
 func (w *Writer) full(dir string) string {
@@ -217,8 +209,7 @@ func (w *Writer) needed(key string, content []byte) bool {
 }
 
 // unchanged reports whether changes would leave every object as it is, and
-// the current revision. It needs no request: every reconcile after a
-// restart costs nothing.
+// the current revision (see statestore.Unchanged).
 func (w *Writer) unchanged(changes []statestore.Change) (string, bool) {
 	w.mu.RLock()
 	defer w.mu.RUnlock()

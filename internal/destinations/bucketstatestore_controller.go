@@ -7,7 +7,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -35,14 +34,7 @@ func (r *BucketStateStoreReconciler) SetupWithManager(mgr ctrl.Manager) error {
 func (r *BucketStateStoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	ref := v1alpha1.StateStoreReference{Kind: v1alpha1.BucketStateStoreKind, Name: req.Name}
 	var st v1alpha1.BucketStateStore
-	if err := r.Get(ctx, req.NamespacedName, &st); err != nil {
-		if apierrors.IsNotFound(err) {
-			r.Stores.forget(ref)
-		}
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	orig := st.DeepCopy()
-	return r.report(ctx, ref, &st, orig, &st.Status, r.check(ctx, ref, &st))
+	return r.reconcile(ctx, ref, &st, &st.Status, func() metav1.Condition { return r.check(ctx, ref, &st) })
 }
 
 // check opens the writer, lists the bucket and makes the write check.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -34,14 +33,7 @@ func (r *GitStateStoreReconciler) SetupWithManager(mgr ctrl.Manager) error {
 func (r *GitStateStoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	ref := v1alpha1.StateStoreReference{Kind: v1alpha1.GitStateStoreKind, Name: req.Name}
 	var st v1alpha1.GitStateStore
-	if err := r.Get(ctx, req.NamespacedName, &st); err != nil {
-		if apierrors.IsNotFound(err) {
-			r.Stores.forget(ref)
-		}
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	orig := st.DeepCopy()
-	return r.report(ctx, ref, &st, orig, &st.Status, r.check(ctx, ref, &st))
+	return r.reconcile(ctx, ref, &st, &st.Status, func() metav1.Condition { return r.check(ctx, ref, &st) })
 }
 
 // check opens the writer and fetches; the returned condition has Status,

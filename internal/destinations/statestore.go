@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -46,10 +47,19 @@ func (r *StoreReconciler) interval() time.Duration {
 	return r.Interval
 }
 
-// report records cond as the store's Ready condition, in the Stores and in
-// the status (patched from orig when it changed), and says when to check
-// again.
-func (r *StoreReconciler) report(ctx context.Context, ref v1alpha1.StateStoreReference, obj, orig client.Object, status *v1alpha1.StateStoreStatus, cond metav1.Condition) (ctrl.Result, error) {
+// reconcile reads the store ref names into obj (forgetting its writer when
+// it is gone), runs check, records the verdict as the store's Ready
+// condition in the Stores and in the status (patched when it changed), and
+// says when to check again.
+func (r *StoreReconciler) reconcile(ctx context.Context, ref v1alpha1.StateStoreReference, obj client.Object, status *v1alpha1.StateStoreStatus, check func() metav1.Condition) (ctrl.Result, error) {
+	if err := r.Get(ctx, types.NamespacedName{Name: ref.Name}, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.Stores.forget(ref)
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	orig := obj.DeepCopyObject().(client.Object)
+	cond := check()
 	cond.Type, cond.ObservedGeneration = v1alpha1.ReadyCondition, obj.GetGeneration()
 	meta.SetStatusCondition(&status.Conditions, cond)
 	status.ObservedGeneration = obj.GetGeneration()

@@ -102,7 +102,7 @@ func Open(cfg Config) (*Writer, error) {
 	}
 	w := &Writer{cfg: cfg, repo: repo, objects: newOverlay(repo.Storer)}
 	w.trees = newTrees(w.objects)
-	w.batch = statestore.NewBatcher(cfg.Name, cfg.MaxBatch, cfg.Retries, w.commit)
+	w.batch = statestore.NewBatcher(cfg.Name, cfg.MaxBatch, cfg.Retries, w.commit, w.unchanged)
 	return w, nil
 }
 
@@ -158,15 +158,7 @@ func (w *Writer) Close() { w.batch.Close() }
 // and returns the commit carrying them. note says in the commit message
 // what the changes are for.
 func (w *Writer) Write(ctx context.Context, note string, changes ...statestore.Change) (statestore.Result, error) {
-	for _, c := range changes {
-		if err := c.Check(); err != nil {
-			return statestore.Result{}, err
-		}
-	}
-	if head, ok := w.unchanged(changes); ok {
-		return statestore.Result{Commit: head}, nil
-	}
-	return w.batch.Submit(ctx, note, changes)
+	return w.batch.Write(ctx, note, changes)
 }
 
 // commit makes one commit of the batch and pushes it. A retry (the push was

@@ -77,12 +77,20 @@ func TestStoreScenarios(t *testing.T) {
 				startRouter(t)
 				installPromise(t)
 				b := kind.open(t, suite)
+				newNamespace(t, "team-"+suite)
 				sc.run(t, b, suite)
 				confined(t, b, suite)
 				b.check(t)
 				noLeak(t)
 			})
 		}
+	}
+}
+
+// addDestinations creates destinations <suite>-1 to <suite>-n of b's store.
+func addDestinations(t *testing.T, b backend, suite string, n int) {
+	for i := 1; i <= n; i++ {
+		newDestinationIn(t, fmt.Sprintf("%s-%d", suite, i), b.ref(), labels(suite))
 	}
 }
 
@@ -100,11 +108,8 @@ func confined(t *testing.T, b backend, suite string) {
 }
 
 func placeSpreadsAndWrites(t *testing.T, b backend, suite string) {
-	for i := 1; i <= 3; i++ {
-		newDestinationIn(t, fmt.Sprintf("%s-%d", suite, i), b.ref(), labels(suite))
-	}
+	addDestinations(t, b, suite, 3)
 	ns := "team-" + suite
-	newNamespace(t, ns)
 	created := time.Now()
 	for i := 0; i < 9; i++ {
 		createRequest(t, ns, fmt.Sprintf("t-%d", i), tableSpec(fmt.Sprintf("t-%d", i), suite, nil))
@@ -143,7 +148,6 @@ func deleteDestinationMovesRequests(t *testing.T, b backend, suite string) {
 	first, second := suite+"-1", suite+"-2"
 	newDestinationIn(t, first, b.ref(), labels(suite), func(d *v1alpha1.Destination) { d.Spec.Cleanup = v1alpha1.CleanupAll })
 	ns := "team-" + suite
-	newNamespace(t, ns)
 	createRequest(t, ns, "mover", tableSpec("mover", suite, nil))
 	if st := waitReadyRequest(t, ns, "mover"); st.Destination != first {
 		t.Fatalf("placed on %s", st.Destination)
@@ -178,10 +182,8 @@ func deleteDestinationMovesRequests(t *testing.T, b backend, suite string) {
 }
 
 func deleteRequestRemovesFiles(t *testing.T, b backend, suite string) {
-	dest := suite + "-1"
-	newDestinationIn(t, dest, b.ref(), labels(suite))
-	ns := "team-" + suite
-	newNamespace(t, ns)
+	addDestinations(t, b, suite, 1)
+	dest, ns := suite+"-1", "team-"+suite
 	createRequest(t, ns, "gone", tableSpec("gone", suite, nil))
 	createRequest(t, ns, "kept", tableSpec("kept", suite, nil))
 	placed := waitReadyRequest(t, ns, "gone")
@@ -210,10 +212,8 @@ func deleteRequestRemovesFiles(t *testing.T, b backend, suite string) {
 }
 
 func outageIsReportedAndConverges(t *testing.T, b backend, suite string) {
-	dest := suite + "-1"
-	newDestinationIn(t, dest, b.ref(), labels(suite))
-	ns := "team-" + suite
-	newNamespace(t, ns)
+	addDestinations(t, b, suite, 1)
+	dest, ns := suite+"-1", "team-"+suite
 	createRequest(t, ns, "before", tableSpec("before", suite, nil))
 	waitReadyRequest(t, ns, "before")
 
@@ -258,11 +258,8 @@ func outageIsReportedAndConverges(t *testing.T, b backend, suite string) {
 }
 
 func restartMakesNoWrites(t *testing.T, b backend, suite string) {
-	for i := 1; i <= 2; i++ {
-		newDestinationIn(t, fmt.Sprintf("%s-%d", suite, i), b.ref(), labels(suite))
-	}
+	addDestinations(t, b, suite, 2)
 	ns := "team-" + suite
-	newNamespace(t, ns)
 	placed := map[string]string{}
 	for i := 0; i < 6; i++ {
 		name := fmt.Sprintf("r-%d", i)

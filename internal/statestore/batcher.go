@@ -12,6 +12,11 @@ import (
 // order. attempt is 0 the first time and counts retries after an error.
 type WriteBatch func(batch []Write, attempt int) ([]Result, error)
 
+// Unchanged reports whether changes would leave the store as it is, and
+// then its current revision, without queueing: every reconcile after a
+// restart costs no I/O.
+type Unchanged func(changes []Change) (revision string, ok bool)
+
 // Write is one caller's Write: its note and Changes.
 type Write struct {
 	Note    string
@@ -23,13 +28,14 @@ type Write struct {
 // throughput grows with load instead of shrinking. A failed batch is
 // retried with backoff from 100ms, doubling.
 type Batcher struct {
-	name     string
-	maxBatch int
-	retries  int
-	write    WriteBatch
-	ops      chan *op
-	stop     chan struct{}
-	done     chan struct{}
+	name      string
+	maxBatch  int
+	retries   int
+	write     WriteBatch
+	unchanged Unchanged
+	ops       chan *op
+	stop      chan struct{}
+	done      chan struct{}
 }
 
 type op struct {
@@ -44,22 +50,32 @@ type opResult struct {
 
 // NewBatcher starts a batcher for the store name (the metrics label) with
 // at most maxBatch Writes per batch (default 1000) and retries retries
-// (default 5). Call Close to stop it.
-func NewBatcher(name string, maxBatch, retries int, write WriteBatch) *Batcher {
+// (default 5). Writes that unchanged says change nothing are answered
+// without a batch. Call Close to stop it.
+func NewBatcher(name string, maxBatch, retries int, write WriteBatch, unchanged Unchanged) *Batcher {
 	if maxBatch <= 0 {
 		maxBatch = 1000
 	}
 	if retries <= 0 {
 		retries = 5
 	}
-	b := &Batcher{name: name, maxBatch: maxBatch, retries: retries, write: write,
+	b := &Batcher{name: name, maxBatch: maxBatch, retries: retries, write: write, unchanged: unchanged,
 		ops: make(chan *op, maxBatch), stop: make(chan struct{}), done: make(chan struct{})}
 	go b.loop()
 	return b
 }
 
-// Submit queues a Write and waits for its Result.
-func (b *Batcher) Submit(ctx context.Context, note string, changes []Change) (Result, error) {
+// Write checks changes, answers at once when they change nothing, and
+// otherwise queues them and waits for their Result: a Writer's Write.
+func (b *Batcher) Write(ctx context.Context, note string, changes []Change) (Result, error) {
+	for _, c := range changes {
+		if err := c.Check(); err != nil {
+			return Result{}, err
+		}
+	}
+	if rev, ok := b.unchanged(changes); ok {
+		return Result{Commit: rev}, nil
+	}
 	o := &op{Write: Write{Note: note, Changes: changes}, result: make(chan opResult, 1)}
 	select {
 	case b.ops <- o:
