@@ -65,7 +65,7 @@ IMG       ?= switchyard-router:dev
 DEMO_DIR  ?= /tmp/switchyard-demo
 
 .PHONY: demo
-demo: ## Run everything locally (no Docker): API servers, Git, Flux, dynalite, the router, sample requests
+demo: ## Run everything locally (no Docker): API servers, Git and S3 servers, Flux, dynalite, the router, sample requests
 	go run ./hack/demo -dir $(DEMO_DIR)
 
 .PHONY: demo-down

@@ -87,16 +87,30 @@ func run(dir string, once bool) error {
 	}
 	defer stopRouter()
 
-	step("registering the state store and two destinations")
-	store, err := stack.Store(ctx, platform, "state")
+	step("registering a Git state store, an S3 bucket state store and three destinations")
+	git, err := stack.Store(ctx, platform, "state")
 	if err != nil {
 		return err
 	}
-	for _, d := range []struct{ name, region string }{{"localstack-eu", "eu-west-1"}, {"localstack-us", "us-east-1"}} {
+	bucket, err := stack.BucketStore(ctx, platform, "state-bucket", "clusters")
+	if err != nil {
+		return err
+	}
+	gitStore := v1alpha1.StateStoreReference{Kind: v1alpha1.GitStateStoreKind, Name: git.Name}
+	bucketStore := v1alpha1.StateStoreReference{Kind: v1alpha1.BucketStateStoreKind, Name: bucket.Name}
+	for _, d := range []struct {
+		name, region string
+		ref          v1alpha1.StateStoreReference
+		store        destinations.StoreObject
+	}{
+		{"localstack-eu", "eu-west-1", gitStore, destinations.StoreObject{Git: git}},
+		{"localstack-us", "us-east-1", gitStore, destinations.StoreObject{Git: git}},
+		{"localstack-s3", "eu-central-1", bucketStore, destinations.StoreObject{Bucket: bucket}},
+	} {
 		dest := &v1alpha1.Destination{ObjectMeta: metav1.ObjectMeta{Name: d.name,
 			Labels: map[string]string{"env": "dev", "provider": "localstack", "region": d.region}},
-			Spec: v1alpha1.DestinationSpec{StateStoreRef: v1alpha1.StateStoreReference{Kind: v1alpha1.GitStateStoreKind, Name: store.Name}}}
-		if err := stack.AddDestination(ctx, platform, dest, destinations.StoreObject{Git: store}); err != nil {
+			Spec: v1alpha1.DestinationSpec{StateStoreRef: d.ref}}
+		if err := stack.AddDestination(ctx, platform, dest, d.store); err != nil {
 			return err
 		}
 	}
@@ -216,6 +230,12 @@ func report(w io.Writer, stack *testenv.Stack, reqs []request, kubeconfigs map[s
 		}
 	}
 
+	if keys, err := stack.S3.List(testenv.StateBucket); err == nil {
+		fmt.Fprintf(w, "\n== State bucket %s/%s: keys\n%s\n", stack.S3.Endpoint, testenv.StateBucket, strings.Join(keys, "\n"))
+		fmt.Fprintf(w, "\n== State bucket: version marker (the revision Flux's Bucket reports, and the order of revisions)\n%s\n",
+			stack.S3.Object(testenv.StateBucket, "clusters/.switchyard/version.json"))
+	}
+
 	fmt.Fprintf(w, "\n== Tables at the DynamoDB endpoint %s\n", stack.Dynalite.Endpoint)
 	out, err := stack.ACK.DynamoDB.ListTables(context.Background(), &dynamodb.ListTablesInput{})
 	if err != nil {
@@ -226,7 +246,7 @@ func report(w io.Writer, stack *testenv.Stack, reqs []request, kubeconfigs map[s
 
 	fmt.Fprintf(w, "\n== Look around\n")
 	fmt.Fprintf(w, "kubectl --kubeconfig %s get dynamodbrequests,destinations -A\n", kubeconfigs["platform"])
-	fmt.Fprintf(w, "kubectl --kubeconfig %s get gitrepositories,kustomizations,tables -A\n", kubeconfigs["destination"])
+	fmt.Fprintf(w, "kubectl --kubeconfig %s get gitrepositories,buckets,kustomizations,tables -A\n", kubeconfigs["destination"])
 	if _, err := exec.LookPath("aws"); err == nil {
 		fmt.Fprintf(w, "AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=... aws --endpoint-url %s --region %s dynamodb list-tables\n", testenv.AWSAccessKeyID, stack.Dynalite.Endpoint, testenv.AWSRegion)
 	}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -31,16 +30,9 @@ import (
 // the router recorded (or later), then Ready when the table is ACTIVE.
 func TestBucketStoreEndToEnd(t *testing.T) {
 	ctx := context.Background()
-	s3 := testenv.StartS3(t, "switchyard-state")
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: testenv.SecretsNamespace, Name: "bucket-s3"},
-		StringData: map[string]string{"accessKeyID": testenv.S3AccessKey, "secretAccessKey": testenv.S3SecretKey}}
-	if err := platform.Create(ctx, secret); err != nil {
-		t.Fatal(err)
-	}
-	st := &v1alpha1.BucketStateStore{ObjectMeta: metav1.ObjectMeta{Name: "bucket"}, Spec: v1alpha1.BucketStateStoreSpec{
-		Endpoint: strings.TrimPrefix(s3.Endpoint, "http://"), Insecure: true, BucketName: "switchyard-state", Path: "platform",
-		SecretRef: &v1alpha1.SecretReference{Namespace: testenv.SecretsNamespace, Name: secret.Name}}}
-	if err := platform.Create(ctx, st); err != nil {
+	s3 := stack.S3
+	st, err := stack.BucketStore(ctx, platform, "bucket", "platform")
+	if err != nil {
 		t.Fatal(err)
 	}
 	d := &v1alpha1.Destination{ObjectMeta: metav1.ObjectMeta{Name: "north", Labels: map[string]string{"provider": "localstack", "region": "north"}},
@@ -79,7 +71,7 @@ func TestBucketStoreEndToEnd(t *testing.T) {
 		t.Fatalf("Applied %+v; want True naming the Bucket's sha256 revision", applied)
 	}
 	key := "platform/north/resources/team-bucket/dynamodb/orders/table.yaml"
-	if body := string(s3.Get(t, "switchyard-state", key)); !strings.Contains(body, "orders-bucket") {
+	if body := string(s3.Get(t, testenv.StateBucket, key)); !strings.Contains(body, "orders-bucket") {
 		t.Fatalf("%s: %q", key, body)
 	}
 
@@ -124,12 +116,12 @@ func TestBucketStoreEndToEnd(t *testing.T) {
 		_, err := status(t, "team-bucket", "orders")
 		return apierrors.IsNotFound(err), fmt.Sprint(err)
 	})
-	for _, k := range s3.Keys(t, "switchyard-state") {
+	for _, k := range s3.Keys(t, testenv.StateBucket) {
 		if strings.Contains(k, "/team-bucket/") {
 			t.Errorf("%s left in the bucket", k)
 		}
 	}
-	err := stack.DestinationClient.Get(ctx, types.NamespacedName{Namespace: "switchyard-dynamodb", Name: "team-bucket.orders"}, tbl)
+	err = stack.DestinationClient.Get(ctx, types.NamespacedName{Namespace: "switchyard-dynamodb", Name: "team-bucket.orders"}, tbl)
 	if !apierrors.IsNotFound(err) {
 		t.Errorf("Table still on the destination after the request went: %v", err)
 	}

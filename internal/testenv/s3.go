@@ -164,16 +164,29 @@ func (s *S3Server) List(bucket string) ([]string, error) {
 // Get reads an object.
 func (s *S3Server) Get(t testing.TB, bucket, key string) []byte {
 	t.Helper()
-	out, err := s.client.GetObject(context.Background(), &s3.GetObjectInput{Bucket: &bucket, Key: &key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Body.Close()
-	b, err := io.ReadAll(out.Body)
+	b, err := s.read(bucket, key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// Object reads an object, or says why it could not.
+func (s *S3Server) Object(bucket, key string) string {
+	b, err := s.read(bucket, key)
+	if err != nil {
+		return err.Error()
+	}
+	return string(b)
+}
+
+func (s *S3Server) read(bucket, key string) ([]byte, error) {
+	out, err := s.client.GetObject(context.Background(), &s3.GetObjectInput{Bucket: &bucket, Key: &key})
+	if err != nil {
+		return nil, err
+	}
+	defer out.Body.Close()
+	return io.ReadAll(out.Body)
 }
 
 // Put writes an object as another writer would.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -30,7 +31,8 @@ import (
 // Stack is everything around the router in the end-to-end test and the
 // local demo, on loopback: a platform API server, a destination API server
 // running Flux's source- and kustomize-controller, a Git server with one
-// state repository, a DynamoDB endpoint and the ACK stand-in.
+// state repository, an S3 server with one state bucket, a DynamoDB
+// endpoint and the ACK stand-in.
 type Stack struct {
 	Dir                   string
 	Platform, Destination *ControlPlane
@@ -43,6 +45,7 @@ type Stack struct {
 	FeedbackKubeConfig []byte
 	Git                *GitServer
 	RepoURL            string
+	S3                 *S3Server
 	Flux               *Flux
 	Dynalite           *Dynalite
 	ACK                *ACKStandIn
@@ -111,6 +114,9 @@ func StartStack(dir string, o StackOptions) (s *Stack, err error) {
 	if s.RepoURL, err = s.Git.CreateRepo("state"); err != nil {
 		return nil, err
 	}
+	if s.S3, err = NewS3Server(StateBucket); err != nil {
+		return nil, err
+	}
 	progress("starting Flux's source-controller and kustomize-controller")
 	if s.Flux, err = StartFlux(fluxDir, kubeconfig, dir, o.Flux); err != nil {
 		return nil, err
@@ -139,6 +145,9 @@ func (s *Stack) Stop() {
 	}
 	if s.Git != nil {
 		s.Git.Close()
+	}
+	if s.S3 != nil {
+		s.S3.Close()
 	}
 	for _, cp := range []*ControlPlane{s.Destination, s.Platform} {
 		if cp != nil {
@@ -176,6 +185,26 @@ func (s *Stack) Store(ctx context.Context, platform client.Client, name string) 
 	}
 	st := &v1alpha1.GitStateStore{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1alpha1.GitStateStoreSpec{
 		URL: s.RepoURL, SecretRef: &v1alpha1.SecretReference{Namespace: SecretsNamespace, Name: secret.Name}}}
+	return st, ensure(ctx, platform, st)
+}
+
+// StateBucket is the stack's state bucket.
+const StateBucket = "switchyard-state"
+
+// BucketStore returns a BucketStateStore (with access keys) on the stack's
+// bucket under path, creating it and its Secret on the platform.
+func (s *Stack) BucketStore(ctx context.Context, platform client.Client, name, path string) (*v1alpha1.BucketStateStore, error) {
+	if err := ensure(ctx, platform, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: SecretsNamespace}}); err != nil {
+		return nil, err
+	}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: SecretsNamespace, Name: name + "-s3"},
+		StringData: map[string]string{"accessKeyID": S3AccessKey, "secretAccessKey": S3SecretKey}}
+	if err := ensure(ctx, platform, secret); err != nil {
+		return nil, err
+	}
+	st := &v1alpha1.BucketStateStore{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1alpha1.BucketStateStoreSpec{
+		Endpoint: strings.TrimPrefix(s.S3.Endpoint, "http://"), Insecure: true, BucketName: StateBucket, Path: path,
+		SecretRef: &v1alpha1.SecretReference{Namespace: SecretsNamespace, Name: secret.Name}}}
 	return st, ensure(ctx, platform, st)
 }
 
