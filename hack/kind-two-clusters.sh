@@ -4,9 +4,11 @@
 # LocalStack, the ACK DynamoDB controller and Flux. DynamoDB requests
 # applied on the platform become tables in LocalStack.
 #
-#   hack/kind-two-clusters.sh            create (or update) everything
-#   hack/kind-two-clusters.sh --dry-run  print every step, change nothing
-#   hack/kind-two-clusters.sh --down     delete both clusters
+#   hack/kind-two-clusters.sh                 create (or update) everything
+#   hack/kind-two-clusters.sh --store bucket  the same, with LocalStack's S3
+#                                             as the state store (a Flux Bucket)
+#   hack/kind-two-clusters.sh --dry-run       print every step, change nothing
+#   hack/kind-two-clusters.sh --down          delete both clusters
 #
 # Needs docker, kind, kubectl and helm. Re-running is safe: existing
 # clusters are reused and every apply is idempotent. Set
@@ -29,15 +31,25 @@ DESTINATION=localstack
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DRY_RUN=0
 DOWN=0
+STORE=git # or bucket: LocalStack's S3 instead of the router's own Git repository
 
-for arg in "$@"; do
-  case $arg in
+while [ $# -gt 0 ]; do
+  case $1 in
     --dry-run) DRY_RUN=1 ;;
     --down) DOWN=1 ;;
-    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
-    *) echo "unknown argument $arg (try --help)" >&2; exit 2 ;;
+    --store)
+      STORE=${2:-}
+      shift
+      ;;
+    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
+    *) echo "unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
+  shift
 done
+case $STORE in
+  git | bucket) ;;
+  *) echo "--store takes git or bucket, not '$STORE'" >&2; exit 2 ;;
+esac
 
 say() { printf '\n== %s\n' "$*"; }
 
@@ -145,13 +157,20 @@ up() {
   pipe "kubectl --kubeconfig $kubeconfig config set-credentials switchyard-feedback --token=\"\$(kubectl --context kind-$DESTINATION -n flux-system create token switchyard-feedback --duration=24h)\" >/dev/null"
   run kubectl --kubeconfig "$kubeconfig" config set-context --current --user=switchyard-feedback
 
-  say "the router on $PLATFORM, serving its own state repository"
+  say "the router on $PLATFORM, with a $STORE state store"
   kp apply --server-side -f "$ROOT/dist/install.yaml"
   kp apply -f "$ROOT/config/kind/router.yaml"
   kp -n switchyard-system rollout status deployment/switchyard-router --timeout=300s
   pipe "kubectl --context kind-$PLATFORM -n switchyard-system create secret generic localstack-kubeconfig --from-file=value=$kubeconfig --dry-run=client -o yaml | kubectl --context kind-$PLATFORM apply -f -"
   pipe "kubectl --context kind-$PLATFORM -n switchyard-system create secret generic localstack-aws --from-literal=accessKeyID=test --from-literal=secretAccessKey=test --dry-run=client -o yaml | kubectl --context kind-$PLATFORM apply -f -"
-  kp apply -f "$ROOT/config/kind/platform.yaml"
+  if [ "$STORE" = bucket ]; then
+    # The bucket, and Flux's credentials for it on the destination (LocalStack's test keys).
+    pipe "kubectl --context kind-$DESTINATION -n localstack exec deploy/localstack -- awslocal s3api head-bucket --bucket switchyard-state || kubectl --context kind-$DESTINATION -n localstack exec deploy/localstack -- awslocal s3 mb s3://switchyard-state"
+    pipe "kubectl --context kind-$DESTINATION -n flux-system create secret generic switchyard-localstack-bucket --from-literal=accesskey=test --from-literal=secretkey=test --dry-run=client -o yaml | kubectl --context kind-$DESTINATION apply -f -"
+    kp apply -f "$ROOT/config/kind/platform-bucket.yaml"
+  else
+    kp apply -f "$ROOT/config/kind/platform.yaml"
+  fi
   kp apply -f "$ROOT/config/promises/dynamodb/promise.yaml"
   kp wait --for=condition=Ready promise/dynamodb destination/localstack --timeout=120s
 

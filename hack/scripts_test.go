@@ -33,19 +33,29 @@ func TestShellcheck(t *testing.T) {
 // exists in the repository (the config tests validate them against an API
 // server).
 func TestKindDryRun(t *testing.T) {
-	out, err := exec.Command("./kind-two-clusters.sh", "--dry-run").CombinedOutput()
-	if err != nil {
-		t.Fatalf("dry run: %v\n%s", err, out)
-	}
-	root, _ := filepath.Abs("..")
-	files := regexp.MustCompile(`-f (`+regexp.QuoteMeta(root)+`/\S+)`).FindAllStringSubmatch(string(out), -1)
-	if len(files) < 5 {
-		t.Fatalf("dry run applies %d files, want the manifests:\n%s", len(files), out)
-	}
-	for _, f := range files {
-		if _, err := os.Stat(f[1]); err != nil && !strings.HasSuffix(f[1], "dist/install.yaml") {
-			t.Errorf("the script applies %s, which does not exist", f[1])
+	for _, tt := range []struct {
+		store, platform string
+	}{
+		{"git", "config/kind/platform.yaml"},
+		{"bucket", "config/kind/platform-bucket.yaml"},
+	} {
+		out, err := exec.Command("./kind-two-clusters.sh", "--dry-run", "--store", tt.store).CombinedOutput()
+		if err != nil {
+			t.Fatalf("dry run --store %s: %v\n%s", tt.store, err, out)
 		}
+		root, _ := filepath.Abs("..")
+		files := regexp.MustCompile(`-f (`+regexp.QuoteMeta(root)+`/\S+)`).FindAllStringSubmatch(string(out), -1)
+		if len(files) < 5 || !strings.Contains(string(out), "-f "+filepath.Join(root, tt.platform)) {
+			t.Fatalf("dry run --store %s applies %d files, want the manifests and %s:\n%s", tt.store, len(files), tt.platform, out)
+		}
+		for _, f := range files {
+			if _, err := os.Stat(f[1]); err != nil && !strings.HasSuffix(f[1], "dist/install.yaml") {
+				t.Errorf("the script applies %s, which does not exist", f[1])
+			}
+		}
+	}
+	if out, err := exec.Command("./kind-two-clusters.sh", "--dry-run", "--store", "nfs").CombinedOutput(); err == nil {
+		t.Errorf("--store nfs accepted:\n%s", out)
 	}
 	down, err := exec.Command("./kind-two-clusters.sh", "--dry-run", "--down").CombinedOutput()
 	if err != nil || !strings.Contains(string(down), "kind delete cluster --name platform") {
