@@ -266,3 +266,19 @@ func TestClonePersistsPushedPacks(t *testing.T) {
 		t.Fatalf("%d files on the remote after the damaged clone was rebuilt, want 6", got)
 	}
 }
+
+// A commit's message says what it changed for which request (a lone
+// write's note is the subject).
+func TestCommitMessageSaysWhatChanged(t *testing.T) {
+	g := testenv.StartGitServer(t)
+	url := g.NewRepo(t, "state")
+	w := open(t, url, "clusters")
+	write(t, w, file("dev-1/resources/ns/p/kept", "table.yaml", "k\n"))
+	if _, err := w.Write(context.Background(), "remove ns/gone DynamoDBRequest (p) from dev-1",
+		statestore.Change{Dir: "dev-1/resources/ns/p/gone", Replace: true}, file("dev-1/resources/ns/p/new", "table.yaml", "n\n")); err != nil {
+		t.Fatal(err)
+	}
+	if msg := testenv.Git(t, testenv.Clone(t, url), "log", "-1", "--format=%s"); msg != "switchyard: remove ns/gone DynamoDBRequest (p) from dev-1" {
+		t.Fatalf("subject %q", msg)
+	}
+}
