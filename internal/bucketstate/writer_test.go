@@ -2,11 +2,8 @@ package bucketstate_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"sort"
 	"strings"
 	"testing"
@@ -52,21 +49,6 @@ func request(dest, name, content string) statestore.Change {
 		Files: map[string][]byte{"table.yaml": []byte(content)}}
 }
 
-// fluxDigest is Flux's Bucket revision, computed from the server's own
-// listing: sha256 over "<key> <etag>\n" for every key outside the control
-// directory, sorted.
-func fluxDigest(t *testing.T, s *testenv.S3Server, root string) string {
-	t.Helper()
-	h := sha256.New()
-	for _, k := range s.Keys(t, bucket) {
-		if strings.HasPrefix(k, root+"/"+bucketstate.ControlDir+"/") || !strings.HasPrefix(k, root+"/") {
-			continue
-		}
-		fmt.Fprintf(h, "%s %s\n", k, s.ETag(t, bucket, k))
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
 func TestWritePutsObjectsAndTheMarker(t *testing.T) {
 	s := testenv.StartS3(t, bucket)
 	w := open(t, s, "clusters")
@@ -82,7 +64,7 @@ func TestWritePutsObjectsAndTheMarker(t *testing.T) {
 	if got := s.Keys(t, bucket); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("keys %v, want %v", got, want)
 	}
-	if d := fluxDigest(t, s, "clusters"); d != r.Commit {
+	if d := s.FluxDigest(t, bucket, "clusters"); d != r.Commit {
 		t.Fatalf("revision %s, Flux would compute %s", r.Commit, d)
 	}
 	var m bucketstate.Marker
@@ -143,7 +125,7 @@ func TestReplaceAndRemove(t *testing.T) {
 	if ok, _ := w.Exists("dev-2/resources"); !ok {
 		t.Fatal("dev-2 lost")
 	}
-	if d := fluxDigest(t, s, "clusters"); d != r.Commit {
+	if d := s.FluxDigest(t, bucket, "clusters"); d != r.Commit {
 		t.Fatalf("revision %s, Flux would compute %s", r.Commit, d)
 	}
 }
@@ -229,7 +211,7 @@ func TestDriftIsSeenAndRepaired(t *testing.T) {
 	if string(s.Get(t, bucket, "clusters/other/file.yaml")) != "someone else's" {
 		t.Fatal("another writer's object changed")
 	}
-	if d := fluxDigest(t, s, "clusters"); d != r.Commit {
+	if d := s.FluxDigest(t, bucket, "clusters"); d != r.Commit {
 		t.Fatalf("revision %s, Flux would compute %s", r.Commit, d)
 	}
 }

@@ -2,7 +2,9 @@ package faults
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -17,9 +19,12 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
+	"github.com/switchyard-dev/switchyard/internal/bucketstate"
 	"github.com/switchyard-dev/switchyard/internal/router"
 	"github.com/switchyard-dev/switchyard/internal/testenv"
 )
@@ -27,10 +32,25 @@ import (
 var requestGVK = schema.GroupVersionKind{Group: "aws.switchyard.dev", Version: "v1alpha1", Kind: "DynamoDBRequest"}
 
 // TestRouterSurvivesSIGKILL creates requests while the router is killed
-// with SIGKILL again and again (and another writer pushes to the branch),
-// then checks that every request is in the repository exactly once, on the
-// destination its status names, and that no other writer's commit was lost.
+// with SIGKILL again and again (and another writer writes to the store),
+// then checks that every request is in the store exactly once, on the
+// destination its status names, that no other writer's write was lost,
+// and that the store is intact. It runs for both store kinds.
 func TestRouterSurvivesSIGKILL(t *testing.T) {
+	// The routers log to their own files; envtest's logs are not needed.
+	ctrl.SetLogger(zap.New(zap.WriteTo(io.Discard)))
+	for _, kind := range []struct {
+		name string
+		open func(t *testing.T) faultStore
+	}{
+		{"git", openGit},
+		{"bucket", openBucket},
+	} {
+		t.Run(kind.name, func(t *testing.T) { survivesSIGKILL(t, kind.open(t)) })
+	}
+}
+
+func survivesSIGKILL(t *testing.T, store faultStore) {
 	requests, kills := 300, 10
 	if os.Getenv("SWITCHYARD_SOAK") != "" {
 		requests, kills = 1000, 25
@@ -53,20 +73,14 @@ func TestRouterSurvivesSIGKILL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	git := testenv.StartGitServer(t)
-	url := git.NewRepo(t, "faults")
 	bin := buildRouter(t, dir)
 	ctx := context.Background()
 
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "faults-git", Namespace: "default"},
-		StringData: map[string]string{"username": testenv.GitUser, "password": testenv.GitPassword}}
-	store := &v1alpha1.GitStateStore{ObjectMeta: metav1.ObjectMeta{Name: "faults"}, Spec: v1alpha1.GitStateStoreSpec{
-		URL: url, Path: "clusters", SecretRef: &v1alpha1.SecretReference{Name: secret.Name, Namespace: "default"}}}
-	objs := []client.Object{secret, store, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "faults"}}}
+	objs := append(store.objects(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "faults"}})
 	for i := range 4 {
 		objs = append(objs, &v1alpha1.Destination{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("kill-%d", i),
 			Labels: map[string]string{"provider": "localstack"}},
-			Spec: v1alpha1.DestinationSpec{StateStoreRef: v1alpha1.StateStoreReference{Kind: v1alpha1.GitStateStoreKind, Name: store.Name}}})
+			Spec: v1alpha1.DestinationSpec{StateStoreRef: store.ref()}})
 	}
 	for _, o := range objs {
 		if err := c.Create(ctx, o); err != nil {
@@ -121,7 +135,7 @@ func TestRouterSurvivesSIGKILL(t *testing.T) {
 		}
 		p.Kill()
 		if i%3 == 0 {
-			others = append(others, pushOther(t, url, fmt.Sprintf("other-%d.txt", i)))
+			others = append(others, store.other(t, i))
 		}
 		p = start()
 	}
@@ -133,11 +147,11 @@ func TestRouterSurvivesSIGKILL(t *testing.T) {
 		n := notWritten(t, c)
 		return n == 0, fmt.Sprintf("%d not written", n)
 	})
-	t.Logf("%d requests, %d SIGKILLs (%d while requests were unwritten), %d other-writer commits; converged %s after the last restart",
+	t.Logf("%d requests, %d SIGKILLs (%d while requests were unwritten), %d other-writer writes; converged %s after the last restart",
 		requests, kills, killedBusy, len(others), time.Since(began).Round(time.Millisecond))
 
 	// Every request exactly once, where its status says.
-	files := testenv.Files(t, url)
+	files := store.files(t)
 	where := map[string][]string{}
 	for _, f := range files {
 		parts := strings.Split(f, "/")
@@ -151,7 +165,7 @@ func TestRouterSurvivesSIGKILL(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(list.Items) != requests || len(where) != requests {
-		t.Errorf("%d requests, %d request directories in the repo; want %d of each", len(list.Items), len(where), requests)
+		t.Errorf("%d requests, %d request directories in the store; want %d of each", len(list.Items), len(where), requests)
 	}
 	for _, u := range list.Items {
 		var st v1alpha1.RequestStatus
@@ -160,14 +174,104 @@ func TestRouterSurvivesSIGKILL(t *testing.T) {
 			t.Fatal(err)
 		}
 		if got := where[u.GetName()]; len(got) != 1 || got[0] != st.Destination {
-			t.Errorf("%s: status says %q, the repo has it on %v", u.GetName(), st.Destination, got)
+			t.Errorf("%s: status says %q, the store has it on %v", u.GetName(), st.Destination, got)
 		}
 	}
 	for _, o := range others {
-		testenv.CheckHistoryKeeps(t, url, o)
+		store.kept(t, o)
 	}
-	if out, err := testenv.GitE(git.RepoDir("faults"), "fsck", "--full"); err != nil {
+	store.check(t)
+}
+
+// faultStore is the state store the killed routers write to.
+type faultStore interface {
+	// objects are the store and its Secret, to create on the platform.
+	objects() []client.Object
+	ref() v1alpha1.StateStoreReference
+	// files lists every file in the store.
+	files(t *testing.T) []string
+	// other writes as another writer would, and returns what kept checks.
+	other(t *testing.T, i int) string
+	kept(t *testing.T, other string)
+	// check verifies the store's integrity after the routers converged.
+	check(t *testing.T)
+}
+
+type gitFaults struct {
+	g   *testenv.GitServer
+	url string
+}
+
+func openGit(t *testing.T) faultStore {
+	g := testenv.StartGitServer(t)
+	return &gitFaults{g: g, url: g.NewRepo(t, "faults")}
+}
+
+func (s *gitFaults) objects() []client.Object {
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "faults-git", Namespace: "default"},
+		StringData: map[string]string{"username": testenv.GitUser, "password": testenv.GitPassword}}
+	return []client.Object{secret, &v1alpha1.GitStateStore{ObjectMeta: metav1.ObjectMeta{Name: "faults"}, Spec: v1alpha1.GitStateStoreSpec{
+		URL: s.url, Path: "clusters", SecretRef: &v1alpha1.SecretReference{Name: secret.Name, Namespace: "default"}}}}
+}
+func (s *gitFaults) ref() v1alpha1.StateStoreReference {
+	return v1alpha1.StateStoreReference{Kind: v1alpha1.GitStateStoreKind, Name: "faults"}
+}
+func (s *gitFaults) files(t *testing.T) []string { return testenv.Files(t, s.url) }
+func (s *gitFaults) other(t *testing.T, i int) string {
+	return pushOther(t, s.url, fmt.Sprintf("other-%d.txt", i))
+}
+func (s *gitFaults) kept(t *testing.T, commit string) { testenv.CheckHistoryKeeps(t, s.url, commit) }
+func (s *gitFaults) check(t *testing.T) {
+	if out, err := testenv.GitE(s.g.RepoDir("faults"), "fsck", "--full"); err != nil {
 		t.Errorf("git fsck on the remote: %v\n%s", err, out)
+	}
+}
+
+type bucketFaults struct{ s *testenv.S3Server }
+
+func openBucket(t *testing.T) faultStore { return &bucketFaults{s: testenv.StartS3(t, "faults")} }
+
+func (s *bucketFaults) objects() []client.Object {
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "faults-s3", Namespace: "default"},
+		StringData: map[string]string{"accessKeyID": testenv.S3AccessKey, "secretAccessKey": testenv.S3SecretKey}}
+	return []client.Object{secret, &v1alpha1.BucketStateStore{ObjectMeta: metav1.ObjectMeta{Name: "faults"}, Spec: v1alpha1.BucketStateStoreSpec{
+		Endpoint: s.s.Endpoint, Insecure: true, BucketName: "faults", Path: "clusters",
+		SecretRef: &v1alpha1.SecretReference{Name: secret.Name, Namespace: "default"}}}}
+}
+func (s *bucketFaults) ref() v1alpha1.StateStoreReference {
+	return v1alpha1.StateStoreReference{Kind: v1alpha1.BucketStateStoreKind, Name: "faults"}
+}
+func (s *bucketFaults) files(t *testing.T) []string { return s.s.Keys(t, "faults") }
+
+// other puts an object outside every destination's directory, under the
+// store's path, as another tool sharing the bucket would.
+func (s *bucketFaults) other(t *testing.T, i int) string {
+	key := fmt.Sprintf("clusters/other/other-%d.txt", i)
+	s.s.Put(t, "faults", key, []byte("another writer\n"))
+	return key
+}
+func (s *bucketFaults) kept(t *testing.T, key string) {
+	if got := string(s.s.Get(t, "faults", key)); got != "another writer\n" {
+		t.Errorf("%s: %q", key, got)
+	}
+}
+
+// check: the version marker names the store's content as Flux would
+// digest it (a kill between the objects and the marker is repaired by the
+// next start), and no write check was left behind.
+func (s *bucketFaults) check(t *testing.T) {
+	testenv.WaitFor(t, time.Minute, "the version marker naming the store's content", func() (bool, string) {
+		var m bucketstate.Marker
+		if err := json.Unmarshal(s.s.Get(t, "faults", "clusters/.switchyard/version.json"), &m); err != nil {
+			return false, err.Error()
+		}
+		d := s.s.FluxDigest(t, "faults", "clusters")
+		return m.Revision == d, fmt.Sprintf("marker %s, content %s", m.Revision, d)
+	})
+	for _, k := range s.s.Keys(t, "faults") {
+		if strings.Contains(k, "/write-check-") {
+			t.Errorf("%s left behind", k)
+		}
 	}
 }
 

@@ -3,7 +3,10 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -214,4 +217,20 @@ func (s *S3Server) ETag(t testing.TB, bucket, key string) string {
 		t.Fatal(err)
 	}
 	return strings.Trim(aws.ToString(out.ETag), `"`)
+}
+
+// FluxDigest is the revision Flux's Bucket source would report for the
+// objects under prefix: sha256 over the sorted lines "<key> <etag>\n",
+// leaving out the router's control directory (the Bucket's ignore rule).
+// It reads the server directly, so it does not depend on the router's code.
+func (s *S3Server) FluxDigest(t testing.TB, bucket, prefix string) string {
+	t.Helper()
+	h := sha256.New()
+	for _, k := range s.Keys(t, bucket) {
+		if !strings.HasPrefix(k, prefix+"/") || strings.HasPrefix(k, prefix+"/.switchyard/") {
+			continue
+		}
+		fmt.Fprintf(h, "%s %s\n", k, s.ETag(t, bucket, k))
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
