@@ -138,7 +138,24 @@ func (w *Writer) Close() { w.batch.Close() }
 // remove (with other Writes queued at the same time), and returns the
 // revision that carries them.
 func (w *Writer) Write(ctx context.Context, note string, changes ...statestore.Change) (statestore.Result, error) {
+	for _, c := range changes {
+		if err := check(c); err != nil {
+			return statestore.Result{}, err
+		}
+	}
 	return w.batch.Write(ctx, note, changes)
+}
+
+// check refuses a Change that could leave its directory, or that names the
+// control directory, which only the writer writes.
+func check(c statestore.Change) error {
+	if err := c.Check(); err != nil {
+		return err
+	}
+	if first, _, _ := strings.Cut(c.Dir, "/"); first == ControlDir {
+		return fmt.Errorf("directory %q: %s is the bucket store's own", c.Dir, ControlDir)
+	}
+	return nil
 }
 
 func (w *Writer) full(dir string) string {

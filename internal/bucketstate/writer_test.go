@@ -145,6 +145,7 @@ func TestNamesNeverEscapeThePrefix(t *testing.T) {
 		{Dir: "dev/.", Replace: true},
 		{Dir: "", Replace: true},
 		{Dir: "dev\\..\\..", Replace: true},
+		{Dir: bucketstate.ControlDir, Files: map[string][]byte{bucketstate.MarkerFile: []byte("{}")}},
 	} {
 		if _, err := w.Write(ctx(t), "hostile", c); err == nil {
 			t.Errorf("%+v accepted", c)
