@@ -483,11 +483,22 @@ func TestBucketStoreConditions(t *testing.T) {
 		{"no-such-bucket", "bucket-good", "absent", v1alpha1.BucketUnreachable, "NoSuchBucket"},
 		{"ok", "bucket-good", "conditions", v1alpha1.Reconciled, "is writable"},
 	}
+	// authMethod IAM takes the SDK's default chain, here the environment.
+	t.Setenv("AWS_ACCESS_KEY_ID", testenv.S3AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", testenv.S3SecretKey)
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	tests = append(tests, struct {
+		name, secret, bucket string
+		reason, message      string
+	}{"iam", "", "conditions", v1alpha1.Reconciled, "is writable"})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			st := &v1alpha1.BucketStateStore{ObjectMeta: metav1.ObjectMeta{Name: "cond-" + tt.name}, Spec: v1alpha1.BucketStateStoreSpec{
 				Endpoint: s.Endpoint, Insecure: true, BucketName: tt.bucket, Path: tt.name,
 				SecretRef: &v1alpha1.SecretReference{Name: tt.secret, Namespace: "default"}}}
+			if tt.secret == "" {
+				st.Spec.AuthMethod, st.Spec.SecretRef = v1alpha1.IAMAuthMethod, nil
+			}
 			if err := k8s.Create(ctx(t), st); err != nil {
 				t.Fatal(err)
 			}
