@@ -180,34 +180,41 @@ func sum(content []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-// plan is what a batch needs: the content each key should have (nil to
-// delete), and which Writes touch which keys.
+// plan is what a batch needs: what each key should hold, and which Writes
+// touch which keys.
 type plan struct {
-	keys  map[string][]byte
+	keys  map[string]want
 	touch [][]string
+}
+
+// want is a key's desired state: content, or removed. (An empty file is
+// content, so a nil slice cannot mean removal.)
+type want struct {
+	content []byte
+	remove  bool
 }
 
 // plan applies the batch's Changes, in order, to the index's keys. Callers
 // hold mu (read).
 func (w *Writer) plan(batch []statestore.Write) plan {
-	p := plan{keys: map[string][]byte{}, touch: make([][]string, len(batch))}
+	p := plan{keys: map[string]want{}, touch: make([][]string, len(batch))}
 	for i, o := range batch {
 		for _, c := range o.Changes {
 			dir := w.full(c.Dir)
 			if c.Replace {
 				for _, k := range w.idx.keysUnder(dir) {
-					p.keys[k] = nil
+					p.keys[k] = want{remove: true}
 					p.touch[i] = append(p.touch[i], k)
 				}
 				for k := range p.keys {
 					if strings.HasPrefix(k, dir+"/") {
-						p.keys[k] = nil
+						p.keys[k] = want{remove: true}
 					}
 				}
 			}
 			for name, content := range c.Files {
 				k := path.Join(dir, name)
-				p.keys[k] = content
+				p.keys[k] = want{content: content}
 				p.touch[i] = append(p.touch[i], k)
 			}
 		}
@@ -215,14 +222,14 @@ func (w *Writer) plan(batch []statestore.Write) plan {
 	return p
 }
 
-// needed reports whether key must be written (or deleted) to hold content.
+// needed reports whether key must be written (or deleted) to be as wanted.
 // Callers hold mu.
-func (w *Writer) needed(key string, content []byte) bool {
+func (w *Writer) needed(key string, v want) bool {
 	o, ok := w.idx.objects[key]
-	if content == nil {
+	if v.remove {
 		return ok
 	}
-	return !ok || o.sum != sum(content)
+	return !ok || o.sum != sum(v.content)
 }
 
 // unchanged reports whether changes would leave every object as it is, and
@@ -234,8 +241,8 @@ func (w *Writer) unchanged(changes []statestore.Change) (string, bool) {
 		return "", false
 	}
 	p := w.plan([]statestore.Write{{Changes: changes}})
-	for k, content := range p.keys {
-		if w.needed(k, content) {
+	for k, v := range p.keys {
+		if w.needed(k, v) {
 			return "", false
 		}
 	}
@@ -256,9 +263,9 @@ func (w *Writer) write(batch []statestore.Write, attempt int) ([]statestore.Resu
 	w.mu.RLock()
 	p := w.plan(batch)
 	var puts, dels []string
-	for k, content := range p.keys {
-		if w.needed(k, content) {
-			if content == nil {
+	for k, v := range p.keys {
+		if w.needed(k, v) {
+			if v.remove {
 				dels = append(dels, k)
 			} else {
 				puts = append(puts, k)
@@ -303,7 +310,7 @@ func (w *Writer) isLoaded() bool {
 // putAll puts keys with at most Concurrency requests in flight, recording
 // each success in the index at once, so a retry after a partial failure
 // writes only what is left.
-func (w *Writer) putAll(ctx context.Context, keys []string, content map[string][]byte) error {
+func (w *Writer) putAll(ctx context.Context, keys []string, wanted map[string]want) error {
 	sem := make(chan struct{}, w.cfg.Concurrency)
 	errs := make(chan error, len(keys))
 	var wg sync.WaitGroup
@@ -312,7 +319,7 @@ func (w *Writer) putAll(ctx context.Context, keys []string, content map[string][
 		sem <- struct{}{}
 		go func(k string) {
 			defer func() { <-sem; wg.Done() }()
-			errs <- w.put(ctx, k, content[k])
+			errs <- w.put(ctx, k, wanted[k].content)
 		}(k)
 	}
 	wg.Wait()

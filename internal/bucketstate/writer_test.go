@@ -101,6 +101,22 @@ func TestNoOpWritesMakeNoRequests(t *testing.T) {
 	}
 }
 
+// An empty file is a file: written, kept, and a no-op the second time.
+func TestEmptyFileIsWritten(t *testing.T) {
+	s := testenv.StartS3(t, bucket)
+	w := open(t, s, "clusters")
+	c := statestore.Change{Dir: "dev-1/resources/ns/p/empty", Replace: true, Files: map[string][]byte{"empty.yaml": nil}}
+	if r := write(t, w, c); !r.Changed {
+		t.Fatalf("first write: %+v", r)
+	}
+	if got := string(s.Get(t, bucket, "clusters/dev-1/resources/ns/p/empty/empty.yaml")); got != "" {
+		t.Fatalf("content %q", got)
+	}
+	if r := write(t, w, c); r.Changed {
+		t.Fatalf("second write changed: %+v", r)
+	}
+}
+
 func TestReplaceAndRemove(t *testing.T) {
 	s := testenv.StartS3(t, bucket)
 	w := open(t, s, "clusters")
