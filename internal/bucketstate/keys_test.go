@@ -27,7 +27,7 @@ func FuzzKeysStayUnderRoot(f *testing.F) {
 			{Dir: dir, Files: map[string][]byte{name: []byte("x")}},
 			{Dir: dir, Replace: true},
 		} {
-			if check(c) != nil {
+			if c.Check() != nil || checkControl(c) != nil {
 				continue
 			}
 			p := w.plan([]statestore.Write{{Changes: []statestore.Change{c}}})

@@ -9,12 +9,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/switchyard-dev/switchyard/internal/metrics"
 	"github.com/switchyard-dev/switchyard/internal/statestore"
@@ -28,25 +31,36 @@ type Marker struct {
 	// Revision is the store's digest after the batch (Flux's Bucket
 	// revision without its "sha256:" prefix).
 	Revision string `json:"revision"`
-	// Sequence numbers the batches that changed the store.
+	// Sequence numbers the revisions in the order the router made them.
 	Sequence uint64    `json:"sequence"`
 	Time     time.Time `json:"time"`
 	// History holds the last revisions, oldest first, ending with Revision.
-	History []string `json:"history"`
+	History []Version `json:"history"`
+}
+
+// Version is one revision and its sequence number.
+type Version struct {
+	Revision string `json:"revision"`
+	Sequence uint64 `json:"sequence"`
 }
 
 // markerHistory is how many revisions the marker carries; maxHistory how
 // many the writer remembers.
 const (
 	markerHistory = 100
-	maxHistory    = 10000
+	maxHistory    = 1000
 )
 
+// ignoreFile is the object Flux reads ignore rules from at the bucket root
+// and leaves out of its index; the router leaves it out too. (Rules in it
+// are not applied by the router: do not keep one in a state bucket.)
+const ignoreFile = ".sourceignore"
+
 // load lists the prefix into a new index and reads the marker. Callers hold
-// work. A failed listing changes nothing.
+// work. A failed listing or read changes nothing.
 func (w *Writer) load(ctx context.Context) error {
 	idx := newIndex()
-	control := w.controlKey("")
+	control := w.controlKey("") + "/"
 	pages := s3.NewListObjectsV2Paginator(w.client, &s3.ListObjectsV2Input{Bucket: &w.cfg.Bucket, Prefix: aws.String(w.listPrefix())})
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
@@ -55,7 +69,7 @@ func (w *Writer) load(ctx context.Context) error {
 		}
 		for _, o := range page.Contents {
 			k := aws.ToString(o.Key)
-			if strings.HasPrefix(k, control) || strings.HasSuffix(k, "/") {
+			if strings.HasPrefix(k, control) || strings.HasSuffix(k, "/") || k == ignoreFile {
 				continue
 			}
 			idx.put(k, object{etag: etag(o.ETag), modified: aws.ToTime(o.LastModified)})
@@ -78,24 +92,24 @@ func (w *Writer) load(ctx context.Context) error {
 		idx.objects[k] = o
 	}
 	if w.loaded && !w.idx.same(idx) {
-		w.moved.Store(true)
+		w.moved = true
 	}
 	w.idx, w.loaded = idx, true
 	if marker != nil {
-		first := marker.Sequence + 1 - uint64(len(marker.History))
-		for i, r := range marker.History {
-			w.remember(r, first+uint64(i))
+		for _, v := range marker.History {
+			w.remember(v.Revision, v.Sequence)
 		}
 	}
 	rev := idx.digest()
-	w.markerStale = marker == nil || marker.Revision != rev
-	if rev != w.revision {
-		if _, known := w.history[rev]; !known || w.markerStale {
-			w.seq++
-			w.remember(rev, w.seq)
-		}
-		w.revision = rev
+	// The marker does not name what the bucket holds: someone else wrote,
+	// or a router stopped between its objects and the marker. The content
+	// is a new revision, recorded with the next batch.
+	w.dirty = marker == nil || marker.Revision != rev
+	if w.dirty && rev != w.revision {
+		w.seq++
+		w.remember(rev, w.seq)
 	}
+	w.revision = rev
 	return nil
 }
 
@@ -119,7 +133,8 @@ func (w *Writer) readMarker(ctx context.Context) (*Marker, error) {
 	defer cancel()
 	out, err := w.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &w.cfg.Bucket, Key: aws.String(w.controlKey(MarkerFile))})
 	var missing *types.NoSuchKey
-	if errors.As(err, &missing) {
+	var resp *smithyhttp.ResponseError
+	if errors.As(err, &missing) || (errors.As(err, &resp) && resp.HTTPStatusCode() == http.StatusNotFound) {
 		return nil, nil
 	}
 	if err != nil {
@@ -127,33 +142,31 @@ func (w *Writer) readMarker(ctx context.Context) (*Marker, error) {
 	}
 	defer out.Body.Close()
 	var m Marker
-	if err := json.NewDecoder(io.LimitReader(out.Body, 1<<20)).Decode(&m); err != nil || m.Sequence < uint64(len(m.History)) {
+	if err := json.NewDecoder(io.LimitReader(out.Body, 1<<20)).Decode(&m); err != nil {
 		// A damaged marker only costs the order of old revisions.
 		return nil, nil
 	}
 	return &m, nil
 }
 
-// advance makes the index's digest the new revision when objects changed,
-// and writes the marker when it does not name the revision. Callers hold
-// work.
-func (w *Writer) advance(ctx context.Context, changed bool) (string, error) {
+// advance records the index's digest as the new revision when a batch
+// wrote objects, and writes the marker when it does not name the revision.
+// Callers hold work.
+func (w *Writer) advance(ctx context.Context) (string, error) {
 	w.mu.Lock()
-	if changed {
-		rev := w.idx.digest()
-		if rev != w.revision {
-			w.seq++
-			w.remember(rev, w.seq)
-			w.revision = rev
-		}
-		w.markerStale = true
-	}
-	rev, stale := w.revision, w.markerStale
-	m := Marker{Revision: rev, Sequence: w.history[rev], Time: time.Now().UTC(), History: w.recent()}
-	w.mu.Unlock()
-	if !stale {
+	if !w.dirty {
+		rev := w.revision
+		w.mu.Unlock()
 		return rev, nil
 	}
+	if rev := w.idx.digest(); rev != w.revision {
+		w.seq++
+		w.remember(rev, w.seq)
+		w.revision = rev
+	}
+	rev := w.revision
+	m := Marker{Revision: rev, Sequence: w.history[rev], Time: time.Now().UTC(), History: w.recent()}
+	w.mu.Unlock()
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return "", err
@@ -167,27 +180,20 @@ func (w *Writer) advance(ctx context.Context, changed bool) (string, error) {
 	metrics.ObjectWrites.WithLabelValues(w.cfg.Name, "put").Inc()
 	metrics.Commits.WithLabelValues(w.cfg.Name).Inc()
 	w.mu.Lock()
-	w.markerStale = w.revision != rev
+	w.dirty = w.revision != rev
 	w.mu.Unlock()
 	return rev, nil
 }
 
 // recent returns the last markerHistory revisions, oldest first. Callers
 // hold mu.
-func (w *Writer) recent() []string {
-	byseq := map[uint64]string{}
+func (w *Writer) recent() []Version {
+	out := make([]Version, 0, len(w.history))
 	for r, n := range w.history {
-		if n+markerHistory > w.seq {
-			byseq[n] = r
-		}
+		out = append(out, Version{Revision: r, Sequence: n})
 	}
-	var out []string
-	for n := w.seq + 1 - min(w.seq, markerHistory); n <= w.seq; n++ {
-		if r, ok := byseq[n]; ok {
-			out = append(out, r)
-		}
-	}
-	return out
+	sort.Slice(out, func(i, j int) bool { return out[i].Sequence < out[j].Sequence })
+	return out[max(0, len(out)-markerHistory):]
 }
 
 // Refresh lists the bucket again and returns the revision, and whether the
@@ -199,12 +205,14 @@ func (w *Writer) Refresh(ctx context.Context) (string, bool, error) {
 	if err := w.load(ctx); err != nil {
 		return "", false, err
 	}
-	w.mu.RLock()
-	defer w.mu.RUnlock()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	moved := w.moved
+	w.moved = false
 	if len(w.idx.objects) == 0 {
-		return "", w.moved.Swap(false), nil
+		return "", moved, nil
 	}
-	return w.revision, w.moved.Swap(false), nil
+	return w.revision, moved, nil
 }
 
 // CheckWrite puts a small object in the control directory and deletes it:
@@ -235,9 +243,12 @@ func (w *Writer) Exists(dir string) (bool, error) {
 	return w.idx.under[w.full(dir)] > 0, nil
 }
 
-// Contains reports whether revision head includes revision r: r itself, a
-// later revision in the writer's history, or the current revision (which
-// includes everything written before it).
+// Contains reports whether revision head includes revision r: r itself, or
+// a later revision in the writer's history. A head the writer does not
+// know (someone else's objects, not listed yet) is ErrUnknownCommit. An r
+// it does not know, under a head it knows, is older than the history
+// reaches (the marker carries the last 100 revisions across restarts), so
+// the head includes it.
 func (w *Writer) Contains(head, r string) (bool, error) {
 	if head == r {
 		return true, nil
@@ -247,15 +258,12 @@ func (w *Writer) Contains(head, r string) (bool, error) {
 	hn, hok := w.history[head]
 	rn, rok := w.history[r]
 	switch {
-	case hok && rok:
-		return hn >= rn, nil
-	case head == w.revision:
-		return true, nil
 	case !hok:
 		return false, fmt.Errorf("%w: %s", statestore.ErrUnknownCommit, head)
-	default:
-		return false, fmt.Errorf("%w: %s", statestore.ErrUnknownCommit, r)
+	case !rok:
+		return true, nil
 	}
+	return hn >= rn, nil
 }
 
 // Dirs lists the directories exactly depth levels below dir, with the time
@@ -275,9 +283,7 @@ func (w *Writer) Dirs(dir string, depth int) ([]statestore.Dir, error) {
 			continue
 		}
 		p := dir + "/" + strings.Join(parts[:depth], "/")
-		if t := w.idx.objects[k].modified; t.After(when[p]) {
-			when[p] = t
-		} else if _, ok := when[p]; !ok {
+		if t, seen := w.idx.objects[k].modified, when[p]; seen.IsZero() || t.After(seen) {
 			when[p] = t
 		}
 	}

@@ -11,7 +11,6 @@ import (
 	"path"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -74,9 +73,12 @@ type Writer struct {
 	revision string
 	seq      uint64
 	history  map[string]uint64
-	// markerStale is set when the marker does not name the revision.
-	markerStale bool
-	moved       atomic.Bool
+	// dirty is set from the first object write of a batch until the
+	// marker names the resulting revision; meanwhile no Write is answered
+	// from the index, which may hold objects of an unrecorded revision.
+	dirty bool
+	// moved is set when a listing finds objects changed under the writer.
+	moved bool
 }
 
 // Open creates the S3 client and starts the writer; nothing is read until
@@ -114,7 +116,7 @@ func Open(cfg Config) (*Writer, error) {
 			o.MaxBackoff = 2 * time.Second
 		}),
 	})
-	w.batch = statestore.NewBatcher(cfg.Name, cfg.MaxBatch, cfg.Retries, w.write, w.unchanged)
+	w.batch = statestore.NewBatcher(cfg.Name, cfg.MaxBatch, cfg.Retries, statestore.Funcs{Write: w.write, Unchanged: w.unchanged, Check: checkControl})
 	return w, nil
 }
 
@@ -138,20 +140,12 @@ func (w *Writer) Close() { w.batch.Close() }
 // remove (with other Writes queued at the same time), and returns the
 // revision that carries them.
 func (w *Writer) Write(ctx context.Context, note string, changes ...statestore.Change) (statestore.Result, error) {
-	for _, c := range changes {
-		if err := check(c); err != nil {
-			return statestore.Result{}, err
-		}
-	}
 	return w.batch.Write(ctx, note, changes)
 }
 
-// check refuses a Change that could leave its directory, or that names the
-// control directory, which only the writer writes.
-func check(c statestore.Change) error {
-	if err := c.Check(); err != nil {
-		return err
-	}
+// checkControl refuses a Change that names the control directory, which
+// only the writer writes.
+func checkControl(c statestore.Change) error {
 	if first, _, _ := strings.Cut(c.Dir, "/"); first == ControlDir {
 		return fmt.Errorf("directory %q: %s is the bucket store's own", c.Dir, ControlDir)
 	}
@@ -237,7 +231,7 @@ func (w *Writer) needed(key string, v want) bool {
 func (w *Writer) unchanged(changes []statestore.Change) (string, bool) {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
-	if !w.loaded || w.markerStale {
+	if !w.loaded || w.dirty {
 		return "", false
 	}
 	p := w.plan([]statestore.Write{{Changes: changes}})
@@ -250,10 +244,10 @@ func (w *Writer) unchanged(changes []statestore.Change) (string, bool) {
 }
 
 // write is the batch's work: put and delete what changed, then the marker.
-func (w *Writer) write(batch []statestore.Write, attempt int) ([]statestore.Result, error) {
+func (w *Writer) write(ctx context.Context, batch []statestore.Write, attempt int) ([]statestore.Result, error) {
 	w.work.Lock()
 	defer w.work.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*requestTimeout)
+	ctx, cancel := context.WithTimeout(ctx, 5*requestTimeout)
 	defer cancel()
 	if attempt > 0 || !w.isLoaded() {
 		if err := w.load(ctx); err != nil {
@@ -283,6 +277,11 @@ func (w *Writer) write(batch []statestore.Write, attempt int) ([]statestore.Resu
 		}
 	}
 	w.mu.RUnlock()
+	if len(pending) > 0 {
+		w.mu.Lock()
+		w.dirty = true
+		w.mu.Unlock()
+	}
 
 	if err := w.putAll(ctx, puts, p.keys); err != nil {
 		return nil, err
@@ -290,7 +289,7 @@ func (w *Writer) write(batch []statestore.Write, attempt int) ([]statestore.Resu
 	if err := w.deleteAll(ctx, dels); err != nil {
 		return nil, err
 	}
-	rev, err := w.advance(ctx, len(puts)+len(dels) > 0)
+	rev, err := w.advance(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -348,8 +347,17 @@ func (w *Writer) put(ctx context.Context, key string, content []byte) error {
 		return fmt.Errorf("putting %s in bucket %s: %w", key, w.cfg.Bucket, err)
 	}
 	metrics.ObjectWrites.WithLabelValues(w.cfg.Name, "put").Inc()
+	tag := out.ETag
+	if tag == nil {
+		// The digest needs the ETag Flux will list; ask for it.
+		head, err := w.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &w.cfg.Bucket, Key: aws.String(key)})
+		if err != nil {
+			return fmt.Errorf("reading the ETag of %s in bucket %s: %w", key, w.cfg.Bucket, err)
+		}
+		tag = head.ETag
+	}
 	w.mu.Lock()
-	w.idx.put(key, object{etag: etag(out.ETag), sum: hex.EncodeToString(s[:]), modified: time.Now()})
+	w.idx.put(key, object{etag: etag(tag), sum: hex.EncodeToString(s[:]), modified: time.Now()})
 	w.mu.Unlock()
 	return nil
 }

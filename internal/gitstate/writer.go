@@ -102,7 +102,7 @@ func Open(cfg Config) (*Writer, error) {
 	}
 	w := &Writer{cfg: cfg, repo: repo, objects: newOverlay(repo.Storer)}
 	w.trees = newTrees(w.objects)
-	w.batch = statestore.NewBatcher(cfg.Name, cfg.MaxBatch, cfg.Retries, w.commit, w.unchanged)
+	w.batch = statestore.NewBatcher(cfg.Name, cfg.MaxBatch, cfg.Retries, statestore.Funcs{Write: w.commit, Unchanged: w.unchanged})
 	return w, nil
 }
 
@@ -164,25 +164,25 @@ func (w *Writer) Write(ctx context.Context, note string, changes ...statestore.C
 // commit makes one commit of the batch and pushes it. A retry (the push was
 // rejected or failed) first fetches, so the batch is replayed onto the new
 // remote head.
-func (w *Writer) commit(batch []statestore.Write, attempt int) ([]statestore.Result, error) {
+func (w *Writer) commit(ctx context.Context, batch []statestore.Write, attempt int) ([]statestore.Result, error) {
 	if attempt > 0 || !w.fetched.Load() {
-		ctx, cancel := context.WithTimeout(context.Background(), networkTimeout)
-		_, err := w.Fetch(ctx)
+		fctx, cancel := context.WithTimeout(ctx, networkTimeout)
+		_, err := w.Fetch(fctx)
 		cancel()
 		if err != nil {
 			return nil, err
 		}
 	}
-	return w.tryCommit(batch)
+	return w.tryCommit(ctx, batch)
 }
 
 // tryCommit builds the commit on the current remote head and pushes it.
-func (w *Writer) tryCommit(batch []statestore.Write) ([]statestore.Result, error) {
+func (w *Writer) tryCommit(ctx context.Context, batch []statestore.Write) ([]statestore.Result, error) {
 	results, base, commit, tree, err := w.build(batch)
 	if err != nil || commit.IsZero() {
 		return results, err
 	}
-	if err := w.push(base, commit, tree); err != nil {
+	if err := w.push(ctx, base, commit, tree); err != nil {
 		return nil, err
 	}
 	metrics.Commits.WithLabelValues(w.cfg.Name).Inc()
@@ -321,8 +321,8 @@ func (w *Writer) setRemoteHead(commit, tree plumbing.Hash) error {
 // push sends commit, built on base, as the new head of the branch
 // (fast-forward only), then keeps the pushed pack on disk and records the
 // commit as the remote head.
-func (w *Writer) push(base, commit, tree plumbing.Hash) error {
-	ctx, cancel := context.WithTimeout(context.Background(), networkTimeout)
+func (w *Writer) push(ctx context.Context, base, commit, tree plumbing.Hash) error {
+	ctx, cancel := context.WithTimeout(ctx, networkTimeout)
 	defer cancel()
 	w.mu.RLock()
 	pack, err := w.pack(w.trees.written)

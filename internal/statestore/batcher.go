@@ -10,12 +10,22 @@ import (
 // WriteBatch writes the Changes of a batch of Writes in one go (one commit,
 // or one round of object writes) and returns one Result per Write, in
 // order. attempt is 0 the first time and counts retries after an error.
-type WriteBatch func(batch []Write, attempt int) ([]Result, error)
+// ctx ends when the Batcher is closed.
+type WriteBatch func(ctx context.Context, batch []Write, attempt int) ([]Result, error)
 
 // Unchanged reports whether changes would leave the store as it is, and
 // then its current revision, without queueing: every reconcile after a
 // restart costs no I/O.
 type Unchanged func(changes []Change) (revision string, ok bool)
+
+// Funcs are what a store kind gives its Batcher.
+type Funcs struct {
+	Write     WriteBatch
+	Unchanged Unchanged
+	// Check, when set, refuses Changes the store cannot take, after
+	// Change.Check.
+	Check func(Change) error
+}
 
 // Write is one caller's Write: its note and Changes.
 type Write struct {
@@ -28,14 +38,16 @@ type Write struct {
 // throughput grows with load instead of shrinking. A failed batch is
 // retried with backoff from 100ms, doubling.
 type Batcher struct {
-	name      string
-	maxBatch  int
-	retries   int
-	write     WriteBatch
-	unchanged Unchanged
-	ops       chan *op
-	stop      chan struct{}
-	done      chan struct{}
+	name     string
+	maxBatch int
+	retries  int
+	funcs    Funcs
+	ops      chan *op
+	// ctx is cancelled by Close, so a batch in flight stops at once.
+	ctx    context.Context
+	cancel context.CancelFunc
+	stop   chan struct{}
+	done   chan struct{}
 }
 
 type op struct {
@@ -50,17 +62,18 @@ type opResult struct {
 
 // NewBatcher starts a batcher for the store name (the metrics label) with
 // at most maxBatch Writes per batch (default 1000) and retries retries
-// (default 5). Writes that unchanged says change nothing are answered
+// (default 5). Writes that f.Unchanged says change nothing are answered
 // without a batch. Call Close to stop it.
-func NewBatcher(name string, maxBatch, retries int, write WriteBatch, unchanged Unchanged) *Batcher {
+func NewBatcher(name string, maxBatch, retries int, f Funcs) *Batcher {
 	if maxBatch <= 0 {
 		maxBatch = 1000
 	}
 	if retries <= 0 {
 		retries = 5
 	}
-	b := &Batcher{name: name, maxBatch: maxBatch, retries: retries, write: write, unchanged: unchanged,
+	b := &Batcher{name: name, maxBatch: maxBatch, retries: retries, funcs: f,
 		ops: make(chan *op, maxBatch), stop: make(chan struct{}), done: make(chan struct{})}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
 	go b.loop()
 	return b
 }
@@ -72,8 +85,13 @@ func (b *Batcher) Write(ctx context.Context, note string, changes []Change) (Res
 		if err := c.Check(); err != nil {
 			return Result{}, err
 		}
+		if b.funcs.Check != nil {
+			if err := b.funcs.Check(c); err != nil {
+				return Result{}, err
+			}
+		}
 	}
-	if rev, ok := b.unchanged(changes); ok {
+	if rev, ok := b.funcs.Unchanged(changes); ok {
 		return Result{Commit: rev}, nil
 	}
 	o := &op{Write: Write{Note: note, Changes: changes}, result: make(chan opResult, 1)}
@@ -92,8 +110,10 @@ func (b *Batcher) Write(ctx context.Context, note string, changes []Change) (Res
 	}
 }
 
-// Close stops the goroutine; queued Writes fail with ErrClosed.
+// Close stops the goroutine, cancelling the batch in flight; queued Writes
+// fail with ErrClosed.
 func (b *Batcher) Close() {
+	b.cancel()
 	select {
 	case <-b.stop:
 	default:
@@ -157,7 +177,7 @@ func (b *Batcher) run(batch []*op) {
 			backoff *= 2
 		}
 		var results []Result
-		if results, err = b.write(writes, attempt); err == nil {
+		if results, err = b.funcs.Write(b.ctx, writes, attempt); err == nil {
 			for i, o := range batch {
 				o.result <- opResult{Result: results[i]}
 			}

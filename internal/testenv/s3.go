@@ -41,7 +41,9 @@ type S3Server struct {
 	server *httptest.Server
 	mu     sync.Mutex
 	writes []S3Write
-	client *s3.Client
+	// failPuts, when set, fails every PUT of a key containing it.
+	failPuts string
+	client   *s3.Client
 }
 
 // S3Write is one object write the server served.
@@ -103,6 +105,15 @@ func (s *S3Server) record(next http.Handler) http.Handler {
 		}
 		// Path style: /<bucket>/<key>.
 		_, key, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+		s.mu.Lock()
+		fail := s.failPuts != "" && r.Method == http.MethodPut && strings.Contains(key, s.failPuts)
+		s.mu.Unlock()
+		if fail {
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusInternalServerError)
+			_, _ = io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>injected</Message></Error>`)
+			return
+		}
 		switch {
 		case r.Method == http.MethodPut && key != "":
 			s.log(S3Write{Op: "put", Key: key})
@@ -127,6 +138,14 @@ func (s *S3Server) log(w S3Write) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.writes = append(s.writes, w)
+}
+
+// FailPuts makes every PUT of a key containing part fail with a 500, until
+// it is called with "".
+func (s *S3Server) FailPuts(part string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failPuts = part
 }
 
 // Writes returns the object writes served so far, in order.
