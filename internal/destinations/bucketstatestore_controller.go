@@ -43,7 +43,10 @@ func (r *BucketStateStoreReconciler) check(ctx context.Context, ref v1alpha1.Sta
 	if cond != nil {
 		return *cond
 	}
-	w, err := r.Stores.open(ref, key, func() (statestore.Writer, error) { return bucketstate.Open(cfg) })
+	w, err := r.Stores.open(ref, key, func() (statestore.Writer, error) {
+		cfg.MaxBatch = r.Stores.MaxBatch
+		return bucketstate.Open(cfg)
+	})
 	if err != nil {
 		return notReady(v1alpha1.BucketUnreachable, err.Error())
 	}

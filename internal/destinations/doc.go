@@ -1,12 +1,14 @@
-// Package destinations reconciles GitStateStores and Destinations.
+// Package destinations reconciles state stores (GitStateStores and
+// BucketStateStores) and Destinations.
 //
 // # State stores
 //
-// The GitStateStore reconciler reads the store's Secret (by name, with an
-// uncached reader, so the router never lists Secrets), opens one
-// gitstate.Writer per store in Stores, and fetches the branch as a cheap
-// check that the repository is reachable with those credentials. Every
-// other reconciler writes through Stores.
+// A store reconciler reads the store's Secret (by name, with an uncached
+// reader, so the router never lists Secrets), opens one statestore.Writer
+// per store in Stores (gitstate for a repository, bucketstate for a
+// bucket), and checks the store: a fetch of the branch, or a listing of the
+// bucket and a write check. Both share StoreReconciler. Every other
+// reconciler writes through Stores and does not know which kind it holds.
 //
 // # Destinations
 //
@@ -14,6 +16,6 @@
 // destination of the same store already owns, and writes a canary file into
 // the destination's dependencies/ and resources/ directories, so an
 // operator can see that Flux reads them and neither directory ever vanishes
-// from the repository. On deletion it applies the cleanup policy: none
+// from the store. On deletion it applies the cleanup policy: none
 // keeps the directory, all removes it.
 package destinations

@@ -130,7 +130,11 @@ func bucket(d *v1alpha1.Destination, st *v1alpha1.BucketStateStore, interval met
 	if st.Spec.Path != "" {
 		b.Spec.Prefix = st.Spec.Path + "/"
 	}
-	if st.Spec.AuthMethod != v1alpha1.IAMAuthMethod {
+	if st.Spec.AuthMethod == v1alpha1.IAMAuthMethod {
+		// Flux's generic provider has no credential chain: with IAM, the
+		// aws provider uses source-controller's own identity (IRSA).
+		b.Spec.Provider = sourcev1.BucketProviderAmazon
+	} else {
 		b.Spec.SecretRef = &meta.LocalObjectReference{Name: SourceSecretName(d)}
 	}
 	return b

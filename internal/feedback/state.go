@@ -74,7 +74,7 @@ func (s State) Applied(commit string, contains Contains) (metav1.ConditionStatus
 		case ok:
 			return metav1.ConditionTrue, v1alpha1.InSync, "Flux applied " + applied
 		case errors.Is(err, statestore.ErrUnknownCommit):
-			waiting += "; that revision is not in the router's clone yet"
+			waiting += "; the router does not know that revision yet (someone else's write)"
 		case err != nil:
 			return metav1.ConditionUnknown, v1alpha1.AwaitingFlux, fmt.Sprintf("comparing %s with %s: %v", short(commit), applied, err)
 		}

@@ -53,7 +53,7 @@ func TestApplied(t *testing.T) {
 		{"applied exactly", healthy("b"), "b", metav1.ConditionTrue, v1alpha1.InSync, "main@sha1:b"},
 		{"applied a descendant", healthy("c"), "a", metav1.ConditionTrue, v1alpha1.InSync, ""},
 		{"not yet", healthy("a"), "c", metav1.ConditionFalse, v1alpha1.AwaitingFlux, "last applied: main@sha1:a"},
-		{"unknown revision", healthy("x"), "c", metav1.ConditionFalse, v1alpha1.AwaitingFlux, "not in the router's clone"},
+		{"unknown revision", healthy("x"), "c", metav1.ConditionFalse, v1alpha1.AwaitingFlux, "does not know that revision yet"},
 		{"Flux fails", failing, "c", metav1.ConditionFalse, v1alpha1.FluxFailed, "boom"},
 		{"failing but already applied", failing, "a", metav1.ConditionTrue, v1alpha1.InSync, ""},
 		{"waiting for dependencies is no failure", waitingDep, "c", metav1.ConditionFalse, v1alpha1.AwaitingFlux, ""},

@@ -159,6 +159,9 @@ func (w *Watchers) Ensure(ctx context.Context, d *v1alpha1.Destination) error {
 		return nil
 	}
 	w.stop(d.Name)
+	// What the old watch saw (another cluster, or another source kind) is
+	// not this one's: unknown until the new watch has synced.
+	w.set(d.Name, State{Configured: true, SourceKind: sourceKind(d)})
 	if err := w.start(d, key, kubeconfig); err != nil {
 		w.set(d.Name, State{Configured: true, Err: err.Error()})
 	}
