@@ -7,8 +7,8 @@ const (
 	ReadyCondition = "Ready"
 	// ScheduledCondition (requests): a destination was chosen.
 	ScheduledCondition = "Scheduled"
-	// WrittenCondition (requests): the rendered manifests are committed and
-	// pushed to the destination's state store.
+	// WrittenCondition (requests): the rendered manifests are in the
+	// destination's state store (committed and pushed, or put).
 	WrittenCondition = "Written"
 	// AppliedCondition (requests and destinations): Flux on the
 	// destination applied the commit, or a later one.

@@ -21,7 +21,8 @@ type RequestStatus struct {
 	// +optional
 	PlacementReason string `json:"placementReason,omitempty"`
 
-	// Commit in the state store that carries the request's manifests.
+	// Commit in the state store that carries the request's manifests: a
+	// Git commit, or a bucket store's content digest.
 	// +optional
 	Commit string `json:"commit,omitempty"`
 

@@ -26,8 +26,8 @@ import (
 
 // State lists, per destination (only one when only is set), the requests
 // its directory holds in the state store, with the commit that last
-// changed each and its age. It clones each store into a temporary
-// directory with the credentials its Secret holds.
+// changed each and its age. It reads each store (a clone into a temporary
+// directory, or a bucket listing) with the credentials its Secret holds.
 func State(ctx context.Context, c client.Client, only string, out io.Writer) error {
 	var list v1alpha1.DestinationList
 	if err := c.List(ctx, &list); err != nil {

@@ -28,21 +28,22 @@ var (
 		Name: "switchyard_writer_queue_depth",
 		Help: "Writes queued for a state store's writer.",
 	}, []string{"store"})
-	// BatchSize is the number of writes in one commit.
+	// BatchSize is the number of writes in one commit (or bucket batch).
 	BatchSize = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "switchyard_commit_batch_size",
-		Help:    "Writes carried by one commit attempt.",
+		Help:    "Writes carried by one commit (or bucket batch) attempt.",
 		Buckets: prometheus.ExponentialBuckets(1, 2, 12),
 	}, []string{"store"})
-	// Commits counts commits pushed.
+	// Commits counts commits pushed, or for a bucket the revisions
+	// recorded (version marker writes).
 	Commits = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchyard_commits_total",
-		Help: "Commits pushed to a state store.",
+		Help: "Commits pushed to a state store; for a bucket, version marker writes.",
 	}, []string{"store"})
-	// PushRetries counts pushes retried after a rejection or error.
+	// PushRetries counts batches retried after a rejection or error.
 	PushRetries = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchyard_push_retries_total",
-		Help: "Pushes retried after the remote moved or a fetch or push failed.",
+		Help: "Batches retried after the remote moved or a fetch, push, listing or object write failed.",
 	}, []string{"store"})
 	// PushFailures counts batches given up after every retry.
 	PushFailures = prometheus.NewCounterVec(prometheus.CounterOpts{

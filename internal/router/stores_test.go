@@ -435,9 +435,16 @@ func (b *bucketBackend) writtenSince(t *testing.T, mark string) []string {
 	return out
 }
 func (b *bucketBackend) later(t *testing.T, a, c string) bool {
-	h := b.marker(t).History
-	i, j := slices.Index(h, a), slices.Index(h, c)
-	return i >= 0 && j > i
+	var i, j int
+	for n, v := range b.marker(t).History {
+		switch v.Revision {
+		case a:
+			i = n + 1
+		case c:
+			j = n + 1
+		}
+	}
+	return i > 0 && j > i
 }
 func (b *bucketBackend) stop()               { b.s.Proxy.Stop() }
 func (b *bucketBackend) unreachable() string { return v1alpha1.BucketUnreachable }
@@ -448,9 +455,14 @@ func (b *bucketBackend) start(t *testing.T) {
 	}
 }
 
-// check: the control directory holds only the marker (write checks leave
-// nothing behind), and the marker names the store's current content.
+// check: the marker names the store's content as Flux digests it, and the
+// control directory holds only the marker (write checks leave nothing
+// behind).
 func (b *bucketBackend) check(t *testing.T) {
+	testenv.WaitFor(t, 30*time.Second, "the version marker naming the bucket's content", func() (bool, string) {
+		m, d := b.marker(t).Revision, b.s.FluxDigest(t, b.bucketName, "clusters")
+		return m == d, fmt.Sprintf("marker %.12s, content %.12s", m, d)
+	})
 	for _, k := range b.s.Keys(t, b.bucketName) {
 		if strings.HasPrefix(k, controlPrefix) && k != controlPrefix+bucketstate.MarkerFile {
 			t.Errorf("%s left in the control directory", k)
@@ -471,7 +483,8 @@ func TestBucketStoreConditions(t *testing.T) {
 		t.Cleanup(func() { _ = k8s.Delete(ctx(t), secret) })
 	}
 	newSecret("bucket-no-key", map[string]string{"accessKeyID": testenv.S3AccessKey})
-	newSecret("bucket-wrong-key", map[string]string{"accessKeyID": "someone-else", "secretAccessKey": "x"})
+	const wrongSecret = "someone-elses-secret-access-key"
+	newSecret("bucket-wrong-key", map[string]string{"accessKeyID": "someone-else", "secretAccessKey": wrongSecret})
 	newSecret("bucket-good", map[string]string{"accessKeyID": testenv.S3AccessKey, "secretAccessKey": testenv.S3SecretKey})
 	tests := []struct {
 		name, secret, bucket string
@@ -508,8 +521,8 @@ func TestBucketStoreConditions(t *testing.T) {
 				c := storeReady(t, ref)
 				return c != nil && c.Reason == tt.reason && strings.Contains(c.Message, tt.message), fmt.Sprintf("%+v", c)
 			})
-			if c := storeReady(t, ref); strings.Contains(c.Message, testenv.S3SecretKey) {
-				t.Fatal("the condition names the secret")
+			if c := storeReady(t, ref); strings.Contains(c.Message, testenv.S3SecretKey) || strings.Contains(c.Message, wrongSecret) {
+				t.Fatal("the condition names a secret")
 			}
 		})
 	}
