@@ -12,8 +12,10 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
@@ -299,27 +301,14 @@ func restartMakesNoWrites(t *testing.T, b backend, suite string) {
 }
 
 func storeReady(t *testing.T, ref v1alpha1.StateStoreReference) *metav1.Condition {
-	var conds []metav1.Condition
-	switch ref.Kind {
-	case v1alpha1.BucketStateStoreKind:
-		var s v1alpha1.BucketStateStore
-		if err := k8s.Get(ctx(t), types.NamespacedName{Name: ref.Name}, &s); err != nil {
-			return nil
-		}
-		conds = s.Status.Conditions
-	default:
-		var s v1alpha1.GitStateStore
-		if err := k8s.Get(ctx(t), types.NamespacedName{Name: ref.Name}, &s); err != nil {
-			return nil
-		}
-		conds = s.Status.Conditions
+	var store client.Object = &v1alpha1.GitStateStore{}
+	if ref.Kind == v1alpha1.BucketStateStoreKind {
+		store = &v1alpha1.BucketStateStore{}
 	}
-	for i := range conds {
-		if conds[i].Type == v1alpha1.ReadyCondition {
-			return &conds[i]
-		}
+	if err := k8s.Get(ctx(t), types.NamespacedName{Name: ref.Name}, store); err != nil {
+		return nil
 	}
-	return nil
+	return meta.FindStatusCondition(conditionsOf(store), v1alpha1.ReadyCondition)
 }
 
 // gitBackend is a GitStateStore on a smart-HTTP Git server.
