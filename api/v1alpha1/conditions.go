@@ -27,6 +27,10 @@ const (
 
 	// SecretNotFound: the referenced Secret does not exist.
 	SecretNotFound = "SecretNotFound"
+	// CrossNamespaceRef: the Secret is outside the router's namespace and
+	// the router runs without --allow-cross-namespace-refs (stores, and a
+	// destination's kubeconfig or AWS Secret).
+	CrossNamespaceRef = "CrossNamespaceRef"
 	// InvalidSecret: the Secret lacks a key the auth method needs.
 	InvalidSecret = "InvalidSecret"
 	// RepositoryUnreachable: fetching from the repository failed.
@@ -53,6 +57,10 @@ const (
 	APIConflict = "APIConflict"
 	// APINotEstablished: the request CRD is installed but not yet served.
 	APINotEstablished = "APINotEstablished"
+	// MissingPermissions: the router's ServiceAccount may not read or
+	// update the Promise's request kind; `router rbac <promise>` prints the
+	// ClusterRole and binding that grant exactly that.
+	MissingPermissions = "MissingPermissions"
 	// RequestsExist: the Promise is being deleted and waits for its
 	// requests to be deleted first.
 	RequestsExist = "RequestsExist"

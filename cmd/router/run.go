@@ -50,6 +50,8 @@ func parseRun(args []string) (*runOptions, error) {
 	fs.IntVar(&o.router.MaxBatch, "max-batch", 1000, "most writes in one commit; 1 makes one commit per request (for comparison only)")
 	fs.StringVar(&o.router.ServeGit, "serve-git", "", "address to serve the router's own state repositories over smart HTTP (read-only except from loopback); empty disables")
 	fs.IntVar(&o.router.ProbeConcurrency, "probe-concurrency", 8, "most health probes (DescribeTable) running at once")
+	fs.StringVar(&o.router.Namespace, "namespace", envOr("POD_NAMESPACE", router.DefaultNamespace), "the router's namespace: the only one whose Secrets stores and destinations may name (default $POD_NAMESPACE)")
+	fs.BoolVar(&o.router.AllowCrossNamespaceRefs, "allow-cross-namespace-refs", false, "let stores and destinations name Secrets in any namespace (grant the router get on them too); off, as Flux's --no-cross-namespace-refs")
 	fs.DurationVar(&o.router.StoreInterval, "store-interval", time.Minute, "how often a Ready state store is checked")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -98,6 +100,13 @@ func run(ctx context.Context, args []string) error {
 	}
 	ctrl.Log.Info("Starting the router", "dataDir", o.router.DataDir, "qps", o.qps, "burst", o.burst)
 	return mgr.Start(ctx)
+}
+
+func envOr(name, fallback string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return fallback
 }
 
 func restConfig(kubeconfig string) (*rest.Config, error) {

@@ -22,7 +22,8 @@ type GitStateStoreReconciler struct {
 
 // +kubebuilder:rbac:groups=switchyard.dev,resources=gitstatestores,verbs=get;list;watch
 // +kubebuilder:rbac:groups=switchyard.dev,resources=gitstatestores/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// Secrets only in the router's namespace (see package secretref).
+// +kubebuilder:rbac:groups="",namespace=switchyard-system,resources=secrets,verbs=get
 
 // SetupWithManager registers the reconciler.
 func (r *GitStateStoreReconciler) SetupWithManager(mgr ctrl.Manager) error {

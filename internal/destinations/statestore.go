@@ -2,6 +2,7 @@ package destinations
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/placement"
+	"github.com/switchyard-dev/switchyard/internal/secretref"
 	"github.com/switchyard-dev/switchyard/internal/statestore"
 )
 
@@ -116,7 +118,10 @@ func readSecret(ctx context.Context, secrets client.Reader, ref *v1alpha1.Secret
 	var secret corev1.Secret
 	if err := secrets.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, &secret); err != nil {
 		c := notReady(v1alpha1.SecretNotFound, fmt.Sprintf("Secret %s/%s not found", ref.Namespace, ref.Name))
-		if !apierrors.IsNotFound(err) {
+		switch {
+		case errors.Is(err, secretref.ErrCrossNamespace):
+			c = notReady(v1alpha1.CrossNamespaceRef, err.Error())
+		case !apierrors.IsNotFound(err):
 			c.Message = fmt.Sprintf("reading Secret %s/%s: %v", ref.Namespace, ref.Name, err)
 		}
 		return nil, &c

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -24,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
+	"github.com/switchyard-dev/switchyard/internal/secretref"
 )
 
 // KubeConfigKey is the key of the kubeconfig in a kubeConfigSecretRef
@@ -137,11 +139,15 @@ func (w *Watchers) Ensure(ctx context.Context, d *v1alpha1.Destination) error {
 	}
 	var secret corev1.Secret
 	if err := w.SecretReader.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, &secret); err != nil {
-		if !apierrors.IsNotFound(err) {
+		msg := fmt.Sprintf("kubeconfig Secret %s/%s not found", ref.Namespace, ref.Name)
+		switch {
+		case errors.Is(err, secretref.ErrCrossNamespace):
+			msg = err.Error()
+		case !apierrors.IsNotFound(err):
 			return err
 		}
 		w.stop(d.Name)
-		w.set(d.Name, State{Configured: true, Err: fmt.Sprintf("kubeconfig Secret %s/%s not found", ref.Namespace, ref.Name)})
+		w.set(d.Name, State{Configured: true, Err: msg})
 		return nil
 	}
 	kubeconfig := secret.Data[KubeConfigKey]

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
+	"github.com/switchyard-dev/switchyard/internal/secretref"
 )
 
 // Keys of the AWS credentials Secret.
@@ -164,8 +165,11 @@ func (p *Prober) credentials(ctx context.Context, ref v1alpha1.SecretReference) 
 	var s corev1.Secret
 	if err := p.secrets.Get(ctx, k8stypes.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, &s); err != nil {
 		reason := v1alpha1.ProbeFailed
-		if apierrors.IsNotFound(err) {
+		switch {
+		case apierrors.IsNotFound(err):
 			reason = v1alpha1.SecretNotFound
+		case errors.Is(err, secretref.ErrCrossNamespace):
+			reason = v1alpha1.CrossNamespaceRef
 		}
 		return nil, &Result{Reason: reason, Message: fmt.Sprintf("reading AWS credentials Secret %s/%s: %v", ref.Namespace, ref.Name, err)}
 	}

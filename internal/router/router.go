@@ -28,6 +28,7 @@ import (
 	"github.com/switchyard-dev/switchyard/internal/gitserve"
 	"github.com/switchyard-dev/switchyard/internal/placement"
 	"github.com/switchyard-dev/switchyard/internal/probe"
+	"github.com/switchyard-dev/switchyard/internal/secretref"
 )
 
 // Options tune the router.
@@ -44,6 +45,12 @@ type Options struct {
 	MaxBatch int
 	// ProbeConcurrency caps the health probes running at once (default 8).
 	ProbeConcurrency int
+	// Namespace is the router's own: the only namespace whose Secrets it
+	// reads, unless AllowCrossNamespaceRefs. Empty means switchyard-system.
+	Namespace string
+	// AllowCrossNamespaceRefs lets stores and destinations name Secrets in
+	// any namespace (the admin must also grant get on them).
+	AllowCrossNamespaceRefs bool
 	// ServeGit, when set, is the address where the router serves the
 	// repositories under DataDir/served over smart HTTP (read-only except
 	// from loopback), so a GitStateStore can use
@@ -116,7 +123,12 @@ func serveGit(addr, dir string) manager.Runnable {
 	})
 }
 
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// DefaultNamespace is where config/ installs the router.
+const DefaultNamespace = "switchyard-system"
+
+// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=switchyard-system,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// Leader election records its events (core/v1) beside the lease.
+// +kubebuilder:rbac:groups="",namespace=switchyard-system,resources=events,verbs=create;patch
 
 // Setup registers the reconcilers with mgr. The returned Stores must be
 // closed after the manager stops.
@@ -127,7 +139,11 @@ func Setup(mgr ctrl.Manager, o Options) (*destinations.Stores, error) {
 	stores := destinations.NewStores(o.DataDir)
 	stores.MaxBatch = o.MaxBatch
 	index := placement.New()
-	watchers := &feedback.Watchers{SecretReader: mgr.GetAPIReader(), Wake: index.Wake}
+	if o.Namespace == "" {
+		o.Namespace = DefaultNamespace
+	}
+	secrets := &secretref.Reader{Reader: mgr.GetAPIReader(), Namespace: o.Namespace, AllowCrossNamespace: o.AllowCrossNamespaceRefs}
+	watchers := &feedback.Watchers{SecretReader: secrets, Wake: index.Wake}
 	if err := mgr.Add(watchers); err != nil {
 		return nil, err
 	}
@@ -135,14 +151,14 @@ func Setup(mgr ctrl.Manager, o Options) (*destinations.Stores, error) {
 	if o.ProbeConcurrency <= 0 {
 		o.ProbeConcurrency = 8
 	}
-	prober := probe.New(mgr.GetAPIReader(), o.ProbeConcurrency)
+	prober := probe.New(secrets, o.ProbeConcurrency)
 	if o.ServeGit != "" {
 		if err := mgr.Add(serveGit(o.ServeGit, filepath.Join(o.DataDir, "served"))); err != nil {
 			return nil, err
 		}
 	}
 	recorder := mgr.GetEventRecorder("switchyard-router")
-	storeChecks := &destinations.StoreReconciler{Client: mgr.GetClient(), SecretReader: mgr.GetAPIReader(),
+	storeChecks := &destinations.StoreReconciler{Client: mgr.GetClient(), SecretReader: secrets,
 		Stores: stores, Index: index, Interval: o.StoreInterval}
 	reconcilers := []interface{ SetupWithManager(ctrl.Manager) error }{
 		&destinations.GitStateStoreReconciler{StoreReconciler: storeChecks},
