@@ -171,7 +171,7 @@ up() {
   else
     kp apply -f "$ROOT/config/kind/platform.yaml"
   fi
-  kp apply -f "$ROOT/config/promises/dynamodb/promise.yaml"
+  kp apply -k "$ROOT/config/promises/dynamodb" # the Promise and the router's rights on its requests
   kp wait --for=condition=Ready promise/dynamodb destination/localstack --timeout=120s
 
   say "Flux objects on $DESTINATION, as the router prints them"

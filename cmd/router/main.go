@@ -4,6 +4,7 @@
 //	router flux-manifests [flags] <destination>  print the Flux objects for a destination
 //	router state ls [--destination D]            list the requests in the state store
 //	router place --dry-run -f request.yaml       show where a request would go, and its manifests
+//	router rbac <promise> | -f promise.yaml      print the RBAC that lets the router serve a Promise's kind
 //
 // Run `router <command> -h` for the flags.
 package main
@@ -15,7 +16,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 )
 
-const usage = "usage: router run [flags] | router flux-manifests <destination> | router state ls | router place --dry-run -f request.yaml"
+const usage = "usage: router run [flags] | router flux-manifests <destination> | router state ls | router place --dry-run -f request.yaml | router rbac <promise>"
 
 func main() {
 	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" {
@@ -34,6 +35,8 @@ func main() {
 			break
 		}
 		err = stateLs(ctrl.SetupSignalHandler(), os.Args[3:], os.Stdout)
+	case "rbac":
+		err = rbac(ctrl.SetupSignalHandler(), os.Args[2:], os.Stdout)
 	case "place":
 		err = place(ctrl.SetupSignalHandler(), os.Args[2:], os.Stdout)
 	default:

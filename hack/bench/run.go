@@ -603,7 +603,7 @@ func startRouter(bin, dataDir string, args []string) (*routerProcess, error) {
 		return nil, err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	base := []string{"run", "--metrics-bind-address", addr, "--metrics-secure=false", "--health-probe-bind-address", "0", "--data-dir", dataDir}
+	base := []string{"run", "--namespace", "default", "--metrics-bind-address", addr, "--metrics-secure=false", "--health-probe-bind-address", "0", "--data-dir", dataDir}
 	if pprof := os.Getenv("BENCH_PPROF_ADDR"); pprof != "" {
 		base = append(base, "--pprof-bind-address", pprof)
 	}

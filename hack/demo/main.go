@@ -115,9 +115,11 @@ func run(dir string, once bool) error {
 		}
 	}
 	root := testenv.RepoRoot()
-	step("installing the DynamoDB Promise (config/promises/dynamodb)")
-	if err := testenv.CreateFile(ctx, platform, filepath.Join(root, "config", "promises", "dynamodb", "promise.yaml")); err != nil {
-		return err
+	step("installing the DynamoDB Promise and the router's rights on its requests (config/promises/dynamodb)")
+	for _, f := range []string{"promise.yaml", "rbac.yaml"} {
+		if err := testenv.CreateFile(ctx, platform, filepath.Join(root, "config", "promises", "dynamodb", f)); err != nil {
+			return err
+		}
 	}
 	if err := waitPromise(ctx, platform); err != nil {
 		return err

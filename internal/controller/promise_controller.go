@@ -154,6 +154,16 @@ func (r *PromiseReconciler) reconcile(ctx context.Context, p *v1alpha1.Promise) 
 	if !established {
 		return notReady(v1alpha1.APINotEstablished, fmt.Sprintf("waiting for CRD %s to be established", crd.Name)), ctrl.Result{RequeueAfter: time.Second}, nil
 	}
+	if !r.serving(gvk) {
+		missing, err := missingPermissions(ctx, r.Client, gvk.Group, crd.Spec.Names.Plural)
+		if err != nil {
+			return metav1.Condition{}, ctrl.Result{}, err
+		}
+		if len(missing) > 0 {
+			// RBAC changes make no event here: look again shortly.
+			return notReady(v1alpha1.MissingPermissions, missingMessage(p, gvk.Group, missing)), ctrl.Result{RequeueAfter: 10 * time.Second}, nil
+		}
+	}
 	if err := r.startRequests(p, gvk); err != nil {
 		return notReady(v1alpha1.APIConflict, err.Error()), ctrl.Result{}, nil
 	}
@@ -201,6 +211,14 @@ func (r *PromiseReconciler) installCRD(ctx context.Context, p *v1alpha1.Promise,
 		}
 	}
 	return false, metav1.Condition{}, nil
+}
+
+// serving reports whether the request controller for gvk runs.
+func (r *PromiseReconciler) serving(gvk schema.GroupVersionKind) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.started[gvk]
+	return ok
 }
 
 // startRequests starts the request controller for gvk once per process.
@@ -324,6 +342,10 @@ func (r *PromiseReconciler) finalize(ctx context.Context, p *v1alpha1.Promise, c
 		case err == nil && len(list.Items) > 0:
 			return notReady(v1alpha1.RequestsExist, fmt.Sprintf("deletion waits until no %s is left; delete them first (kubectl delete %s --all -A)", gvk.Kind, crd.Spec.Names.Plural)),
 				ctrl.Result{RequeueAfter: 5 * time.Second}, nil
+		case apierrors.IsForbidden(err):
+			// Requests may exist that the router cannot see: keep waiting.
+			return notReady(v1alpha1.MissingPermissions, fmt.Sprintf("deletion waits until the router can list %s to see that none is left: %v", crd.Spec.Names.Plural, err)),
+				ctrl.Result{RequeueAfter: 10 * time.Second}, nil
 		case err != nil && !meta.IsNoMatchError(err) && !apierrors.IsNotFound(err):
 			return metav1.Condition{}, ctrl.Result{}, err
 		}

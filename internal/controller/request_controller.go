@@ -55,13 +55,9 @@ type RequestReconciler struct {
 	Promise string
 }
 
-// Request kinds are defined by Promises at run time, in groups the router
-// cannot know in advance, so this is the one rule with wildcards. It grants
-// no create or delete, and only the Promise reconciler installs the CRDs
-// that make such kinds exist.
+// Rights on the request kinds themselves are granted per Promise (see
+// RequestRBAC): the router's own role names no request kind.
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
-// +kubebuilder:rbac:groups=*,resources=*,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=*,resources=*/status,verbs=get;update;patch
 
 // SetupWithManager starts a controller for r.GVK on a running manager.
 func (r *RequestReconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {

@@ -132,6 +132,9 @@ func setup() error {
 	if err := platform.Create(ctx, &p); err != nil {
 		return err
 	}
+	if err := testenv.GrantPromise(ctx, platform, &p, testenv.SecretsNamespace); err != nil {
+		return err
+	}
 	for _, o := range []client.Object{&v1alpha1.Promise{ObjectMeta: metav1.ObjectMeta{Name: "dynamodb"}},
 		&v1alpha1.Destination{ObjectMeta: metav1.ObjectMeta{Name: "east"}}, &v1alpha1.Destination{ObjectMeta: metav1.ObjectMeta{Name: "west"}}} {
 		if err := waitTrue(ctx, o, v1alpha1.ReadyCondition); err != nil {

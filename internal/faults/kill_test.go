@@ -61,16 +61,21 @@ func survivesSIGKILL(t *testing.T, store faultStore) {
 		t.Fatal(err)
 	}
 	defer cp.Stop()
+	c, err := client.New(cp.Config, client.Options{Scheme: router.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The router runs as its ServiceAccount (a client certificate with its
+	// user name), with the RBAC config/ ships.
+	if _, err := testenv.AsRouter(context.Background(), c, cp.Config, "default"); err != nil {
+		t.Fatal(err)
+	}
 	kubeconfig := filepath.Join(dir, "kubeconfig")
-	b, err := cp.KubeConfig()
+	b, err := cp.UserKubeConfig(testenv.RouterUser("default"), "system:serviceaccounts", "system:serviceaccounts:default", "system:authenticated")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(kubeconfig, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(cp.Config, client.Options{Scheme: router.Scheme()})
-	if err != nil {
 		t.Fatal(err)
 	}
 	bin := buildRouter(t, dir)
@@ -90,9 +95,16 @@ func survivesSIGKILL(t *testing.T, store faultStore) {
 	if err := testenv.CreateFile(ctx, c, filepath.Join(testenv.RepoRoot(), "config", "promises", "dynamodb", "promise.yaml")); err != nil {
 		t.Fatal(err)
 	}
+	var promise v1alpha1.Promise
+	if err := c.Get(ctx, client.ObjectKey{Name: "dynamodb"}, &promise); err != nil {
+		t.Fatal(err)
+	}
+	if err := testenv.GrantPromise(ctx, c, &promise, "default"); err != nil {
+		t.Fatal(err)
+	}
 
 	start := func() *testenv.Process {
-		p, err := testenv.StartProcess(dir, "router", bin, nil, "run", "--kubeconfig", kubeconfig, "--data-dir", filepath.Join(dir, "data"),
+		p, err := testenv.StartProcess(dir, "router", bin, nil, "run", "--namespace", "default", "--kubeconfig", kubeconfig, "--data-dir", filepath.Join(dir, "data"),
 			"--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--store-interval", "2s")
 		if err != nil {
 			t.Fatal(err)

@@ -35,9 +35,16 @@ import (
 var (
 	cp  *testenv.ControlPlane
 	k8s client.Client
+	// routerConfig impersonates the router's ServiceAccount in
+	// routerNamespace, with the RBAC config/rbac ships.
+	routerConfig *rest.Config
 	// routerLog collects the router's log, to check that no secret leaks.
 	routerLog = &testenv.SyncBuffer{}
 )
+
+// routerNamespace is the router's namespace in these tests, where the
+// tests' Secrets live.
+const routerNamespace = "default"
 
 var requestGVK = schema.GroupVersionKind{Group: "aws.switchyard.dev", Version: "v1alpha1", Kind: "DynamoDBRequest"}
 
@@ -49,6 +56,10 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	if k8s, err = client.New(cp.Config, client.Options{Scheme: router.Scheme()}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if routerConfig, err = testenv.AsRouter(context.Background(), k8s, cp.Config, routerNamespace); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
@@ -72,7 +83,7 @@ var lastStop func()
 // startRouterIn is startRouter with the router's data directory.
 func startRouterIn(t *testing.T, dataDir string, options ...func(*ctrl.Options)) (stop func()) {
 	t.Helper()
-	return startRouterAt(t, cp.Config, dataDir, options...)
+	return startRouterAt(t, routerConfig, dataDir, options...)
 }
 
 // startRouterAt is startRouterIn talking to the API server at cfg.
@@ -91,7 +102,7 @@ func startRouterAt(t *testing.T, cfg *rest.Config, dataDir string, options ...fu
 	if err != nil {
 		t.Fatal(err)
 	}
-	stores, err := router.Setup(mgr, router.Options{DataDir: dataDir, StoreInterval: 2 * time.Second})
+	stores, err := router.Setup(mgr, router.Options{DataDir: dataDir, StoreInterval: 2 * time.Second, Namespace: routerNamespace})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,6 +162,9 @@ func installPromise(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := k8s.Create(ctx(t), &p); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	if err := testenv.GrantPromise(ctx(t), k8s, &p, routerNamespace); err != nil {
 		t.Fatal(err)
 	}
 	waitReady(t, &v1alpha1.Promise{}, "dynamodb", 30*time.Second)

@@ -1,31 +1,32 @@
 package router_test
 
 import (
+	"bytes"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/yaml"
 
+	"github.com/switchyard-dev/switchyard/api/v1alpha1"
+	"github.com/switchyard-dev/switchyard/internal/controller"
+	"github.com/switchyard-dev/switchyard/internal/router"
 	"github.com/switchyard-dev/switchyard/internal/testenv"
 )
 
-// allowedWildcards are the only rules with a wildcard. Request kinds are
-// defined by Promises at run time in groups nobody knows in advance, so
-// their rules cannot name them; they grant no create or delete (see the
-// RBAC markers on RequestReconciler).
-var allowedWildcards = []rbacv1.PolicyRule{
-	{APIGroups: []string{"*"}, Resources: []string{"*"}, Verbs: []string{"get", "list", "patch", "update", "watch"}},
-	{APIGroups: []string{"*"}, Resources: []string{"*/status"}, Verbs: []string{"get", "patch", "update"}},
-}
-
-// TestRBACHasNoNewWildcards fails when a rule in config/rbac uses a
-// wildcard verb anywhere, or a wildcard group or resource other than the
-// request kinds' two rules.
-func TestRBACHasNoNewWildcards(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join(testenv.RepoRoot(), "config", "rbac", "*.yaml"))
+// TestRBACHasNoWildcards fails on any wildcard verb, group or resource in
+// a Role or ClusterRole the project ships: the router's rights are named
+// one by one, and request kinds get theirs per Promise (`router rbac`).
+func TestRBACHasNoWildcards(t *testing.T) {
+	var files []string
+	for _, dir := range []string{"config/rbac", "config/promises/*", "config/destination"} {
+		f, _ := filepath.Glob(filepath.Join(testenv.RepoRoot(), dir, "*.yaml"))
+		files = append(files, f...)
+	}
 	checked := 0
 	for _, f := range files {
 		objs, err := testenv.ReadObjects(f)
@@ -42,19 +43,120 @@ func TestRBACHasNoNewWildcards(t *testing.T) {
 			}
 			for _, r := range role.Rules {
 				checked++
-				if slices.Contains(r.Verbs, "*") {
-					t.Errorf("%s %s: wildcard verb in %+v", filepath.Base(f), role.Name, r)
-				}
-				wild := slices.ContainsFunc(append(append([]string{}, r.APIGroups...), r.Resources...), func(s string) bool { return strings.Contains(s, "*") })
-				if wild && !slices.ContainsFunc(allowedWildcards, func(a rbacv1.PolicyRule) bool {
-					return slices.Equal(a.APIGroups, r.APIGroups) && slices.Equal(a.Resources, r.Resources) && slices.Equal(a.Verbs, r.Verbs)
-				}) {
-					t.Errorf("%s %s: new wildcard rule %+v; name the groups and resources, or document why in allowedWildcards", filepath.Base(f), role.Name, r)
+				all := slices.Concat(r.Verbs, r.APIGroups, r.Resources)
+				if slices.ContainsFunc(all, func(s string) bool { return strings.Contains(s, "*") }) {
+					t.Errorf("%s %s %s: wildcard in %+v; name the verbs, groups and resources", filepath.Base(f), o.GetKind(), role.Name, r)
 				}
 			}
 		}
 	}
 	if checked == 0 {
-		t.Fatal("no RBAC rules found in config/rbac")
+		t.Fatal("no RBAC rules found")
+	}
+}
+
+// TestShippedPromiseRBAC checks that config/promises/dynamodb/rbac.yaml is
+// what `router rbac -f promise.yaml` prints for the shipped Promise.
+func TestShippedPromiseRBAC(t *testing.T) {
+	dir := filepath.Join(testenv.RepoRoot(), "config", "promises", "dynamodb")
+	role, binding, err := controller.RequestRBAC(shippedPromise(t), router.DefaultNamespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shipped, err := testenv.ReadObjects(filepath.Join(dir, "rbac.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []any{role, binding} {
+		w, _ := yaml.Marshal(want)
+		if i >= len(shipped) {
+			t.Fatalf("rbac.yaml has %d objects, want 2", len(shipped))
+		}
+		got, _ := yaml.Marshal(shipped[i].Object)
+		if !bytes.Equal(normalise(t, w), normalise(t, got)) {
+			t.Errorf("rbac.yaml object %d is stale; regenerate with `router rbac -f promise.yaml > rbac.yaml`:\n got %s\nwant %s", i, got, w)
+		}
+	}
+}
+
+// shippedPromise is config/promises/dynamodb/promise.yaml.
+func shippedPromise(t *testing.T) *v1alpha1.Promise {
+	t.Helper()
+	objs, err := testenv.ReadObjects(filepath.Join(testenv.RepoRoot(), "config", "promises", "dynamodb", "promise.yaml"))
+	if err != nil || len(objs) != 1 {
+		t.Fatalf("reading the Promise: %v (%d objects)", err, len(objs))
+	}
+	var p v1alpha1.Promise
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(objs[0].Object, &p); err != nil {
+		t.Fatal(err)
+	}
+	return &p
+}
+
+// normalise re-encodes YAML so that key order and empty fields compare equal.
+func normalise(t *testing.T, b []byte) []byte {
+	var m map[string]any
+	if err := yaml.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if md, ok := m["metadata"].(map[string]any); ok {
+		delete(md, "creationTimestamp")
+	}
+	out, _ := yaml.Marshal(m)
+	return out
+}
+
+// TestRouterRightsAreLeast asks the API server (SubjectAccessReview)
+// what the router's ServiceAccount may do with the RBAC config/rbac ships
+// and the DynamoDB Promise's grant: no Secrets beyond its namespace, nothing
+// outside the groups it needs, and no request kind it was not granted.
+func TestRouterRightsAreLeast(t *testing.T) {
+	if err := testenv.GrantPromise(ctx(t), k8s, shippedPromise(t), routerNamespace); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		group, resource, sub, verb, namespace string
+		allowed                               bool
+	}{
+		{"", "secrets", "", "get", routerNamespace, true},
+		{"", "secrets", "", "get", "", false},
+		{"", "secrets", "", "list", "", false},
+		{"", "secrets", "", "watch", "", false},
+		{"", "secrets", "", "list", routerNamespace, false},
+		{"", "secrets", "", "get", "team-a", false},
+		{"", "secrets", "", "get", "kube-system", false},
+		{"", "configmaps", "", "get", "", false},
+		{"", "pods", "", "list", "", false},
+		{"", "nodes", "proxy", "get", "", false},
+		{"", "serviceaccounts", "token", "create", routerNamespace, false},
+		{"apps", "deployments", "", "list", "", false},
+		{"rbac.authorization.k8s.io", "clusterroles", "", "escalate", "", false},
+		{"rbac.authorization.k8s.io", "clusterrolebindings", "", "create", "", false},
+		{"coordination.k8s.io", "leases", "", "update", routerNamespace, true},
+		{"coordination.k8s.io", "leases", "", "update", "kube-system", false},
+		{"switchyard.dev", "destinations", "", "watch", "", true},
+		{"switchyard.dev", "promises", "", "delete", "", false},
+		{"aws.switchyard.dev", "dynamodbrequests", "", "watch", "team-a", true},
+		{"aws.switchyard.dev", "dynamodbrequests", "status", "patch", "team-a", true},
+		{"aws.switchyard.dev", "dynamodbrequests", "", "delete", "team-a", false},
+		{"aws.switchyard.dev", "dynamodbrequests", "", "create", "team-a", false},
+		{"test.switchyard.dev", "queuerequests", "", "list", "", false},
+		{"dynamodb.services.k8s.aws", "tables", "", "list", "", false},
+	}
+	user := testenv.RouterUser(routerNamespace)
+	for _, tt := range tests {
+		name := strings.Trim(strings.Join([]string{tt.verb, tt.group, tt.resource, tt.sub, tt.namespace}, "/"), "/")
+		t.Run(name, func(t *testing.T) {
+			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+				User: user, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + routerNamespace, "system:authenticated"},
+				ResourceAttributes: &authorizationv1.ResourceAttributes{Group: tt.group, Resource: tt.resource,
+					Subresource: tt.sub, Verb: tt.verb, Namespace: tt.namespace}}}
+			if err := k8s.Create(ctx(t), sar); err != nil {
+				t.Fatal(err)
+			}
+			if sar.Status.Allowed != tt.allowed {
+				t.Errorf("allowed = %v, want %v (%s)", sar.Status.Allowed, tt.allowed, sar.Status.Reason)
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package router_test
 
 import (
+	"context"
 	"fmt"
 	neturl "net/url"
 	"os"
@@ -466,6 +467,21 @@ func TestPromiseDeletionWaitsForRequests(t *testing.T) {
 	if err := k8s.Create(ctx(t), p); err != nil {
 		t.Fatal(err)
 	}
+	// The router may not touch QueueRequests until an admin grants it.
+	testenv.WaitFor(t, 30*time.Second, "Promise queue MissingPermissions", func() (bool, string) {
+		var got v1alpha1.Promise
+		if err := k8s.Get(ctx(t), types.NamespacedName{Name: "queue"}, &got); err != nil {
+			return false, err.Error()
+		}
+		c := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ReadyCondition)
+		if c == nil {
+			return false, "no Ready condition"
+		}
+		return c.Reason == v1alpha1.MissingPermissions && strings.Contains(c.Message, "router rbac queue"), c.Reason + ": " + c.Message
+	})
+	if err := testenv.GrantPromise(ctx(t), k8s, p, routerNamespace); err != nil {
+		t.Fatal(err)
+	}
 	waitReady(t, &v1alpha1.Promise{}, "queue", 30*time.Second)
 	depFile := "clusters/promdel-1/dependencies/queue/dependencies.yaml"
 	if !contains(testenv.Files(t, url), depFile) {
@@ -704,7 +720,7 @@ func TestAPIServerOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Stop) // after the router's cleanup, which needs it
-	cfg := rest.CopyConfig(cp.Config)
+	cfg := rest.CopyConfig(routerConfig)
 	cfg.Host = "https://" + p.Addr
 	g := testenv.StartGitServer(t)
 	startRouterAt(t, cfg, t.TempDir())
@@ -739,4 +755,44 @@ func TestAPIServerOutage(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestCrossNamespaceSecretsAreRefused: a cluster-scoped store may name a
+// Secret only in the router's namespace. Another team's Secret, with
+// working credentials, is refused before it is read (CrossNamespaceRef,
+// naming the Secret and the flag); the same credentials in the router's
+// namespace make the store Ready.
+func TestCrossNamespaceSecretsAreRefused(t *testing.T) {
+	g := testenv.StartGitServer(t)
+	startRouter(t)
+	url := g.NewRepo(t, "crossns")
+	newNamespace(t, "team-crossns")
+	creds := map[string]string{"username": testenv.GitUser, "password": testenv.GitPassword}
+	for _, ns := range []string{"team-crossns", routerNamespace} {
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "crossns-git", Namespace: ns}, StringData: creds}
+		if err := k8s.Create(ctx(t), s); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = k8s.Delete(context.Background(), s) })
+	}
+	store := &v1alpha1.GitStateStore{ObjectMeta: metav1.ObjectMeta{Name: "crossns"}, Spec: v1alpha1.GitStateStoreSpec{
+		URL: url, Path: "clusters", SecretRef: &v1alpha1.SecretReference{Name: "crossns-git", Namespace: "team-crossns"}}}
+	if err := k8s.Create(ctx(t), store); err != nil {
+		t.Fatal(err)
+	}
+	track(store)
+	ref := v1alpha1.StateStoreReference{Kind: v1alpha1.GitStateStoreKind, Name: "crossns"}
+	testenv.WaitFor(t, 30*time.Second, "CrossNamespaceRef", func() (bool, string) {
+		c := storeReady(t, ref)
+		return c != nil && c.Reason == v1alpha1.CrossNamespaceRef && strings.Contains(c.Message, "team-crossns/crossns-git") &&
+			strings.Contains(c.Message, "--allow-cross-namespace-refs"), fmt.Sprintf("%+v", c)
+	})
+	if err := k8s.Get(ctx(t), types.NamespacedName{Name: "crossns"}, store); err != nil {
+		t.Fatal(err)
+	}
+	store.Spec.SecretRef.Namespace = routerNamespace
+	if err := k8s.Update(ctx(t), store); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, &v1alpha1.GitStateStore{}, "crossns", 30*time.Second)
 }

@@ -254,9 +254,20 @@ func ensure(ctx context.Context, c client.Client, o client.Object) error {
 }
 
 // StartRouter runs the router in-process against the platform API server
-// with options o, until the returned stop is called.
+// with options o, until the returned stop is called. It runs as the
+// router's ServiceAccount in SecretsNamespace, with the RBAC config/rbac
+// ships (see AsRouter).
 func (s *Stack) StartRouter(o router.Options) (stop func(), err error) {
-	mgr, err := ctrl.NewManager(s.Platform.Config, router.ManagerOptions(ctrl.Options{
+	admin, err := client.New(s.Platform.Config, client.Options{Scheme: router.Scheme()})
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := AsRouter(context.Background(), admin, s.Platform.Config, SecretsNamespace)
+	if err != nil {
+		return nil, err
+	}
+	o.Namespace = SecretsNamespace
+	mgr, err := ctrl.NewManager(cfg, router.ManagerOptions(ctrl.Options{
 		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"}))
 	if err != nil {
 		return nil, err

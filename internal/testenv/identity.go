@@ -1,0 +1,89 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/switchyard-dev/switchyard/api/v1alpha1"
+	"github.com/switchyard-dev/switchyard/internal/controller"
+)
+
+// RouterUser is the user name of the router's ServiceAccount in namespace.
+func RouterUser(namespace string) string {
+	return "system:serviceaccount:" + namespace + ":" + controller.RouterServiceAccount
+}
+
+// AsRouter applies the RBAC that config/rbac ships, moved into namespace
+// (as `kustomize edit set namespace` would), and returns a config that
+// impersonates the router's ServiceAccount: a router started with it has
+// exactly the shipped rights, so a missing rule fails a test. admin must be
+// allowed to impersonate (the envtest admin is).
+func AsRouter(ctx context.Context, admin client.Client, cfg *rest.Config, namespace string) (*rest.Config, error) {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}
+	if err := admin.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, err
+	}
+	files, err := filepath.Glob(filepath.Join(RepoRoot(), "config", "rbac", "*.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		objs, err := ReadObjects(f)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range objs {
+			if o.GetKind() == "" || o.GetKind() == "Kustomization" {
+				continue
+			}
+			moveTo(o, namespace)
+			if err := ensure(ctx, admin, o); err != nil {
+				return nil, fmt.Errorf("%s: %w", filepath.Base(f), err)
+			}
+		}
+	}
+	as := rest.CopyConfig(cfg)
+	as.Impersonate = rest.ImpersonationConfig{UserName: RouterUser(namespace),
+		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"}}
+	return as, nil
+}
+
+// moveTo puts a namespaced object and the ServiceAccounts a binding names
+// into namespace.
+func moveTo(o *unstructured.Unstructured, namespace string) {
+	if o.GetNamespace() != "" {
+		o.SetNamespace(namespace)
+	}
+	subjects, _, _ := unstructured.NestedSlice(o.Object, "subjects")
+	for _, s := range subjects {
+		if m, ok := s.(map[string]any); ok && m["kind"] == "ServiceAccount" {
+			m["namespace"] = namespace
+		}
+	}
+	if subjects != nil {
+		_ = unstructured.SetNestedSlice(o.Object, subjects, "subjects")
+	}
+}
+
+// GrantPromise does what a platform admin does with `router rbac`: it lets
+// the router's ServiceAccount in namespace serve p's request kind.
+func GrantPromise(ctx context.Context, admin client.Client, p *v1alpha1.Promise, namespace string) error {
+	role, binding, err := controller.RequestRBAC(p, namespace)
+	if err != nil {
+		return err
+	}
+	for _, o := range []client.Object{role, binding} {
+		if err := admin.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+	}
+	return nil
+}
