@@ -295,7 +295,12 @@ func marshal(objs []map[string]any, annotations map[string]string) ([]byte, erro
 			ann[k] = v
 		}
 		meta["annotations"] = ann
-		if err := enc.Encode(obj); err != nil {
+		var node yaml.Node
+		if err := node.Encode(obj); err != nil {
+			return nil, err
+		}
+		quoteMergeKeys(&node)
+		if err := enc.Encode(&node); err != nil {
 			return nil, err
 		}
 	}
@@ -303,6 +308,18 @@ func marshal(objs []map[string]any, annotations map[string]string) ([]byte, erro
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// quoteMergeKeys quotes every "<<". The encoder writes that string plain,
+// and readers take a plain "<<" key as a merge key: a user's key "<<"
+// holding a map would add its fields to the parent.
+func quoteMergeKeys(n *yaml.Node) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!merge" {
+		n.Tag, n.Style = "!!str", yaml.DoubleQuotedStyle
+	}
+	for _, c := range n.Content {
+		quoteMergeKeys(c)
+	}
 }
 
 func nestedString(obj map[string]any, fields ...string) (string, bool) {

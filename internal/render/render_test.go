@@ -176,6 +176,7 @@ var hostile = []string{
 	"ünïcødé ✓ \u2028 \x00",
 	strings.Repeat("long ", 2000),
 	"__syabc__",
+	"<<",
 }
 
 func TestHostileValuesStayStrings(t *testing.T) {

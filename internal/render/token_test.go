@@ -200,3 +200,26 @@ keys:
 		}
 	})
 }
+
+// TestMergeKeyStaysAKey checks a user key "<<": written plain, readers
+// take it as a merge key and add the fields of its map to the parent.
+func TestMergeKeyStaysAKey(t *testing.T) {
+	tmpl := `apiVersion: v1
+kind: Example
+metadata:
+  name: c
+ranged:
+{{- range $k, $v := .spec.tags }}
+  {{ $k }}: {{ $v }}
+{{- end }}
+bare: {{ toJson .spec.obj }}
+`
+	obj := map[string]any{"<<": map[string]any{"injected": "yes"}}
+	got := renderDoc(t, tmpl, map[string]any{"tags": map[string]any{"<<": "v"}, "obj": obj})
+	if want := map[string]any{"<<": "v"}; !reflect.DeepEqual(got["ranged"], want) {
+		t.Fatalf("ranged %#v, want %#v", got["ranged"], want)
+	}
+	if !reflect.DeepEqual(got["bare"], obj) {
+		t.Fatalf("bare %#v, want %#v", got["bare"], obj)
+	}
+}
