@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"text/template"
+	"unicode"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -295,12 +297,7 @@ func marshal(objs []map[string]any, annotations map[string]string) ([]byte, erro
 			ann[k] = v
 		}
 		meta["annotations"] = ann
-		var node yaml.Node
-		if err := node.Encode(obj); err != nil {
-			return nil, err
-		}
-		quoteMergeKeys(&node)
-		if err := enc.Encode(&node); err != nil {
+		if err := enc.Encode(yamlValue(obj)); err != nil {
 			return nil, err
 		}
 	}
@@ -310,16 +307,41 @@ func marshal(objs []map[string]any, annotations map[string]string) ([]byte, erro
 	return buf.Bytes(), nil
 }
 
-// quoteMergeKeys quotes every "<<". The encoder writes that string plain,
-// and readers take a plain "<<" key as a merge key: a user's key "<<"
-// holding a map would add its fields to the parent.
-func quoteMergeKeys(n *yaml.Node) {
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!merge" {
-		n.Tag, n.Style = "!!str", yaml.DoubleQuotedStyle
+// yamlString is a string written in a style every reader reads back as
+// the same string. The encoder's own choice misreads some: "<<" written
+// plain is a merge key, so a user's key "<<" holding a map would add its
+// fields to the parent; a block scalar holding a tab fails to parse.
+type yamlString string
+
+// MarshalYAML quotes "<<", and with escapes a string that holds anything
+// not printable (line breaks included); the encoder writes the rest.
+func (s yamlString) MarshalYAML() (any, error) {
+	v := string(s)
+	if v == "<<" || utf8.ValidString(v) && strings.ContainsFunc(v, func(r rune) bool { return !unicode.IsPrint(r) }) {
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v, Style: yaml.DoubleQuotedStyle}, nil
 	}
-	for _, c := range n.Content {
-		quoteMergeKeys(c)
+	return v, nil
+}
+
+// yamlValue is v with every string and key a yamlString.
+func yamlValue(v any) any {
+	switch v := v.(type) {
+	case string:
+		return yamlString(v)
+	case map[string]any:
+		out := make(map[yamlString]any, len(v))
+		for k, e := range v {
+			out[yamlString(k)] = yamlValue(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = yamlValue(e)
+		}
+		return out
 	}
+	return v
 }
 
 func nestedString(obj map[string]any, fields ...string) (string, bool) {

@@ -177,6 +177,7 @@ var hostile = []string{
 	strings.Repeat("long ", 2000),
 	"__syabc__",
 	"<<",
+	"\t\n",
 }
 
 func TestHostileValuesStayStrings(t *testing.T) {

@@ -135,7 +135,7 @@ func (r *renderer) substitute(n *yaml.Node, key bool) error {
 
 func (r *renderer) substituteScalar(n *yaml.Node, key bool) error {
 	if m, ok := r.whole(n.Value); ok && m.json && n.Style == 0 && !(key && isCollection(m.value)) {
-		return n.Encode(m.value)
+		return n.Encode(yamlValue(m.value))
 	}
 	v, ok := r.resolve(n.Value)
 	if !ok {

@@ -147,8 +147,8 @@ data:
 }
 
 // FuzzFunctions checks that a value passed through functions and used as a
-// key renders as exactly itself: toJson inside a string and as a node,
-// concat, printf and a ranged key.
+// key renders as exactly itself: toJson inside a string and as a node (a
+// map and a list), concat, printf and a ranged key.
 func FuzzFunctions(f *testing.F) {
 	for _, v := range append(hostile, forged...) {
 		f.Add(v)
@@ -159,6 +159,7 @@ metadata:
   name: c
 quoted: '{{ toJson .spec.obj }}'
 bare: {{ toJson .spec.obj }}
+list: {{ toJson .spec.list }}
 concat: {{ concat .spec.obj.v }}
 printf: {{ printf "%s" .spec.obj.v }}
 keys:
@@ -168,7 +169,9 @@ keys:
 `
 	f.Fuzz(func(t *testing.T, v string) {
 		obj := map[string]any{"v": v, v: "x"}
-		files, err := Request([]v1alpha1.ResourceTemplate{{Name: "t", Template: tmpl}}, Input{Request: request(map[string]any{"obj": obj})})
+		list := []any{v, []any{v}, map[string]any{"k": v}}
+		spec := map[string]any{"obj": obj, "list": list}
+		files, err := Request([]v1alpha1.ResourceTemplate{{Name: "t", Template: tmpl}}, Input{Request: request(spec)})
 		if !utf8.ValidString(v) {
 			if err == nil || !strings.Contains(err.Error(), "UTF-8") {
 				t.Fatalf("invalid UTF-8 %q: error %v", v, err)
@@ -190,6 +193,9 @@ keys:
 		}
 		if !reflect.DeepEqual(got["bare"], obj) {
 			t.Fatalf("bare %#v, want %#v", got["bare"], obj)
+		}
+		if !reflect.DeepEqual(got["list"], list) {
+			t.Fatalf("list %#v, want %#v", got["list"], list)
 		}
 		if v != "v" && (got["concat"] != v || got["printf"] != v) {
 			t.Fatalf("concat %q, printf %q, want %q", got["concat"], got["printf"], v)
