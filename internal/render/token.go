@@ -26,7 +26,7 @@ import (
 // and plain map keys put user text into the output where it was searched.
 
 const (
-	indexDigits = 8 // fixed width, so tokens of one map sort as its keys
+	indexDigits = 8 // fixed width, so tokens of one map sort as its keys; the budget allows far fewer tokens
 	tokenEnd    = "__"
 )
 
@@ -54,8 +54,9 @@ func (r *renderer) mint(m minted) string {
 	return fmt.Sprintf("%s%0*d%s", r.prefix, indexDigits, len(r.minted)-1, tokenEnd)
 }
 
-// charge counts n bytes against the render's budget. Printing and minting
-// both charge it, so a token stands for no more than was paid for.
+// charge counts n bytes against the render's budget. What a template
+// writes and the text of every token it prints both count, so the
+// resolved output is bounded too: a token is short, its text need not be.
 func (r *renderer) charge(n int) error {
 	if n > r.left {
 		return fmt.Errorf("output larger than %d bytes", MaxBytes)
