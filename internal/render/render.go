@@ -2,15 +2,14 @@ package render
 
 import (
 	"bytes"
-	"encoding/base32"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
 	"sync"
 	"text/template"
+	"unicode"
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
@@ -46,7 +45,8 @@ type Input struct {
 // Request renders every template for in and returns the files to write,
 // named <template>.yaml.
 func Request(templates []v1alpha1.ResourceTemplate, in Input) (map[string][]byte, error) {
-	data := in.data()
+	r := newRenderer()
+	data := r.data(in)
 	ns, _ := nestedString(in.Request, "metadata", "namespace")
 	name, _ := nestedString(in.Request, "metadata", "name")
 	annotations := map[string]string{RequestAnnotation: ns + "/" + name, PromiseAnnotation: in.Promise}
@@ -54,11 +54,11 @@ func Request(templates []v1alpha1.ResourceTemplate, in Input) (map[string][]byte
 	files := map[string][]byte{}
 	docs, size := 0, 0
 	for _, t := range templates {
-		out, err := execute(t, data)
+		out, err := r.execute(t, data)
 		if err != nil {
 			return nil, err
 		}
-		objs, err := parse(out)
+		objs, err := r.parse(out)
 		if err != nil {
 			return nil, fmt.Errorf("template %s: %w", t.Name, err)
 		}
@@ -84,11 +84,12 @@ func Request(templates []v1alpha1.ResourceTemplate, in Input) (map[string][]byte
 // Value renders a one-line template (a probe's table name, for example)
 // with the same data as Request and returns the string it prints.
 func Value(name, text string, in Input) (string, error) {
-	out, err := execute(v1alpha1.ResourceTemplate{Name: name, Template: text}, in.data())
+	r := newRenderer()
+	out, err := r.execute(v1alpha1.ResourceTemplate{Name: name, Template: text}, r.data(in))
 	if err != nil {
 		return "", err
 	}
-	v, _ := untoken(strings.TrimSpace(string(out)))
+	v, _ := r.resolve(strings.TrimSpace(string(out)))
 	if v == "" || strings.ContainsAny(v, "\n\r") {
 		return "", fmt.Errorf("template %s: renders %q; want one non-empty line", name, v)
 	}
@@ -97,14 +98,18 @@ func Value(name, text string, in Input) (string, error) {
 
 // data is what templates see: the request's apiVersion, kind, metadata and
 // spec, the Promise and the destination, with every user string wrapped.
-func (in Input) data() map[string]any {
+func (r *renderer) data(in Input) map[string]any {
+	labels := make(map[string]any, len(in.DestinationLabels))
+	for k, v := range in.DestinationLabels {
+		labels[k] = v
+	}
 	data := map[string]any{
-		"promise":     map[string]any{"name": wrap(in.Promise)},
-		"destination": map[string]any{"name": wrap(in.Destination), "labels": wrapLabels(in.DestinationLabels)},
+		"promise":     map[string]any{"name": r.wrap(in.Promise)},
+		"destination": map[string]any{"name": r.wrap(in.Destination), "labels": r.wrap(labels)},
 	}
 	for _, k := range []string{"apiVersion", "kind", "metadata", "spec"} {
 		if v, ok := in.Request[k]; ok {
-			data[k] = wrap(v)
+			data[k] = r.wrap(v)
 		}
 	}
 	return data
@@ -140,44 +145,54 @@ func parseTemplate(t v1alpha1.ResourceTemplate) (*template.Template, error) {
 	if tmpl, ok := parsed.Load(key); ok {
 		return tmpl.(*template.Template), nil
 	}
-	tmpl, err := template.New(t.Name).Funcs(funcs).Option("missingkey=default").Parse(t.Template)
+	tmpl, err := template.New(t.Name).Funcs(new(renderer).funcs()).Option("missingkey=default").Parse(t.Template)
 	if err != nil {
 		return nil, err
+	}
+	for _, each := range tmpl.Templates() {
+		if each.Tree != nil {
+			hookPrints(each.Root)
+		}
 	}
 	parsed.Store(key, tmpl)
 	return tmpl, nil
 }
 
-func execute(t v1alpha1.ResourceTemplate, data map[string]any) ([]byte, error) {
+// execute runs a clone of the cached template with this render's
+// functions, which mint into this render's table.
+func (r *renderer) execute(t v1alpha1.ResourceTemplate, data map[string]any) ([]byte, error) {
 	tmpl, err := parseTemplate(t)
+	if err == nil {
+		tmpl, err = tmpl.Clone()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("template %s: %w", t.Name, err)
 	}
+	tmpl.Funcs(r.funcs()).Funcs(template.FuncMap{printHook: r.emit})
 	var buf bytes.Buffer
-	if err := tmpl.Execute(&limitedWriter{w: &buf, n: MaxBytes * 4}, data); err != nil {
+	if err := tmpl.Execute(&limitedWriter{w: &buf, r: r}, data); err != nil {
 		return nil, fmt.Errorf("template %s: %w", t.Name, err)
 	}
 	return buf.Bytes(), nil
 }
 
-// limitedWriter fails once n bytes were written, so a template cannot
-// exhaust memory before the size check.
+// limitedWriter charges what a template writes to the render's budget, so
+// a template cannot exhaust memory before the size check.
 type limitedWriter struct {
 	w io.Writer
-	n int
+	r *renderer
 }
 
 func (l *limitedWriter) Write(p []byte) (int, error) {
-	if len(p) > l.n {
-		return 0, fmt.Errorf("output larger than %d bytes", MaxBytes)
+	if err := l.r.charge(len(p)); err != nil {
+		return 0, err
 	}
-	l.n -= len(p)
 	return l.w.Write(p)
 }
 
 // parse reads the rendered YAML, replaces tokens inside scalars by their
 // values and returns the non-empty documents as objects.
-func parse(out []byte) ([]map[string]any, error) {
+func (r *renderer) parse(out []byte) ([]map[string]any, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(out))
 	var objs []map[string]any
 	for {
@@ -192,7 +207,7 @@ func parse(out []byte) ([]map[string]any, error) {
 		if len(objs) >= MaxDocuments {
 			return nil, fmt.Errorf("renders more than %d documents", MaxDocuments)
 		}
-		if err := substitute(&doc); err != nil {
+		if err := r.substitute(&doc, false); err != nil {
 			return nil, err
 		}
 		if isEmpty(&doc) {
@@ -282,7 +297,7 @@ func marshal(objs []map[string]any, annotations map[string]string) ([]byte, erro
 			ann[k] = v
 		}
 		meta["annotations"] = ann
-		if err := enc.Encode(obj); err != nil {
+		if err := enc.Encode(yamlValue(obj)); err != nil {
 			return nil, err
 		}
 	}
@@ -290,6 +305,43 @@ func marshal(objs []map[string]any, annotations map[string]string) ([]byte, erro
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// yamlString is a string written in a style every reader reads back as
+// the same string. The encoder's own choice misreads some: "<<" written
+// plain is a merge key, so a user's key "<<" holding a map would add its
+// fields to the parent; a block scalar holding a tab fails to parse.
+type yamlString string
+
+// MarshalYAML quotes "<<", and with escapes a string that holds anything
+// not printable (line breaks included); the encoder writes the rest.
+func (s yamlString) MarshalYAML() (any, error) {
+	v := string(s)
+	if v == "<<" || utf8.ValidString(v) && strings.ContainsFunc(v, func(r rune) bool { return !unicode.IsPrint(r) }) {
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v, Style: yaml.DoubleQuotedStyle}, nil
+	}
+	return v, nil
+}
+
+// yamlValue is v with every string and key a yamlString.
+func yamlValue(v any) any {
+	switch v := v.(type) {
+	case string:
+		return yamlString(v)
+	case map[string]any:
+		out := make(map[yamlString]any, len(v))
+		for k, e := range v {
+			out[yamlString(k)] = yamlValue(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = yamlValue(e)
+		}
+		return out
+	}
+	return v
 }
 
 func nestedString(obj map[string]any, fields ...string) (string, bool) {
@@ -303,192 +355,4 @@ func nestedString(obj map[string]any, fields ...string) (string, bool) {
 	}
 	s, ok := cur.(string)
 	return s, ok
-}
-
-// Tokens.
-
-// userString is a string from a user. Printed by a template it becomes a
-// token; compared, it is its real value.
-type userString string
-
-func (s userString) String() string { return token(string(s)) }
-
-var (
-	tokenEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
-	tokenPattern  = regexp.MustCompile(`__sy([a-z2-7]*)__`)
-	// plainKey is a map key that YAML reads back as the same string in
-	// any position, so it can be used as is.
-	plainKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]{0,252}$`)
-)
-
-func token(s string) string { return "__sy" + tokenEncoding.EncodeToString([]byte(s)) + "__" }
-
-func untoken(s string) (string, bool) {
-	found := false
-	out := tokenPattern.ReplaceAllStringFunc(s, func(m string) string {
-		b, err := tokenEncoding.DecodeString(m[4 : len(m)-2])
-		if err != nil {
-			return m
-		}
-		found = true
-		return string(b)
-	})
-	return out, found
-}
-
-// wrap turns every string in v into a userString and every map key that is
-// not plain into a token.
-func wrap(v any) any {
-	switch v := v.(type) {
-	case string:
-		return userString(v)
-	case map[string]any:
-		out := make(map[string]any, len(v))
-		for k, e := range v {
-			out[wrapKey(k)] = wrap(e)
-		}
-		return out
-	case []any:
-		out := make([]any, len(v))
-		for i, e := range v {
-			out[i] = wrap(e)
-		}
-		return out
-	default:
-		return v
-	}
-}
-
-func wrapKey(k string) string {
-	switch strings.ToLower(k) {
-	case "true", "false", "null", "yes", "no", "on", "off", "y", "n":
-		return token(k)
-	}
-	if plainKey.MatchString(k) {
-		return k
-	}
-	return token(k)
-}
-
-func wrapLabels(l map[string]string) map[string]any {
-	out := make(map[string]any, len(l))
-	for k, v := range l {
-		out[wrapKey(k)] = userString(v)
-	}
-	return out
-}
-
-// unwrap undoes wrap, for toJson.
-func unwrap(v any) any {
-	switch v := v.(type) {
-	case userString:
-		return string(v)
-	case map[string]any:
-		out := make(map[string]any, len(v))
-		for k, e := range v {
-			rk, _ := untoken(k)
-			out[rk] = unwrap(e)
-		}
-		return out
-	case []any:
-		out := make([]any, len(v))
-		for i, e := range v {
-			out[i] = unwrap(e)
-		}
-		return out
-	default:
-		return v
-	}
-}
-
-// substitute replaces tokens in every scalar (keys included) with their
-// values, marking the result as a quoted string so YAML cannot reinterpret
-// it.
-func substitute(n *yaml.Node) error {
-	if n.Kind == yaml.AliasNode {
-		return fmt.Errorf("YAML aliases are not allowed in rendered output")
-	}
-	if n.Kind == yaml.ScalarNode {
-		if v, ok := untoken(n.Value); ok {
-			if !utf8.ValidString(v) {
-				return fmt.Errorf("a value is not valid UTF-8")
-			}
-			n.Value, n.Tag, n.Style = v, "!!str", yaml.DoubleQuotedStyle
-		}
-		return nil
-	}
-	n.Anchor = ""
-	for _, c := range n.Content {
-		if err := substitute(c); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// Template functions.
-
-var funcs = template.FuncMap{
-	"concat": func(args ...any) userString {
-		var b strings.Builder
-		for _, a := range args {
-			b.WriteString(raw(a))
-		}
-		return userString(b.String())
-	},
-	"lower": func(v any) userString { return userString(strings.ToLower(raw(v))) },
-	"upper": func(v any) userString { return userString(strings.ToUpper(raw(v))) },
-	"trunc": func(n int, v any) userString {
-		r := []rune(raw(v))
-		if n >= 0 && len(r) > n {
-			r = r[:n]
-		}
-		return userString(string(r))
-	},
-	"default": func(d, v any) any {
-		if empty(v) {
-			return d
-		}
-		return v
-	},
-	"required": func(msg string, v any) (any, error) {
-		if empty(v) {
-			return nil, errors.New(msg)
-		}
-		return v, nil
-	},
-	"toJson": func(v any) (string, error) {
-		b, err := json.Marshal(unwrap(v))
-		return string(b), err
-	},
-}
-
-// raw is the real string of a template value.
-func raw(v any) string {
-	switch v := v.(type) {
-	case nil:
-		return ""
-	case userString:
-		return string(v)
-	case string:
-		return v
-	default:
-		return fmt.Sprint(v)
-	}
-}
-
-func empty(v any) bool {
-	switch v := v.(type) {
-	case nil:
-		return true
-	case userString:
-		return v == ""
-	case string:
-		return v == ""
-	case map[string]any:
-		return len(v) == 0
-	case []any:
-		return len(v) == 0
-	}
-	return false
 }

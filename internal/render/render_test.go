@@ -3,6 +3,7 @@ package render
 import (
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -114,6 +115,34 @@ spec:
       value: a
 `,
 		},
+		{
+			// The old scheme's tokens of "id\nevil: true" and "team: a":
+			// a user who writes them gets exactly what they wrote.
+			name: "forged tokens stay literal",
+			spec: map[string]any{"tableName": "orders", "billingMode": "PAY_PER_REQUEST", "hashKey": map[string]any{"name": "__synfsauzlwnfwduiduoj2wk__", "type": "S"},
+				"tags": map[string]any{"__syorswc3j2ebqq__": "__syabc__"}},
+			want: `apiVersion: dynamodb.services.k8s.aws/v1alpha1
+kind: Table
+metadata:
+  annotations:
+    switchyard.dev/promise: dynamodb
+    switchyard.dev/request: team-a/orders
+  name: team-a.orders
+  namespace: switchyard-dynamodb
+spec:
+  attributeDefinitions:
+    - attributeName: __synfsauzlwnfwduiduoj2wk__
+      attributeType: S
+  billingMode: PAY_PER_REQUEST
+  keySchema:
+    - attributeName: __synfsauzlwnfwduiduoj2wk__
+      keyType: HASH
+  tableName: orders
+  tags:
+    - key: __syorswc3j2ebqq__
+      value: __syabc__
+`,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -147,6 +176,8 @@ var hostile = []string{
 	"ünïcødé ✓ \u2028 \x00",
 	strings.Repeat("long ", 2000),
 	"__syabc__",
+	"<<",
+	"\t\n",
 }
 
 func TestHostileValuesStayStrings(t *testing.T) {
@@ -161,16 +192,14 @@ func TestHostileValuesStayStrings(t *testing.T) {
 			t.Fatalf("%q: %d attribute definitions", v, len(attrs))
 		}
 		want := map[string]any{"attributeName": v, "attributeType": "S"}
-		if v == "__syabc__" { // a literal token decodes to its value, still one string
-			want["attributeName"] = attrs[0].(map[string]any)["attributeName"]
-		}
 		if !reflect.DeepEqual(attrs[0], want) {
 			t.Fatalf("%q: attribute %#v", v, attrs[0])
 		}
 		if len(s) != 5 || len(obj) != 4 {
 			t.Fatalf("%q: fields were injected: %v", v, obj)
 		}
-		if tags := s["tags"].([]any); len(tags) != 2 && !(v == "k" && len(tags) == 1) {
+		want = map[string]any{"key": v, "value": v}
+		if tags := s["tags"].([]any); len(tags) != 2 || !slices.ContainsFunc(tags, func(tag any) bool { return reflect.DeepEqual(tag, want) }) {
 			t.Fatalf("%q: tags %v", v, tags)
 		}
 	}
@@ -244,14 +273,16 @@ func TestManifests(t *testing.T) {
 }
 
 // FuzzHashKeyName checks the renderer's property for any value: the output
-// is one Table whose attribute name is exactly the input.
+// is one Table whose attribute names, tag key and tag value are exactly
+// the input, token-like or not.
 func FuzzHashKeyName(f *testing.F) {
-	for _, v := range hostile {
+	for _, v := range append(hostile, forged...) {
 		f.Add(v)
 	}
 	p := dynamoDBPromise(f)
 	f.Fuzz(func(t *testing.T, v string) {
-		spec := map[string]any{"tableName": "t", "billingMode": "PAY_PER_REQUEST", "hashKey": map[string]any{"name": v, "type": "S"}}
+		spec := map[string]any{"tableName": "t", "billingMode": "PAY_PER_REQUEST", "hashKey": map[string]any{"name": v, "type": "S"},
+			"tags": map[string]any{v: v, "k": "fixed"}}
 		files, err := Request(p.Spec.Resources, Input{Request: request(spec), Promise: "dynamodb"})
 		if !utf8.ValidString(v) {
 			if err == nil || !strings.Contains(err.Error(), "UTF-8") {
@@ -266,9 +297,18 @@ func FuzzHashKeyName(f *testing.F) {
 		if err := yaml.Unmarshal(files["table.yaml"], &obj); err != nil {
 			t.Fatal(err)
 		}
-		got := obj["spec"].(map[string]any)["attributeDefinitions"].([]any)[0].(map[string]any)["attributeName"]
-		if got != v && !strings.Contains(v, "__sy") {
-			t.Fatalf("attribute name %q, want %q", got, v)
+		s := obj["spec"].(map[string]any)
+		for _, field := range []string{"attributeDefinitions", "keySchema"} {
+			if got := s[field].([]any)[0].(map[string]any)["attributeName"]; got != v {
+				t.Fatalf("%s: attribute name %q, want %q", field, got, v)
+			}
+		}
+		tags := map[any]any{}
+		for _, tag := range s["tags"].([]any) {
+			tags[tag.(map[string]any)["key"]] = tag.(map[string]any)["value"]
+		}
+		if want := map[any]any{v: v, "k": "fixed"}; v != "k" && !reflect.DeepEqual(tags, want) {
+			t.Fatalf("tags %v, want %v", tags, want)
 		}
 	})
 }
