@@ -113,8 +113,11 @@ func TestBucketStoreEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	testenv.WaitFor(t, time.Minute, "request gone", func() (bool, string) {
-		_, err := status(t, "team-bucket", "orders")
-		return apierrors.IsNotFound(err), fmt.Sprint(err)
+		st, err := status(t, "team-bucket", "orders")
+		if err != nil {
+			return apierrors.IsNotFound(err), err.Error()
+		}
+		return false, fmt.Sprintf("%+v", meta.FindStatusCondition(st.Conditions, v1alpha1.ReadyCondition))
 	})
 	for _, k := range s3.Keys(t, testenv.StateBucket) {
 		if strings.Contains(k, "/team-bucket/") {
