@@ -143,46 +143,52 @@ func waitKubeConfigVerdict(t *testing.T, name string, a *attacker) *v1alpha1.Des
 // reason InsecureKubeConfig, naming the field but not its value, and the
 // server the kubeconfig names receives nothing: no request, no token.
 func TestUnsafeKubeConfigsAreRefused(t *testing.T) {
-	a := startAttacker(t)
 	scenario(t, "unsafe")
 	const fileToken = "router-sa-token-b7c4e1f09a2d" // what a pod's token file would hold
 	tokenFile := writeFile(t, "token", []byte(fileToken))
-	caFile := writeFile(t, "ca.crt", a.caPEM())
 	marker := filepath.Join(t.TempDir(), "exec-ran")
 	script := fmt.Sprintf(`touch %s; printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"exec-token-5d1e"}}'`, marker)
 
 	tests := []struct {
 		name  string
-		user  *clientcmdapi.AuthInfo
-		ca    func(*clientcmdapi.Cluster)
+		user  func(a *attacker) *clientcmdapi.AuthInfo
+		ca    func(a *attacker) func(*clientcmdapi.Cluster)
 		field string
 		// hidden are values that must appear in no condition message.
 		hidden []string
+		// tokens must reach neither the server nor the router log.
+		tokens []string
 	}{
-		{name: "exec", field: "exec", hidden: []string{"/bin/sh", marker},
-			user: &clientcmdapi.AuthInfo{Exec: &clientcmdapi.ExecConfig{Command: "/bin/sh", Args: []string{"-c", script},
-				APIVersion: "client.authentication.k8s.io/v1", InteractiveMode: clientcmdapi.NeverExecInteractiveMode}}},
-		{name: "token-file", field: "tokenFile", hidden: []string{tokenFile, fileToken},
-			user: &clientcmdapi.AuthInfo{TokenFile: tokenFile}},
-		{name: "auth-provider", field: "auth-provider", hidden: []string{"oidc", "id-token-9a8b"},
-			user: &clientcmdapi.AuthInfo{AuthProvider: &clientcmdapi.AuthProviderConfig{Name: "oidc",
-				Config: map[string]string{"idp-issuer-url": a.srv.URL, "client-id": "router", "id-token": "id-token-9a8b"}}}},
-		{name: "ca-file", field: "certificate-authority", hidden: []string{caFile},
-			user: &clientcmdapi.AuthInfo{Token: "inline-token-3f9e"},
-			ca: func(c *clientcmdapi.Cluster) {
-				c.CertificateAuthorityData, c.CertificateAuthority = nil, caFile
+		{name: "exec", field: "exec", hidden: []string{"/bin/sh", marker}, tokens: []string{"exec-token-5d1e"},
+			user: func(*attacker) *clientcmdapi.AuthInfo {
+				return &clientcmdapi.AuthInfo{Exec: &clientcmdapi.ExecConfig{Command: "/bin/sh", Args: []string{"-c", script},
+					APIVersion: "client.authentication.k8s.io/v1", InteractiveMode: clientcmdapi.NeverExecInteractiveMode}}
+			}},
+		{name: "token-file", field: "tokenFile", hidden: []string{tokenFile, fileToken}, tokens: []string{fileToken},
+			user: func(*attacker) *clientcmdapi.AuthInfo { return &clientcmdapi.AuthInfo{TokenFile: tokenFile} }},
+		{name: "auth-provider", field: "auth-provider", hidden: []string{"oidc", "id-token-9a8b"}, tokens: []string{"id-token-9a8b"},
+			user: func(a *attacker) *clientcmdapi.AuthInfo {
+				return &clientcmdapi.AuthInfo{AuthProvider: &clientcmdapi.AuthProviderConfig{Name: "oidc",
+					Config: map[string]string{"idp-issuer-url": a.srv.URL, "client-id": "router", "id-token": "id-token-9a8b"}}}
+			}},
+		{name: "ca-file", field: "certificate-authority", tokens: []string{"inline-token-3f9e"},
+			user: func(*attacker) *clientcmdapi.AuthInfo { return &clientcmdapi.AuthInfo{Token: "inline-token-3f9e"} },
+			ca: func(a *attacker) func(*clientcmdapi.Cluster) {
+				caFile := writeFile(t, "ca.crt", a.caPEM())
+				return func(c *clientcmdapi.Cluster) { c.CertificateAuthorityData, c.CertificateAuthority = nil, caFile }
 			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			a := startAttacker(t) // one each, so no case sees another's requests
 			var mutate []func(*clientcmdapi.Cluster)
 			if tt.ca != nil {
-				mutate = append(mutate, tt.ca)
+				mutate = append(mutate, tt.ca(a))
 			}
 			name := "unsafe-" + tt.name
 			d := &v1alpha1.Destination{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels("unsafe")},
 				Spec: v1alpha1.DestinationSpec{StateStoreRef: v1alpha1.StateStoreReference{Kind: v1alpha1.GitStateStoreKind, Name: "unsafe"},
-					KubeConfigSecretRef: kubeConfigSecret(t, name+"-kubeconfig", kubeConfigFor(t, a, tt.user, mutate...))}}
+					KubeConfigSecretRef: kubeConfigSecret(t, name+"-kubeconfig", kubeConfigFor(t, a, tt.user(a), mutate...))}}
 			if err := k8s.Create(ctx(t), d); err != nil {
 				t.Fatal(err)
 			}
@@ -191,6 +197,14 @@ func TestUnsafeKubeConfigsAreRefused(t *testing.T) {
 
 			if n := a.count(); n != 0 {
 				t.Errorf("the kubeconfig's server received %d request(s)", n)
+			}
+			for _, s := range tt.tokens {
+				if a.saw(s) {
+					t.Errorf("the kubeconfig's server was sent the token %q", s)
+				}
+				if strings.Contains(routerLog.String(), s) {
+					t.Errorf("the router log contains the token %q", s)
+				}
 			}
 			for _, typ := range []string{v1alpha1.ReadyCondition, v1alpha1.AppliedCondition} {
 				c := meta.FindStatusCondition(d.Status.Conditions, typ)
@@ -214,17 +228,6 @@ func TestUnsafeKubeConfigsAreRefused(t *testing.T) {
 	}
 	if _, err := os.Stat(marker); err == nil {
 		t.Error("the router ran the kubeconfig's exec command")
-	}
-	for _, s := range []string{fileToken, "exec-token-5d1e", "id-token-9a8b", "inline-token-3f9e"} {
-		if a.saw(s) {
-			t.Errorf("the kubeconfig's server was sent the token %q", s)
-		}
-		if strings.Contains(routerLog.String(), s) {
-			t.Errorf("the router log contains the token %q", s)
-		}
-	}
-	if n := a.count(); n != 0 {
-		t.Errorf("the kubeconfig's server received %d request(s) in all", n)
 	}
 }
 
