@@ -152,7 +152,8 @@ func TestUnsafeKubeConfigsAreRefused(t *testing.T) {
 	tests := []struct {
 		name  string
 		user  func(a *attacker) *clientcmdapi.AuthInfo
-		ca    func(a *attacker) func(*clientcmdapi.Cluster)
+		// ca, if set, adjusts the cluster; it returns the file it names.
+		ca    func(a *attacker) (func(*clientcmdapi.Cluster), string)
 		field string
 		// hidden are values that must appear in no condition message.
 		hidden []string
@@ -173,17 +174,19 @@ func TestUnsafeKubeConfigsAreRefused(t *testing.T) {
 			}},
 		{name: "ca-file", field: "certificate-authority", tokens: []string{"inline-token-3f9e"},
 			user: func(*attacker) *clientcmdapi.AuthInfo { return &clientcmdapi.AuthInfo{Token: "inline-token-3f9e"} },
-			ca: func(a *attacker) func(*clientcmdapi.Cluster) {
+			ca: func(a *attacker) (func(*clientcmdapi.Cluster), string) {
 				caFile := writeFile(t, "ca.crt", a.caPEM())
-				return func(c *clientcmdapi.Cluster) { c.CertificateAuthorityData, c.CertificateAuthority = nil, caFile }
+				return func(c *clientcmdapi.Cluster) { c.CertificateAuthorityData, c.CertificateAuthority = nil, caFile }, caFile
 			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := startAttacker(t) // one each, so no case sees another's requests
 			var mutate []func(*clientcmdapi.Cluster)
+			hidden := tt.hidden
 			if tt.ca != nil {
-				mutate = append(mutate, tt.ca(a))
+				m, file := tt.ca(a)
+				mutate, hidden = append(mutate, m), append(hidden, file)
 			}
 			name := "unsafe-" + tt.name
 			d := &v1alpha1.Destination{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels("unsafe")},
@@ -218,7 +221,7 @@ func TestUnsafeKubeConfigsAreRefused(t *testing.T) {
 				if typ == v1alpha1.ReadyCondition && c.Status != metav1.ConditionFalse {
 					t.Errorf("Ready is %s, want False", c.Status)
 				}
-				for _, h := range tt.hidden {
+				for _, h := range hidden {
 					if strings.Contains(c.Message, h) {
 						t.Errorf("%s message shows the value %q: %q", typ, h, c.Message)
 					}
