@@ -150,8 +150,8 @@ func TestUnsafeKubeConfigsAreRefused(t *testing.T) {
 	script := fmt.Sprintf(`touch %s; printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"exec-token-5d1e"}}'`, marker)
 
 	tests := []struct {
-		name  string
-		user  func(a *attacker) *clientcmdapi.AuthInfo
+		name string
+		user func(a *attacker) *clientcmdapi.AuthInfo
 		// ca, if set, adjusts the cluster; it returns the file it names.
 		ca    func(a *attacker) (func(*clientcmdapi.Cluster), string)
 		field string
