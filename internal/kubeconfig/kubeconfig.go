@@ -23,7 +23,7 @@ type Insecure struct {
 
 // ErrInvalid wraps the errors of a kubeconfig that cannot be used at all
 // (unparsable, or its current context incomplete).
-var ErrInvalid = errors.New("not a usable kubeconfig")
+var ErrInvalid = errors.New("not usable")
 
 // Field is one refused field.
 type Field struct {
@@ -42,9 +42,9 @@ type RefusedError struct {
 func (e *RefusedError) Error() string {
 	parts := make([]string, len(e.Fields))
 	for i, f := range e.Fields {
-		parts[i] = f.Path + " " + f.Why
+		parts[i] = f.Path + " (" + f.Why + ")"
 	}
-	return "refused: " + strings.Join(parts, "; ")
+	return "refused: " + strings.Join(parts, ", ")
 }
 
 // Check parses raw and checks the cluster and user of its current context.
