@@ -51,6 +51,8 @@ func parseRun(args []string) (*runOptions, error) {
 	fs.StringVar(&o.router.ServeGit, "serve-git", "", "address to serve the router's own state repositories over smart HTTP (read-only except from loopback); empty disables")
 	fs.IntVar(&o.router.ProbeConcurrency, "probe-concurrency", 8, "most health probes (DescribeTable) running at once")
 	fs.DurationVar(&o.router.StoreInterval, "store-interval", time.Minute, "how often a Ready state store is checked")
+	fs.BoolVar(&o.router.InsecureKubeConfig.Exec, "insecure-kubeconfig-exec", false, "allow exec and auth-provider in Destination kubeconfig Secrets: they run programs the Secret's author chooses, inside the router")
+	fs.BoolVar(&o.router.InsecureKubeConfig.TLS, "insecure-kubeconfig-tls", false, "allow insecure-skip-tls-verify in Destination kubeconfig Secrets")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

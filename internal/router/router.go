@@ -26,6 +26,7 @@ import (
 	"github.com/switchyard-dev/switchyard/internal/destinations"
 	"github.com/switchyard-dev/switchyard/internal/feedback"
 	"github.com/switchyard-dev/switchyard/internal/gitserve"
+	"github.com/switchyard-dev/switchyard/internal/kubeconfig"
 	"github.com/switchyard-dev/switchyard/internal/placement"
 	"github.com/switchyard-dev/switchyard/internal/probe"
 )
@@ -49,6 +50,10 @@ type Options struct {
 	// from loopback), so a GitStateStore can use
 	// http://127.0.0.1:<port>/<name>.git and needs no Git server.
 	ServeGit string
+	// InsecureKubeConfig is what the kubeconfigs of Destinations'
+	// kubeConfigSecretRef may use beyond inline credentials; the zero value
+	// refuses exec, auth-provider and insecure-skip-tls-verify.
+	InsecureKubeConfig kubeconfig.Insecure
 }
 
 // ManagerOptions completes manager options with what the router needs: its
@@ -127,7 +132,7 @@ func Setup(mgr ctrl.Manager, o Options) (*destinations.Stores, error) {
 	stores := destinations.NewStores(o.DataDir)
 	stores.MaxBatch = o.MaxBatch
 	index := placement.New()
-	watchers := &feedback.Watchers{SecretReader: mgr.GetAPIReader(), Wake: index.Wake}
+	watchers := &feedback.Watchers{SecretReader: mgr.GetAPIReader(), Wake: index.Wake, Insecure: o.InsecureKubeConfig}
 	if err := mgr.Add(watchers); err != nil {
 		return nil, err
 	}
