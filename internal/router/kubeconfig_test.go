@@ -22,6 +22,8 @@ import (
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/feedback"
+	"github.com/switchyard-dev/switchyard/internal/kubeconfig"
+	"github.com/switchyard-dev/switchyard/internal/router"
 	"github.com/switchyard-dev/switchyard/internal/testenv"
 )
 
@@ -300,4 +302,27 @@ func TestRefusedKubeConfigShowsOnPlacedRequests(t *testing.T) {
 	if a.saw(fileToken) || strings.Contains(routerLog.String(), fileToken) {
 		t.Error("the token file's content left the router")
 	}
+}
+
+// TestInsecureKubeConfigTLSFlag: with --insecure-kubeconfig-tls
+// (router.Options.InsecureKubeConfig.TLS) a kubeconfig that skips TLS
+// verification is used, where by default it is refused.
+func TestInsecureKubeConfigTLSFlag(t *testing.T) {
+	a := startAttacker(t)
+	g := testenv.StartGitServer(t)
+	startRouterWith(t, cp.Config, router.Options{DataDir: t.TempDir(), StoreInterval: 2 * time.Second,
+		InsecureKubeConfig: kubeconfig.Insecure{TLS: true}})
+	newStore(t, g, "skiptls")
+	const token = "inline-token-71ab"
+	raw := kubeConfigFor(t, a, &clientcmdapi.AuthInfo{Token: token},
+		func(c *clientcmdapi.Cluster) { c.CertificateAuthorityData, c.InsecureSkipTLSVerify = nil, true })
+	if err := kubeconfig.Check(raw, kubeconfig.Insecure{}); err == nil {
+		t.Fatal("the kubeconfig is accepted without the flag: this test shows nothing")
+	}
+	newDestination(t, "skiptls-1", "skiptls", labels("skiptls"), func(d *v1alpha1.Destination) {
+		d.Spec.KubeConfigSecretRef = kubeConfigSecret(t, "skiptls-1-kubeconfig", raw)
+	})
+	testenv.WaitFor(t, 30*time.Second, "the server to be sent the inline token", func() (bool, string) {
+		return a.saw("Bearer " + token), fmt.Sprintf("%d request(s)", a.count())
+	})
 }

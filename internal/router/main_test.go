@@ -78,6 +78,12 @@ func startRouterIn(t *testing.T, dataDir string, options ...func(*ctrl.Options))
 // startRouterAt is startRouterIn talking to the API server at cfg.
 func startRouterAt(t *testing.T, cfg *rest.Config, dataDir string, options ...func(*ctrl.Options)) (stop func()) {
 	t.Helper()
+	return startRouterWith(t, cfg, router.Options{DataDir: dataDir, StoreInterval: 2 * time.Second}, options...)
+}
+
+// startRouterWith is startRouterAt with the router's options.
+func startRouterWith(t *testing.T, cfg *rest.Config, ro router.Options, options ...func(*ctrl.Options)) (stop func()) {
+	t.Helper()
 	skip := true
 	o := ctrl.Options{
 		Metrics:                metricsserver.Options{BindAddress: "0"},
@@ -91,7 +97,7 @@ func startRouterAt(t *testing.T, cfg *rest.Config, dataDir string, options ...fu
 	if err != nil {
 		t.Fatal(err)
 	}
-	stores, err := router.Setup(mgr, router.Options{DataDir: dataDir, StoreInterval: 2 * time.Second})
+	stores, err := router.Setup(mgr, ro)
 	if err != nil {
 		t.Fatal(err)
 	}
