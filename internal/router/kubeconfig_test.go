@@ -326,3 +326,18 @@ func TestInsecureKubeConfigTLSFlag(t *testing.T) {
 		return a.saw("Bearer " + token), fmt.Sprintf("%d request(s)", a.count())
 	})
 }
+
+// TestOwnKubeConfigsAreAccepted: the kubeconfigs the e2e test and the demo
+// put in Destination Secrets (testenv's, as for Flux's and the router's
+// identities) use only inline credentials, so no flag is needed for them.
+func TestOwnKubeConfigsAreAccepted(t *testing.T) {
+	for _, user := range []string{"admin", "system:serviceaccount:flux-system:switchyard-feedback"} {
+		raw, err := cp.UserKubeConfig(user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := kubeconfig.Check(raw, kubeconfig.Insecure{}); err != nil {
+			t.Errorf("%s: %v", user, err)
+		}
+	}
+}
