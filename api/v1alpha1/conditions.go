@@ -48,6 +48,14 @@ const (
 	WriteFailed = "WriteFailed"
 	// Cordoned: the destination is not schedulable; it keeps what it has.
 	Cordoned = "Cordoned"
+	// InsecureKubeConfig (Ready of destinations; Applied of destinations
+	// and their requests): the kubeconfig in kubeConfigSecretRef uses a
+	// field the router refuses (exec, auth-provider, tokenFile, a file
+	// path, or insecure-skip-tls-verify without the matching
+	// --insecure-kubeconfig-* flag). The router builds no client from it
+	// and connects nowhere; the message names the fields, never their
+	// values.
+	InsecureKubeConfig = "InsecureKubeConfig"
 
 	// Promise reasons.
 

@@ -101,7 +101,13 @@ type DestinationSpec struct {
 	// "value") for the destination cluster. With it the router reads Flux's
 	// status there (the Applied condition) and asks Flux to fetch at once
 	// after each commit; it needs get, list, watch and patch on
-	// gitrepositories and kustomizations in spec.flux.namespace.
+	// gitrepositories and kustomizations in spec.flux.namespace. Only the
+	// current context is used, with its credentials inline: exec,
+	// auth-provider and insecure-skip-tls-verify are refused unless the
+	// router's --insecure-kubeconfig-exec or --insecure-kubeconfig-tls
+	// allows them, and file paths (tokenFile, certificate-authority,
+	// client-certificate, client-key) always are (reason
+	// InsecureKubeConfig).
 	// +optional
 	KubeConfigSecretRef *SecretReference `json:"kubeConfigSecretRef,omitempty"`
 

@@ -53,6 +53,8 @@ func parseRun(args []string) (*runOptions, error) {
 	fs.StringVar(&o.router.Namespace, "namespace", envOr("POD_NAMESPACE", router.DefaultNamespace), "the router's namespace: the only one whose Secrets stores and destinations may name (default $POD_NAMESPACE)")
 	fs.BoolVar(&o.router.AllowCrossNamespaceRefs, "allow-cross-namespace-refs", false, "let stores and destinations name Secrets in any namespace (grant the router get on them too); off, as Flux's --no-cross-namespace-refs")
 	fs.DurationVar(&o.router.StoreInterval, "store-interval", time.Minute, "how often a Ready state store is checked")
+	fs.BoolVar(&o.router.InsecureKubeConfig.Exec, "insecure-kubeconfig-exec", false, "allow exec and auth-provider in Destination kubeconfig Secrets: they run programs the Secret's author chooses, inside the router")
+	fs.BoolVar(&o.router.InsecureKubeConfig.TLS, "insecure-kubeconfig-tls", false, "allow insecure-skip-tls-verify in Destination kubeconfig Secrets")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

@@ -138,8 +138,6 @@ func (r *DestinationReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	cond.Type, cond.ObservedGeneration = v1alpha1.ReadyCondition, d.Generation
-	meta.SetStatusCondition(&d.Status.Conditions, cond)
 	d.Status.ObservedGeneration = d.Generation
 	d.Status.Placements = int32(r.Index.Load(d.Name))
 	if c := r.Index.LastCommit(d.Name); c != "" {
@@ -148,6 +146,14 @@ func (r *DestinationReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if err := r.observeFlux(ctx, &d); err != nil {
 		return ctrl.Result{}, err
 	}
+	// A refused kubeconfig is the destination's own misconfiguration, and
+	// comes first: it takes no new requests until it is fixed. The Secret
+	// is read again at the next reconcile (10 s for a destination not Ready).
+	if fs := r.Feedback.State(d.Name); fs.Refused {
+		cond = notReady(v1alpha1.InsecureKubeConfig, fs.Err)
+	}
+	cond.Type, cond.ObservedGeneration = v1alpha1.ReadyCondition, d.Generation
+	meta.SetStatusCondition(&d.Status.Conditions, cond)
 	if !equality.Semantic.DeepEqual(orig.Status, d.Status) {
 		if err := r.Status().Patch(ctx, &d, client.MergeFrom(orig)); err != nil {
 			return ctrl.Result{}, err

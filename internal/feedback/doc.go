@@ -4,6 +4,8 @@
 // Kustomizations (named by the Destination), keeps what
 // they report in memory, tells subscribed controllers when it changes, and
 // asks Flux to fetch at once after the router commits ("nudges").
+// Kubeconfigs go through package kubeconfig first: one it refuses is never
+// used, and its State is Refused.
 //
 // State.Applied turns what Flux reports into the Applied condition of a
 // request or destination: is the commit that carries it, or a later one,

@@ -18,6 +18,9 @@ type State struct {
 	Configured bool
 	// Err says why the destination cannot be read; "" when it can.
 	Err string
+	// Refused is true when Err says the kubeconfig was refused (package
+	// kubeconfig): the router built no client from it.
+	Refused bool
 	// Synced is true once the watch has listed the destination's objects.
 	Synced bool
 	// SourceKind is GitRepository or Bucket.
@@ -54,6 +57,8 @@ func (s State) Applied(commit string, contains Contains) (metav1.ConditionStatus
 	case !s.Configured:
 		return metav1.ConditionUnknown, v1alpha1.NoFeedback,
 			"the destination has no spec.kubeConfigSecretRef, so the router cannot see Flux there; Flux applies commits within its polling interval"
+	case s.Refused:
+		return metav1.ConditionUnknown, v1alpha1.InsecureKubeConfig, s.Err
 	case s.Err != "":
 		return metav1.ConditionUnknown, v1alpha1.DestinationUnreachable, s.Err
 	case !s.Synced:

@@ -48,6 +48,7 @@ func TestApplied(t *testing.T) {
 	}{
 		{"no kubeconfig", State{}, "a", metav1.ConditionUnknown, v1alpha1.NoFeedback, "kubeConfigSecretRef"},
 		{"unreachable", State{Configured: true, Err: "refused"}, "a", metav1.ConditionUnknown, v1alpha1.DestinationUnreachable, "refused"},
+		{"kubeconfig refused", State{Configured: true, Refused: true, Err: `user "u": tokenFile`}, "a", metav1.ConditionUnknown, v1alpha1.InsecureKubeConfig, "tokenFile"},
 		{"not synced", State{Configured: true}, "a", metav1.ConditionUnknown, v1alpha1.AwaitingFlux, "connecting"},
 		{"no Kustomization", noKustomization, "a", metav1.ConditionFalse, v1alpha1.FluxNotFound, "flux-manifests"},
 		{"applied exactly", healthy("b"), "b", metav1.ConditionTrue, v1alpha1.InSync, "main@sha1:b"},

@@ -18,14 +18,15 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/secretref"
+	"github.com/switchyard-dev/switchyard/internal/kubeconfig"
 )
 
 // KubeConfigKey is the key of the kubeconfig in a kubeConfigSecretRef
@@ -55,6 +56,11 @@ type Watchers struct {
 
 	// Wake is told the destination whose Flux state changed.
 	Wake func(dest string)
+
+	// Insecure is what kubeconfigs may use beyond inline credentials (the
+	// --insecure-kubeconfig-* flags). Others are refused before any client
+	// is built.
+	Insecure kubeconfig.Insecure
 
 	mu     sync.Mutex
 	byDest map[string]*watch
@@ -150,13 +156,21 @@ func (w *Watchers) Ensure(ctx context.Context, d *v1alpha1.Destination) error {
 		w.set(d.Name, State{Configured: true, Err: msg})
 		return nil
 	}
-	kubeconfig := secret.Data[KubeConfigKey]
-	if len(kubeconfig) == 0 {
+	raw := secret.Data[KubeConfigKey]
+	if len(raw) == 0 {
 		w.stop(d.Name)
 		w.set(d.Name, State{Configured: true, Err: fmt.Sprintf("Secret %s/%s has no key %q holding a kubeconfig", ref.Namespace, ref.Name, KubeConfigKey)})
 		return nil
 	}
-	sum := sha256.Sum256(append(kubeconfig, []byte("\x00"+d.FluxNamespace()+"\x00"+d.FluxName()+"\x00"+sourceKind(d))...))
+	// Checked on every Ensure, before anything else is done with it.
+	cfg, err := kubeconfig.RESTConfig(raw, w.Insecure)
+	if err != nil {
+		w.stop(d.Name)
+		w.set(d.Name, State{Configured: true, Refused: errors.As(err, new(*kubeconfig.RefusedError)),
+			Err: fmt.Sprintf("the kubeconfig in Secret %s/%s is %v", ref.Namespace, ref.Name, err)})
+		return nil
+	}
+	sum := sha256.Sum256(append(raw, []byte("\x00"+d.FluxNamespace()+"\x00"+d.FluxName()+"\x00"+sourceKind(d))...))
 	key := hex.EncodeToString(sum[:])
 	w.mu.Lock()
 	current := w.byDest[d.Name]
@@ -168,18 +182,14 @@ func (w *Watchers) Ensure(ctx context.Context, d *v1alpha1.Destination) error {
 	// What the old watch saw (another cluster, or another source kind) is
 	// not this one's: unknown until the new watch has synced.
 	w.set(d.Name, State{Configured: true, SourceKind: sourceKind(d)})
-	if err := w.start(d, key, kubeconfig); err != nil {
+	if err := w.start(d, key, cfg); err != nil {
 		w.set(d.Name, State{Configured: true, Err: err.Error()})
 	}
 	return nil
 }
 
-func (w *Watchers) start(d *v1alpha1.Destination, key string, kubeconfig []byte) error {
-	cfg, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
-	if err != nil {
-		// The parser's error can quote the file; say only where it is.
-		return fmt.Errorf("the kubeconfig in Secret %s/%s is not valid", d.Spec.KubeConfigSecretRef.Namespace, d.Spec.KubeConfigSecretRef.Name)
-	}
+// start watches d's Flux objects through cfg, built by kubeconfig.RESTConfig.
+func (w *Watchers) start(d *v1alpha1.Destination, key string, cfg *rest.Config) error {
 	cfg.Timeout = 30 * time.Second
 	ns, name := d.FluxNamespace(), d.FluxName()
 	c, err := cache.New(cfg, cache.Options{Scheme: scheme, DefaultNamespaces: map[string]cache.Config{ns: {}}})

@@ -2,6 +2,7 @@ package feedback
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -21,15 +22,25 @@ func TestEnsureWakesOnlyOnChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	noKey := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "no-key"}}
+	unsafe := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "token-file"}, Data: map[string][]byte{KubeConfigKey: []byte(`
+apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {tokenFile: /var/run/secrets/kubernetes.io/serviceaccount/token}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+`)}}
 	wakes := map[string]int{}
-	w := &Watchers{SecretReader: fake.NewClientBuilder().WithScheme(s).WithObjects(noKey).Build(), Wake: func(d string) { wakes[d]++ }}
+	w := &Watchers{SecretReader: fake.NewClientBuilder().WithScheme(s).WithObjects(noKey, unsafe).Build(), Wake: func(d string) { wakes[d]++ }}
 	tests := []struct {
-		name string
-		ref  *v1alpha1.SecretReference
+		name    string
+		ref     *v1alpha1.SecretReference
+		refused bool
 	}{
-		{"no-kubeconfig", nil},
-		{"secret-missing", &v1alpha1.SecretReference{Namespace: "ns", Name: "absent"}},
-		{"key-missing", &v1alpha1.SecretReference{Namespace: "ns", Name: "no-key"}},
+		{"no-kubeconfig", nil, false},
+		{"secret-missing", &v1alpha1.SecretReference{Namespace: "ns", Name: "absent"}, false},
+		{"key-missing", &v1alpha1.SecretReference{Namespace: "ns", Name: "no-key"}, false},
+		{"refused", &v1alpha1.SecretReference{Namespace: "ns", Name: "token-file"}, true},
 	}
 	for _, tt := range tests {
 		d := &v1alpha1.Destination{ObjectMeta: metav1.ObjectMeta{Name: tt.name}}
@@ -42,5 +53,14 @@ func TestEnsureWakesOnlyOnChange(t *testing.T) {
 		if wakes[tt.name] != 1 {
 			t.Errorf("%s: %d wakes for three Ensures of an unchanged destination, want 1", tt.name, wakes[tt.name])
 		}
+		if st := w.State(tt.name); st.Refused != tt.refused {
+			t.Errorf("%s: Refused is %t (%q), want %t", tt.name, st.Refused, st.Err, tt.refused)
+		}
+	}
+	if st := w.State("refused"); !strings.Contains(st.Err, "tokenFile") || strings.Contains(st.Err, "/var/run/secrets") {
+		t.Errorf("the refusal should name tokenFile and not its value: %q", st.Err)
+	}
+	if len(w.byDest) != 0 {
+		t.Errorf("watches were started: %v", w.byDest)
 	}
 }

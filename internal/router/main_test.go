@@ -89,6 +89,15 @@ func startRouterIn(t *testing.T, dataDir string, options ...func(*ctrl.Options))
 // startRouterAt is startRouterIn talking to the API server at cfg.
 func startRouterAt(t *testing.T, cfg *rest.Config, dataDir string, options ...func(*ctrl.Options)) (stop func()) {
 	t.Helper()
+	return startRouterWith(t, cfg, router.Options{DataDir: dataDir, StoreInterval: 2 * time.Second}, options...)
+}
+
+// startRouterWith is startRouterAt with the router's options.
+func startRouterWith(t *testing.T, cfg *rest.Config, ro router.Options, options ...func(*ctrl.Options)) (stop func()) {
+	t.Helper()
+	if ro.Namespace == "" {
+		ro.Namespace = routerNamespace
+	}
 	skip := true
 	o := ctrl.Options{
 		Metrics:                metricsserver.Options{BindAddress: "0"},
@@ -102,7 +111,7 @@ func startRouterAt(t *testing.T, cfg *rest.Config, dataDir string, options ...fu
 	if err != nil {
 		t.Fatal(err)
 	}
-	stores, err := router.Setup(mgr, router.Options{DataDir: dataDir, StoreInterval: 2 * time.Second, Namespace: routerNamespace})
+	stores, err := router.Setup(mgr, ro)
 	if err != nil {
 		t.Fatal(err)
 	}

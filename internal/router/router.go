@@ -26,6 +26,7 @@ import (
 	"github.com/switchyard-dev/switchyard/internal/destinations"
 	"github.com/switchyard-dev/switchyard/internal/feedback"
 	"github.com/switchyard-dev/switchyard/internal/gitserve"
+	"github.com/switchyard-dev/switchyard/internal/kubeconfig"
 	"github.com/switchyard-dev/switchyard/internal/placement"
 	"github.com/switchyard-dev/switchyard/internal/probe"
 	"github.com/switchyard-dev/switchyard/internal/secretref"
@@ -56,6 +57,10 @@ type Options struct {
 	// from loopback), so a GitStateStore can use
 	// http://127.0.0.1:<port>/<name>.git and needs no Git server.
 	ServeGit string
+	// InsecureKubeConfig is what the kubeconfigs of Destinations'
+	// kubeConfigSecretRef may use beyond inline credentials; the zero value
+	// refuses exec, auth-provider and insecure-skip-tls-verify.
+	InsecureKubeConfig kubeconfig.Insecure
 }
 
 // ManagerOptions completes manager options with what the router needs: its
@@ -143,7 +148,7 @@ func Setup(mgr ctrl.Manager, o Options) (*destinations.Stores, error) {
 		o.Namespace = DefaultNamespace
 	}
 	secrets := &secretref.Reader{Reader: mgr.GetAPIReader(), Namespace: o.Namespace, AllowCrossNamespace: o.AllowCrossNamespaceRefs}
-	watchers := &feedback.Watchers{SecretReader: secrets, Wake: index.Wake}
+	watchers := &feedback.Watchers{SecretReader: secrets, Wake: index.Wake, Insecure: o.InsecureKubeConfig}
 	if err := mgr.Add(watchers); err != nil {
 		return nil, err
 	}
