@@ -25,8 +25,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
-	"github.com/switchyard-dev/switchyard/internal/secretref"
 	"github.com/switchyard-dev/switchyard/internal/kubeconfig"
+	"github.com/switchyard-dev/switchyard/internal/secretref"
 )
 
 // KubeConfigKey is the key of the kubeconfig in a kubeConfigSecretRef
