@@ -105,6 +105,15 @@ func (b *Batcher) Write(ctx context.Context, note string, changes []Change) (Res
 	select {
 	case r := <-o.result:
 		return r.Result, r.err
+	case <-b.done:
+		// After Close both cases above were ready, and the send may have
+		// won after loop drained the queue: nobody will answer it.
+		select {
+		case r := <-o.result:
+			return r.Result, r.err
+		default:
+			return Result{}, ErrClosed
+		}
 	case <-ctx.Done():
 		return Result{}, ctx.Err()
 	}
