@@ -16,6 +16,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
@@ -254,10 +255,14 @@ func ensure(ctx context.Context, c client.Client, o client.Object) error {
 }
 
 // StartRouter runs the router in-process against the platform API server
-// with options o, until the returned stop is called.
+// with options o, until the returned stop is called. It may be called
+// again after stop, to restart the router in the same process.
 func (s *Stack) StartRouter(o router.Options) (stop func(), err error) {
+	// A restarted router registers controllers of the same names again.
+	skip := true
 	mgr, err := ctrl.NewManager(s.Platform.Config, router.ManagerOptions(ctrl.Options{
-		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"}))
+		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+		Controller: config.Controller{SkipNameValidation: &skip}}))
 	if err != nil {
 		return nil, err
 	}
