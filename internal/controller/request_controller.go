@@ -31,6 +31,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
+	"github.com/switchyard-dev/switchyard/internal/claims"
 	"github.com/switchyard-dev/switchyard/internal/destinations"
 	"github.com/switchyard-dev/switchyard/internal/feedback"
 	"github.com/switchyard-dev/switchyard/internal/metrics"
@@ -48,6 +49,9 @@ type RequestReconciler struct {
 	Recorder events.EventRecorder
 	Stores   *destinations.Stores
 	Index    *placement.Index
+	// Claims is shared by every request reconciler: claims compete
+	// across kinds.
+	Claims   *claims.Index
 	Feedback *feedback.Watchers
 	Prober   *probe.Prober
 	// GVK is the request kind; Promise is the Promise that serves it.
@@ -65,6 +69,9 @@ type RequestReconciler struct {
 
 // SetupWithManager starts a controller for r.GVK on a running manager.
 func (r *RequestReconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
+	if err := r.watchClaims(mgr.GetCache()); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("request-"+r.GVK.GroupKind().String()).
 		For(r.newObject()).
@@ -82,6 +89,8 @@ func (r *RequestReconciler) SetupWithManager(mgr ctrl.Manager, workers int) erro
 		// Flux on a destination applied something, or its files in the
 		// store changed under the router: wake its requests.
 		WatchesRawSource(source.Channel(r.Index.Subscribe(), handler.EnqueueRequestsFromMapFunc(r.forDestination))).
+		// A claim this kind's requests wait for was released.
+		WatchesRawSource(source.Channel(r.Claims.Subscribe(r.GVK.GroupKind()), &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: workers,
 			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](100*time.Millisecond, 30*time.Second),
@@ -170,6 +179,7 @@ func (r *RequestReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.Index.Forget(r.key(req.NamespacedName))
+			r.Claims.Release(claims.ID{GroupKind: r.GVK.GroupKind(), NamespacedName: req.NamespacedName})
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -256,6 +266,9 @@ func (r *RequestReconciler) reconcile(ctx context.Context, obj *unstructured.Uns
 		}
 	}
 	setCondition(st, obj, v1alpha1.ScheduledCondition, scheduled, decision.Reason, msg)
+	if res, done, err := r.claim(ctx, obj, st, &promise, decision.Destination, dests); done {
+		return res, err
+	}
 	return r.write(ctx, obj, st, &promise, find(dests, decision.Destination))
 }
 
@@ -360,7 +373,7 @@ func (r *RequestReconciler) finalize(ctx context.Context, obj *unstructured.Unst
 	}
 	skip := v1alpha1.SkipCleanup(obj.GetAnnotations())
 	st := before.DeepCopy()
-	dest, w, commit, err := r.removeFiles(ctx, obj, st, dests)
+	dest, w, commit, changed, err := r.removeFiles(ctx, obj, st, dests)
 	if err != nil {
 		if !skip {
 			setCondition(st, obj, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.Deleting,
@@ -369,7 +382,10 @@ func (r *RequestReconciler) finalize(ctx context.Context, obj *unstructured.Unst
 		}
 		r.event(obj, "Warning", v1alpha1.Deleting, "Files left in the state store (%s=true): %v", v1alpha1.SkipCleanupAnnotation, err)
 	}
-	if dest != nil && !skip {
+	// A request never written (waiting for a claim, say) has nothing on
+	// the destination to wait for; the table of its name is someone
+	// else's.
+	if dest != nil && !skip && (changed || before.Commit != "") {
 		if wait, msg := r.removalPending(ctx, obj, dest, w, commit); wait != 0 {
 			st.Commit = commit
 			setCondition(st, obj, v1alpha1.WrittenCondition, metav1.ConditionFalse, v1alpha1.Deleting, "files removed at "+short(commit))
@@ -383,6 +399,8 @@ func (r *RequestReconciler) finalize(ctx context.Context, obj *unstructured.Unst
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	r.Index.Forget(r.key(client.ObjectKeyFromObject(obj)))
+	// Its claims go with it: whoever waits for them is woken.
+	r.Claims.Release(r.claimID(obj))
 	r.Prober.Forget(r.probeKey(obj))
 	r.Prober.Forget(r.probeKey(obj) + deletingKey)
 	return ctrl.Result{}, nil
@@ -418,34 +436,35 @@ func (r *RequestReconciler) removalPending(ctx context.Context, obj *unstructure
 	return res.RetryAfter, fmt.Sprintf("pruned by Flux (%s); waiting for table %s to be deleted: %s", fs.Resources.Revision, target.Table, res.Message)
 }
 
-// removeFiles removes the request's directory and returns where it was and
-// the commit that no longer has it; dest is nil when there was none.
-func (r *RequestReconciler) removeFiles(ctx context.Context, obj *unstructured.Unstructured, st *v1alpha1.RequestStatus, dests []v1alpha1.Destination) (*v1alpha1.Destination, statestore.Writer, string, error) {
+// removeFiles removes the request's directory and returns where it was,
+// the commit that no longer has it and whether that commit removed
+// anything; dest is nil when there was none.
+func (r *RequestReconciler) removeFiles(ctx context.Context, obj *unstructured.Unstructured, st *v1alpha1.RequestStatus, dests []v1alpha1.Destination) (*v1alpha1.Destination, statestore.Writer, string, bool, error) {
 	current, err := r.current(obj, st, dests)
 	if err != nil || current == "" {
-		return nil, nil, "", err
+		return nil, nil, "", false, err
 	}
 	dest := find(dests, current)
 	if dest == nil {
-		return nil, nil, "", nil // the destination is gone; its cleanup policy decided
+		return nil, nil, "", false, nil // the destination is gone; its cleanup policy decided
 	}
 	dir, err := statestore.RequestDir(dest.EffectivePath(), obj.GetNamespace(), r.Promise, obj.GetName())
 	if err != nil {
-		return nil, nil, "", err
+		return nil, nil, "", false, err
 	}
 	w, err := r.Stores.Writer(dest.Spec.StateStoreRef)
 	if err != nil {
-		return nil, nil, "", err
+		return nil, nil, "", false, err
 	}
 	note := fmt.Sprintf("remove %s/%s %s (%s) from %s", obj.GetNamespace(), obj.GetName(), r.GVK.Kind, r.Promise, dest.Name)
 	res, err := w.Write(ctx, note, statestore.Change{Dir: dir, Replace: true})
 	if err != nil {
-		return nil, nil, "", err
+		return nil, nil, "", false, err
 	}
 	if res.Changed {
 		r.Index.Committed(dest.Name, res.Commit)
 	}
-	return dest, w, res.Commit, nil
+	return dest, w, res.Commit, res.Changed, nil
 }
 
 // deletingKey marks the probe key of a request being deleted.
