@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -310,7 +312,7 @@ func (r *RequestReconciler) write(ctx context.Context, obj *unstructured.Unstruc
 	}
 	setCondition(st, obj, v1alpha1.WrittenCondition, metav1.ConditionTrue, v1alpha1.Committed,
 		fmt.Sprintf("committed to %s at %s", dest.Spec.StateStoreRef.Name, short(st.Commit)))
-	return r.observe(ctx, obj, st, promise, dest, w), nil
+	return r.observe(ctx, obj, st, promise, dest, w, files), nil
 }
 
 // afterFlux is how often a request waiting for Flux looks again without
@@ -318,9 +320,10 @@ func (r *RequestReconciler) write(ctx context.Context, obj *unstructured.Unstruc
 const afterFlux = 30 * time.Second
 
 // observe sets Applied from what Flux on the destination reports, and Ready:
-// the table is ACTIVE when the Promise has a table probe and the destination
-// an AWS endpoint; else applied when the router can see Flux; else written.
-func (r *RequestReconciler) observe(ctx context.Context, obj *unstructured.Unstructured, st *v1alpha1.RequestStatus, promise *v1alpha1.Promise, dest *v1alpha1.Destination, w statestore.Writer) ctrl.Result {
+// the table is ACTIVE and the request's own (probeTable) when the Promise
+// has a table probe and the destination an AWS endpoint; else applied when
+// the router can see Flux; else written.
+func (r *RequestReconciler) observe(ctx context.Context, obj *unstructured.Unstructured, st *v1alpha1.RequestStatus, promise *v1alpha1.Promise, dest *v1alpha1.Destination, w statestore.Writer, files map[string][]byte) ctrl.Result {
 	fs := r.Feedback.State(dest.Name)
 	status, reason, msg := fs.Applied(st.Commit, w.Contains)
 	setCondition(st, obj, v1alpha1.AppliedCondition, status, reason, msg)
@@ -334,14 +337,7 @@ func (r *RequestReconciler) observe(ctx context.Context, obj *unstructured.Unstr
 		setCondition(st, obj, v1alpha1.ReadyCondition, status, reason, msg)
 		return ctrl.Result{RequeueAfter: afterFlux}
 	case target != nil:
-		res := r.Prober.Table(ctx, *target)
-		st.TableARN, st.TableStatus = res.ARN, res.Status
-		ready := metav1.ConditionFalse
-		if res.Active() {
-			ready = metav1.ConditionTrue
-		}
-		setCondition(st, obj, v1alpha1.ReadyCondition, ready, res.Reason, res.Message)
-		return ctrl.Result{RequeueAfter: res.RetryAfter}
+		return r.probeTable(ctx, obj, st, promise, dest, *target, fs.Configured, files)
 	case fs.Configured:
 		setCondition(st, obj, v1alpha1.ReadyCondition, status, reason, msg)
 	default:
@@ -349,6 +345,73 @@ func (r *RequestReconciler) observe(ctx context.Context, obj *unstructured.Unstr
 			fmt.Sprintf("committed at %s; the router cannot see the destination (no spec.kubeConfigSecretRef), so Ready means written", short(st.Commit)))
 	}
 	return ctrl.Result{}
+}
+
+// probeTable sets Ready from the table probe. A table of the name is not
+// enough: ACK adopts an existing table for a new Table object, so the
+// table must be the one ACK reports for the Table object the router
+// rendered for this request, read on the destination (probe.Own). Without
+// a view of the destination that cannot be checked, and the request is
+// not Ready. Only a table found to be the request's is recorded in
+// status.tableArn.
+func (r *RequestReconciler) probeTable(ctx context.Context, obj *unstructured.Unstructured, st *v1alpha1.RequestStatus, promise *v1alpha1.Promise, dest *v1alpha1.Destination, target probe.Target, visible bool, files map[string][]byte) ctrl.Result {
+	if visible {
+		ns, name, ok := tableObject(files, target.Table)
+		if !ok {
+			setCondition(st, obj, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.ProbeFailed, fmt.Sprintf(
+				"Promise %s renders no %s with spec.tableName %s for this request: the router cannot check that the table is the request's", promise.Name, probe.TableGVK.Kind, target.Table))
+			return ctrl.Result{}
+		}
+		target.Owner = probe.Owner{Destination: dest.Name, Namespace: ns, Name: name, Recorded: st.TableARN}
+	}
+	res := r.Prober.Table(ctx, target)
+	switch {
+	case res.Owned:
+		st.TableARN, st.TableStatus = res.ARN, res.Status
+	case res.Reason == v1alpha1.TableNotOwned || res.Reason == v1alpha1.TableNotFound:
+		st.TableARN, st.TableStatus = "", ""
+	}
+	if !visible && res.Active() {
+		setCondition(st, obj, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.NoFeedback, fmt.Sprintf(
+			"table %s is ACTIVE, but the router cannot see destination %s (no spec.kubeConfigSecretRef) to check that this request's Table object made it", target.Table, dest.Name))
+		return ctrl.Result{RequeueAfter: res.RetryAfter}
+	}
+	ready := metav1.ConditionFalse
+	if res.Active() {
+		ready = metav1.ConditionTrue
+	}
+	setCondition(st, obj, v1alpha1.ReadyCondition, ready, res.Reason, res.Message)
+	return ctrl.Result{RequeueAfter: res.RetryAfter}
+}
+
+// tableObject finds, in a request's rendered files, the ACK Table for
+// table and returns its namespace and name.
+func tableObject(files map[string][]byte, table string) (string, string, bool) {
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(files[n]), 4096)
+		for {
+			u := &unstructured.Unstructured{}
+			if err := dec.Decode(&u.Object); err != nil {
+				break
+			}
+			if u.GroupVersionKind() != probe.TableGVK {
+				continue
+			}
+			if name, _, _ := unstructured.NestedString(u.Object, "spec", "tableName"); name == table {
+				ns := u.GetNamespace()
+				if ns == "" {
+					ns = metav1.NamespaceDefault
+				}
+				return ns, u.GetName(), true
+			}
+		}
+	}
+	return "", "", false
 }
 
 // tableTarget is the request's table probe, or nil when the Promise has none

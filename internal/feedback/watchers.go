@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -87,6 +88,23 @@ func (w *Watchers) State(name string) State {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.states[name]
+}
+
+// Reader returns a client for destination name's API server, for checks
+// that read an object there (the ACK Table a request rendered, say). It is
+// not cached: each read is a request, so callers read with a backoff. It
+// fails when the router does not follow the destination: no
+// kubeConfigSecretRef, or an unusable one.
+func (w *Watchers) Reader(name string) (client.Reader, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if wt := w.byDest[name]; wt != nil {
+		return wt.client, nil
+	}
+	if s, ok := w.states[name]; ok && s.Err != "" {
+		return nil, errors.New(s.Err)
+	}
+	return nil, fmt.Errorf("the router does not follow destination %s (it has no spec.kubeConfigSecretRef)", name)
 }
 
 // Nudge asks Flux on destination name to fetch now. It does not wait; a

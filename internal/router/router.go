@@ -137,6 +137,8 @@ func Setup(mgr ctrl.Manager, o Options) (*destinations.Stores, error) {
 		o.ProbeConcurrency = 8
 	}
 	prober := probe.New(mgr.GetAPIReader(), o.ProbeConcurrency)
+	// The table probe reads the request's Table object on the destination.
+	prober.Objects = watchers
 	if o.ServeGit != "" {
 		if err := mgr.Add(serveGit(o.ServeGit, filepath.Join(o.DataDir, "served"))); err != nil {
 			return nil, err
