@@ -20,8 +20,6 @@ import (
 	"github.com/switchyard-dev/switchyard/internal/testenv"
 )
 
-const claimConflict, tableNotOwned = "ClaimConflict", "TableNotOwned"
-
 // Two teams asking for one table name is the takeover of the trust issue:
 // ACK adopts an existing table of the name, and deleting the second
 // request's Table deletes the first team's table. Claims stop the second
@@ -42,8 +40,8 @@ func TestClaimConflictOneDestination(t *testing.T) {
 	b := createRequest(t, request("claim-b", "orders", "claimed-orders", east))
 	waitClaimConflict(t, "claim-b", "orders", "DynamoDBRequest claim-a/orders")
 	checkNotWritten(t, "claim-b", "orders")
-	if reasons := eventReasons(t, "claim-b", "orders"); !contains(reasons, claimConflict) {
-		t.Errorf("events of claim-b/orders: %v; want a %s event", reasons, claimConflict)
+	if reasons := eventReasons(t, "claim-b", "orders"); !contains(reasons, v1alpha1.ClaimConflict) {
+		t.Errorf("events of claim-b/orders: %v; want a %s event", reasons, v1alpha1.ClaimConflict)
 	}
 
 	deleteRequest(t, b)
@@ -108,14 +106,18 @@ func TestClaimConflictAcrossRestart(t *testing.T) {
 
 // TestTableCreatedOutOfBand: a table made directly at the endpoint, with
 // the name a request then asks for. ACK adopts it, as it does any table
-// of the name; the request must never report it as its own.
+// of the name, and changes it to the request's spec; the request must
+// never report it as its own.
 func TestTableCreatedOutOfBand(t *testing.T) {
 	ctx := context.Background()
 	newNamespace(t, "claim-oob")
 	_, err := stack.ACK.DynamoDB.CreateTable(ctx, &dynamodb.CreateTableInput{TableName: aws.String("oob-orders"),
-		BillingMode:          ddbtypes.BillingModePayPerRequest,
-		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: ddbtypes.ScalarAttributeTypeS}},
-		KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: ddbtypes.KeyTypeHash}}})
+		BillingMode:           ddbtypes.BillingModeProvisioned,
+		ProvisionedThroughput: &ddbtypes.ProvisionedThroughput{ReadCapacityUnits: aws.Int64(1), WriteCapacityUnits: aws.Int64(1)},
+		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: ddbtypes.ScalarAttributeTypeS},
+			{AttributeName: aws.String("at"), AttributeType: ddbtypes.ScalarAttributeTypeN}},
+		KeySchema: []ddbtypes.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: ddbtypes.KeyTypeHash},
+			{AttributeName: aws.String("at"), KeyType: ddbtypes.KeyTypeRange}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +137,10 @@ func TestTableCreatedOutOfBand(t *testing.T) {
 	testenv.WaitFor(t, 5*time.Second, "the second after the table's creation", func() (bool, string) {
 		return time.Now().Truncate(time.Second).After(created), fmt.Sprintf("table created at %s", created)
 	})
-	r := createRequest(t, request("claim-oob", "orders", "oob-orders", map[string]any{"region": "east"}))
+	req := request("claim-oob", "orders", "oob-orders", map[string]any{"region": "east"})
+	req.Object["spec"].(map[string]any)["tags"] = map[string]any{"team": "oob"}
+	r := createRequest(t, req)
+	var msg string
 	testenv.WaitFor(t, time.Minute, "Ready=False TableNotOwned", func() (bool, string) {
 		st, err := status(t, "claim-oob", "orders")
 		if err != nil {
@@ -148,7 +153,27 @@ func TestTableCreatedOutOfBand(t *testing.T) {
 		if c.Status == metav1.ConditionTrue || st.TableARN == arn {
 			t.Fatalf("Ready %s (%s: %s) with tableArn %q: the out-of-band table %s is reported as the request's", c.Status, c.Reason, c.Message, st.TableARN, arn)
 		}
-		return c.Reason == tableNotOwned && strings.Contains(c.Message, "oob-orders"), c.Reason + ": " + c.Message
+		msg = c.Message
+		return c.Reason == v1alpha1.TableNotOwned && strings.Contains(c.Message, "oob-orders"), c.Reason + ": " + c.Message
+	})
+	t.Logf("Ready: %s", msg)
+	// ACK's update path made the table match the request's spec: what a
+	// second request for an existing name does to its owner's table.
+	testenv.WaitFor(t, 30*time.Second, "the adopted table on demand and tagged", func() (bool, string) {
+		out, err := stack.ACK.DynamoDB.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String("oob-orders")})
+		if err != nil {
+			return false, err.Error()
+		}
+		tags, err := stack.ACK.DynamoDB.ListTagsOfResource(ctx, &dynamodb.ListTagsOfResourceInput{ResourceArn: aws.String(arn)})
+		if err != nil {
+			return false, err.Error()
+		}
+		mode := ""
+		if out.Table.BillingModeSummary != nil {
+			mode = string(out.Table.BillingModeSummary.BillingMode)
+		}
+		tagged := len(tags.Tags) == 1 && aws.ToString(tags.Tags[0].Key) == "team" && aws.ToString(tags.Tags[0].Value) == "oob"
+		return mode == string(ddbtypes.BillingModePayPerRequest) && tagged, fmt.Sprintf("billing mode %q, tags %d", mode, len(tags.Tags))
 	})
 	// ACK adopted the table, so deleting the request deletes it, as ACK
 	// would; the Table object's deletion policy is what keeps a table.
@@ -203,7 +228,7 @@ func waitClaimConflict(t *testing.T, ns, name, holder string) {
 		if ready.Status == metav1.ConditionTrue {
 			t.Fatalf("%s/%s is Ready (%s: %s) on %s with tableArn %q: it took %s's table", ns, name, ready.Reason, ready.Message, st.Destination, st.TableARN, holder)
 		}
-		return ready.Reason == claimConflict && written.Reason == claimConflict &&
+		return ready.Reason == v1alpha1.ClaimConflict && written.Reason == v1alpha1.ClaimConflict &&
 				written.Status == metav1.ConditionFalse && strings.Contains(ready.Message, holder),
 			fmt.Sprintf("Written %s %s; Ready %s %s: %s", written.Status, written.Reason, ready.Status, ready.Reason, ready.Message)
 	})
