@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -33,6 +34,10 @@ const KubeConfigKey = "value"
 
 // syncTimeout bounds the first list of a destination's Flux objects.
 const syncTimeout = 30 * time.Second
+
+// readQPS is the client-side rate limit of Reader's client per
+// destination; the probes' own concurrency and backoff bound it first.
+const readQPS = 50
 
 var scheme = func() *runtime.Scheme {
 	s := runtime.NewScheme()
@@ -64,6 +69,8 @@ type watch struct {
 	key    string
 	cancel context.CancelFunc
 	client client.Client
+	// reader serves Reader, with its own rate limit.
+	reader client.Reader
 	// nudge asks for a fetch of the source; nudgeResources for a new try
 	// of the resources Kustomization.
 	nudge, nudgeResources chan struct{}
@@ -99,7 +106,7 @@ func (w *Watchers) Reader(name string) (client.Reader, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if wt := w.byDest[name]; wt != nil {
-		return wt.client, nil
+		return wt.reader, nil
 	}
 	if s, ok := w.states[name]; ok && s.Err != "" {
 		return nil, errors.New(s.Err)
@@ -202,8 +209,16 @@ func (w *Watchers) start(d *v1alpha1.Destination, key string, kubeconfig []byte)
 	if err != nil {
 		return fmt.Errorf("connecting to the destination: %v", err)
 	}
+	// Reads for probes get their own client, so that client-go's limiter
+	// (5 requests/s by default) never queues a Flux nudge behind them.
+	readCfg := rest.CopyConfig(cfg)
+	readCfg.QPS, readCfg.Burst = readQPS, 2*readQPS
+	reader, err := client.New(readCfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return fmt.Errorf("connecting to the destination: %v", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	wt := &watch{key: key, cancel: cancel, client: direct, nudge: make(chan struct{}, 1), nudgeResources: make(chan struct{}, 1)}
+	wt := &watch{key: key, cancel: cancel, client: direct, reader: reader, nudge: make(chan struct{}, 1), nudgeResources: make(chan struct{}, 1)}
 	w.mu.Lock()
 	if w.byDest == nil {
 		w.byDest = map[string]*watch{}
