@@ -80,6 +80,19 @@ func (r *RequestReconciler) observeClaims(obj any) {
 	r.Claims.Observe(h)
 }
 
+// observeAllClaims records every request of the kind in the cache again,
+// for a Promise generation that may render other claims.
+func (r *RequestReconciler) observeAllClaims(ctx context.Context) {
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(r.GVK.GroupVersion().WithKind(r.GVK.Kind + "List"))
+	if err := r.List(ctx, list); err != nil {
+		return
+	}
+	for k := range list.Items {
+		r.observeClaims(&list.Items[k])
+	}
+}
+
 func (r *RequestReconciler) claimID(obj client.Object) claims.ID {
 	return claims.ID{GroupKind: r.GVK.GroupKind(), NamespacedName: client.ObjectKeyFromObject(obj)}
 }

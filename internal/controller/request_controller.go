@@ -158,6 +158,9 @@ func (r *RequestReconciler) forPromise(ctx context.Context, o client.Object) []r
 	if o.GetName() != r.Promise {
 		return nil
 	}
+	// Its claims may have changed: index every request with the new ones
+	// before any of them decides.
+	r.observeAllClaims(ctx)
 	return r.requests(ctx)
 }
 
