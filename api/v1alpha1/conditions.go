@@ -92,6 +92,11 @@ const (
 	// Deleting: the request's files are being removed, pruned by Flux,
 	// and its resource deleted; the message says which step is pending.
 	Deleting = "Deleting"
+	// ClaimConflict: another live request holds one of the request's
+	// claims (spec.claims of its Promise) in the same scope. Nothing of
+	// the request is written; it proceeds by itself when the holder goes.
+	// The message names the claim and the holder.
+	ClaimConflict = "ClaimConflict"
 
 	// Applied reasons (requests and destinations).
 	// InSync: Flux applied the commit or a later one.
@@ -118,6 +123,14 @@ const (
 	TableNotActive = "TableNotActive"
 	// TableNotFound: the endpoint does not know the table (yet).
 	TableNotFound = "TableNotFound"
+	// TableNotSynced: the request's ACK Table object on the destination
+	// is missing, or ACK has not synced it (ACK.ResourceSynced is not
+	// True, or it has no ARN yet).
+	TableNotSynced = "TableNotSynced"
+	// TableNotOwned: a table of the name exists but is not this
+	// request's: it predates the request's Table object (ACK adopted it)
+	// or its ARN is not the one ACK reports for the object.
+	TableNotOwned = "TableNotOwned"
 	// InvalidCredentials: the endpoint refused the credentials.
 	InvalidCredentials = "InvalidCredentials"
 	// EndpointUnreachable: the AWS endpoint did not answer.

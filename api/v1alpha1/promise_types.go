@@ -42,7 +42,57 @@ type PromiseSpec struct {
 	// exists once Flux applied it. Without it Ready means applied.
 	// +optional
 	Health *HealthProbes `json:"health,omitempty"`
+
+	// Claims are keys rendered from each request, such as the name of
+	// the cloud resource it creates, that at most one live request may
+	// hold in a scope. A request whose claim another request holds is
+	// not written: it waits with Ready=False, reason ClaimConflict, until
+	// the holder is deleted. See docs/spec/v1alpha1/promises.md.
+	// +optional
+	// +kubebuilder:validation:MaxItems=8
+	// +listType=map
+	// +listMapKey=name
+	Claims []Claim `json:"claims,omitempty"`
 }
+
+// Claim declares one key a request holds while it lives.
+type Claim struct {
+	// Name is the claim's namespace: requests compete for a key only
+	// within one name, across every Promise that declares it (two
+	// Promises rendering DynamoDB tables both use "table", for example).
+	// +required
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+
+	// Key is a template rendered with the request's data, like the
+	// resources, to one line, for example {{ .spec.tableName }}. It is
+	// rendered before placement, so .destination is empty: where the key
+	// must be unique is the scope's business.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	Key string `json:"key"`
+
+	// Scope is where a key is unique: Destination (per destination), AWS
+	// (per the destination's spec.aws endpoint and region, so destinations
+	// sharing an account's region share the keys; destinations without
+	// spec.aws all share one scope) or Global. Defaults to Global.
+	// +optional
+	// +kubebuilder:default=Global
+	Scope ClaimScope `json:"scope,omitempty"`
+}
+
+// ClaimScope is where a claim's key must be unique.
+// +kubebuilder:validation:Enum=Destination;AWS;Global
+type ClaimScope string
+
+// Claim scopes, from the narrowest.
+const (
+	ClaimScopeDestination ClaimScope = "Destination"
+	ClaimScopeAWS         ClaimScope = "AWS"
+	ClaimScopeGlobal      ClaimScope = "Global"
+)
 
 // HealthProbes are the checks a Promise declares; one kind so far.
 type HealthProbes struct {

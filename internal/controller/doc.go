@@ -14,7 +14,11 @@
 // # Requests
 //
 // One RequestReconciler per kind, working on unstructured objects:
-// schedule (internal/scheduler), render (internal/render), write
-// (internal/gitstate), then one status patch with Scheduled, Written and
-// Ready. A finalizer removes the request's files when it is deleted.
+// schedule (internal/scheduler), check the Promise's claims
+// (internal/claims, fed from the kind's informer), render
+// (internal/render), write (internal/gitstate), then one status patch
+// with Scheduled, Written and Ready. With a table probe, Ready needs the
+// table to be the one ACK reports for the request's own Table object
+// (internal/probe). A finalizer removes the request's files when it is
+// deleted, and releases its claims when it goes.
 package controller

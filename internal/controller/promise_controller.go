@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
+	"github.com/switchyard-dev/switchyard/internal/claims"
 	"github.com/switchyard-dev/switchyard/internal/destinations"
 	"github.com/switchyard-dev/switchyard/internal/feedback"
 	"github.com/switchyard-dev/switchyard/internal/placement"
@@ -50,6 +51,7 @@ type PromiseReconciler struct {
 	Recorder  events.EventRecorder
 	Stores    *destinations.Stores
 	Index     *placement.Index
+	Claims    *claims.Index
 	Feedback  *feedback.Watchers
 	Prober    *probe.Prober
 	// Manager gets a request controller per kind at run time.
@@ -233,7 +235,7 @@ func (r *PromiseReconciler) startRequests(p *v1alpha1.Promise, gvk schema.GroupV
 		}
 		return nil
 	}
-	rr := &RequestReconciler{Client: r.Client, Recorder: r.Recorder, Stores: r.Stores, Index: r.Index,
+	rr := &RequestReconciler{Client: r.Client, Recorder: r.Recorder, Stores: r.Stores, Index: r.Index, Claims: r.Claims,
 		Feedback: r.Feedback, Prober: r.Prober, GVK: gvk, Promise: p.Name}
 	if err := rr.SetupWithManager(r.Manager, r.RequestWorkers); err != nil {
 		return err

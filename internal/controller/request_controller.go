@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -31,6 +33,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
+	"github.com/switchyard-dev/switchyard/internal/claims"
 	"github.com/switchyard-dev/switchyard/internal/destinations"
 	"github.com/switchyard-dev/switchyard/internal/feedback"
 	"github.com/switchyard-dev/switchyard/internal/metrics"
@@ -48,6 +51,9 @@ type RequestReconciler struct {
 	Recorder events.EventRecorder
 	Stores   *destinations.Stores
 	Index    *placement.Index
+	// Claims is shared by every request reconciler: claims compete
+	// across kinds.
+	Claims   *claims.Index
 	Feedback *feedback.Watchers
 	Prober   *probe.Prober
 	// GVK is the request kind; Promise is the Promise that serves it.
@@ -61,6 +67,9 @@ type RequestReconciler struct {
 
 // SetupWithManager starts a controller for r.GVK on a running manager.
 func (r *RequestReconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
+	if err := r.watchClaims(mgr.GetCache()); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("request-"+r.GVK.GroupKind().String()).
 		For(r.newObject()).
@@ -78,6 +87,8 @@ func (r *RequestReconciler) SetupWithManager(mgr ctrl.Manager, workers int) erro
 		// Flux on a destination applied something, or its files in the
 		// store changed under the router: wake its requests.
 		WatchesRawSource(source.Channel(r.Index.Subscribe(), handler.EnqueueRequestsFromMapFunc(r.forDestination))).
+		// A claim this kind's requests wait for was released.
+		WatchesRawSource(source.Channel(r.Claims.Subscribe(r.GVK.GroupKind()), &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: workers,
 			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](100*time.Millisecond, 30*time.Second),
@@ -143,6 +154,9 @@ func (r *RequestReconciler) forPromise(ctx context.Context, o client.Object) []r
 	if o.GetName() != r.Promise {
 		return nil
 	}
+	// Its claims may have changed: index every request with the new ones
+	// before any of them decides.
+	r.observeAllClaims(ctx)
 	return r.requests(ctx)
 }
 
@@ -166,6 +180,7 @@ func (r *RequestReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.Index.Forget(r.key(req.NamespacedName))
+			r.Claims.Release(claims.ID{GroupKind: r.GVK.GroupKind(), NamespacedName: req.NamespacedName})
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -252,6 +267,9 @@ func (r *RequestReconciler) reconcile(ctx context.Context, obj *unstructured.Uns
 		}
 	}
 	setCondition(st, obj, v1alpha1.ScheduledCondition, scheduled, decision.Reason, msg)
+	if res, done, err := r.claim(ctx, obj, st, &promise, decision.Destination, dests); done {
+		return res, err
+	}
 	return r.write(ctx, obj, st, &promise, find(dests, decision.Destination))
 }
 
@@ -293,7 +311,7 @@ func (r *RequestReconciler) write(ctx context.Context, obj *unstructured.Unstruc
 	}
 	setCondition(st, obj, v1alpha1.WrittenCondition, metav1.ConditionTrue, v1alpha1.Committed,
 		fmt.Sprintf("committed to %s at %s", dest.Spec.StateStoreRef.Name, short(st.Commit)))
-	return r.observe(ctx, obj, st, promise, dest, w), nil
+	return r.observe(ctx, obj, st, promise, dest, w, files), nil
 }
 
 // afterFlux is how often a request waiting for Flux looks again without
@@ -301,9 +319,10 @@ func (r *RequestReconciler) write(ctx context.Context, obj *unstructured.Unstruc
 const afterFlux = 30 * time.Second
 
 // observe sets Applied from what Flux on the destination reports, and Ready:
-// the table is ACTIVE when the Promise has a table probe and the destination
-// an AWS endpoint; else applied when the router can see Flux; else written.
-func (r *RequestReconciler) observe(ctx context.Context, obj *unstructured.Unstructured, st *v1alpha1.RequestStatus, promise *v1alpha1.Promise, dest *v1alpha1.Destination, w statestore.Writer) ctrl.Result {
+// the table is ACTIVE and the request's own (probeTable) when the Promise
+// has a table probe and the destination an AWS endpoint; else applied when
+// the router can see Flux; else written.
+func (r *RequestReconciler) observe(ctx context.Context, obj *unstructured.Unstructured, st *v1alpha1.RequestStatus, promise *v1alpha1.Promise, dest *v1alpha1.Destination, w statestore.Writer, files map[string][]byte) ctrl.Result {
 	fs := r.Feedback.State(dest.Name)
 	status, reason, msg := fs.Applied(st.Commit, w.Contains)
 	setCondition(st, obj, v1alpha1.AppliedCondition, status, reason, msg)
@@ -317,14 +336,7 @@ func (r *RequestReconciler) observe(ctx context.Context, obj *unstructured.Unstr
 		setCondition(st, obj, v1alpha1.ReadyCondition, status, reason, msg)
 		return ctrl.Result{RequeueAfter: afterFlux}
 	case target != nil:
-		res := r.Prober.Table(ctx, *target)
-		st.TableARN, st.TableStatus = res.ARN, res.Status
-		ready := metav1.ConditionFalse
-		if res.Active() {
-			ready = metav1.ConditionTrue
-		}
-		setCondition(st, obj, v1alpha1.ReadyCondition, ready, res.Reason, res.Message)
-		return ctrl.Result{RequeueAfter: res.RetryAfter}
+		return r.probeTable(ctx, obj, st, promise, dest, *target, fs.Configured, files)
 	case fs.Configured:
 		setCondition(st, obj, v1alpha1.ReadyCondition, status, reason, msg)
 	default:
@@ -332,6 +344,73 @@ func (r *RequestReconciler) observe(ctx context.Context, obj *unstructured.Unstr
 			fmt.Sprintf("committed at %s; the router cannot see the destination (no spec.kubeConfigSecretRef), so Ready means written", short(st.Commit)))
 	}
 	return ctrl.Result{}
+}
+
+// probeTable sets Ready from the table probe. A table of the name is not
+// enough: ACK adopts an existing table for a new Table object, so the
+// table must be the one ACK reports for the Table object the router
+// rendered for this request, read on the destination (probe.Own). Without
+// a view of the destination that cannot be checked, and the request is
+// not Ready. Only a table found to be the request's is recorded in
+// status.tableArn.
+func (r *RequestReconciler) probeTable(ctx context.Context, obj *unstructured.Unstructured, st *v1alpha1.RequestStatus, promise *v1alpha1.Promise, dest *v1alpha1.Destination, target probe.Target, visible bool, files map[string][]byte) ctrl.Result {
+	if visible {
+		ns, name, ok := tableObject(files, target.Table)
+		if !ok {
+			setCondition(st, obj, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.ProbeFailed, fmt.Sprintf(
+				"Promise %s renders no %s with spec.tableName %s for this request: the router cannot check that the table is the request's", promise.Name, probe.TableGVK.Kind, target.Table))
+			return ctrl.Result{}
+		}
+		target.Owner = probe.Owner{Destination: dest.Name, Namespace: ns, Name: name, Recorded: st.TableARN}
+	}
+	res := r.Prober.Table(ctx, target)
+	switch {
+	case res.Owned:
+		st.TableARN, st.TableStatus = res.ARN, res.Status
+	case res.Reason == v1alpha1.TableNotOwned || res.Reason == v1alpha1.TableNotFound:
+		st.TableARN, st.TableStatus = "", ""
+	}
+	if !visible && res.Active() {
+		setCondition(st, obj, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.NoFeedback, fmt.Sprintf(
+			"table %s is ACTIVE, but the router cannot see destination %s (no spec.kubeConfigSecretRef) to check that this request's Table object made it", target.Table, dest.Name))
+		return ctrl.Result{RequeueAfter: res.RetryAfter}
+	}
+	ready := metav1.ConditionFalse
+	if res.Active() {
+		ready = metav1.ConditionTrue
+	}
+	setCondition(st, obj, v1alpha1.ReadyCondition, ready, res.Reason, res.Message)
+	return ctrl.Result{RequeueAfter: res.RetryAfter}
+}
+
+// tableObject finds, in a request's rendered files, the ACK Table for
+// table and returns its namespace and name.
+func tableObject(files map[string][]byte, table string) (string, string, bool) {
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(files[n]), 4096)
+		for {
+			u := &unstructured.Unstructured{}
+			if err := dec.Decode(&u.Object); err != nil {
+				break
+			}
+			if u.GroupVersionKind() != probe.TableGVK {
+				continue
+			}
+			if name, _, _ := unstructured.NestedString(u.Object, "spec", "tableName"); name == table {
+				ns := u.GetNamespace()
+				if ns == "" {
+					ns = metav1.NamespaceDefault
+				}
+				return ns, u.GetName(), true
+			}
+		}
+	}
+	return "", "", false
 }
 
 // tableTarget is the request's table probe, or nil when the Promise has none
@@ -356,7 +435,7 @@ func (r *RequestReconciler) finalize(ctx context.Context, obj *unstructured.Unst
 	}
 	skip := v1alpha1.SkipCleanup(obj.GetAnnotations())
 	st := before.DeepCopy()
-	dest, w, commit, err := r.removeFiles(ctx, obj, st, dests)
+	dest, w, commit, changed, err := r.removeFiles(ctx, obj, st, dests)
 	if err != nil {
 		if !skip {
 			setCondition(st, obj, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.Deleting,
@@ -365,7 +444,10 @@ func (r *RequestReconciler) finalize(ctx context.Context, obj *unstructured.Unst
 		}
 		r.event(obj, "Warning", v1alpha1.Deleting, "Files left in the state store (%s=true): %v", v1alpha1.SkipCleanupAnnotation, err)
 	}
-	if dest != nil && !skip {
+	// A request never written (waiting for a claim, say) has nothing on
+	// the destination to wait for; the table of its name is someone
+	// else's.
+	if dest != nil && !skip && (changed || before.Commit != "") {
 		if wait, msg := r.removalPending(ctx, obj, dest, w, commit); wait != 0 {
 			st.Commit = commit
 			setCondition(st, obj, v1alpha1.WrittenCondition, metav1.ConditionFalse, v1alpha1.Deleting, "files removed at "+short(commit))
@@ -379,6 +461,8 @@ func (r *RequestReconciler) finalize(ctx context.Context, obj *unstructured.Unst
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	r.Index.Forget(r.key(client.ObjectKeyFromObject(obj)))
+	// Its claims go with it: whoever waits for them is woken.
+	r.Claims.Release(r.claimID(obj))
 	r.Prober.Forget(r.probeKey(obj))
 	r.Prober.Forget(r.probeKey(obj) + deletingKey)
 	return ctrl.Result{}, nil
@@ -414,34 +498,35 @@ func (r *RequestReconciler) removalPending(ctx context.Context, obj *unstructure
 	return res.RetryAfter, fmt.Sprintf("pruned by Flux (%s); waiting for table %s to be deleted: %s", fs.Resources.Revision, target.Table, res.Message)
 }
 
-// removeFiles removes the request's directory and returns where it was and
-// the commit that no longer has it; dest is nil when there was none.
-func (r *RequestReconciler) removeFiles(ctx context.Context, obj *unstructured.Unstructured, st *v1alpha1.RequestStatus, dests []v1alpha1.Destination) (*v1alpha1.Destination, statestore.Writer, string, error) {
+// removeFiles removes the request's directory and returns where it was,
+// the commit that no longer has it and whether that commit removed
+// anything; dest is nil when there was none.
+func (r *RequestReconciler) removeFiles(ctx context.Context, obj *unstructured.Unstructured, st *v1alpha1.RequestStatus, dests []v1alpha1.Destination) (*v1alpha1.Destination, statestore.Writer, string, bool, error) {
 	current, err := r.current(obj, st, dests)
 	if err != nil || current == "" {
-		return nil, nil, "", err
+		return nil, nil, "", false, err
 	}
 	dest := find(dests, current)
 	if dest == nil {
-		return nil, nil, "", nil // the destination is gone; its cleanup policy decided
+		return nil, nil, "", false, nil // the destination is gone; its cleanup policy decided
 	}
 	dir, err := statestore.RequestDir(dest.EffectivePath(), obj.GetNamespace(), r.Promise, obj.GetName())
 	if err != nil {
-		return nil, nil, "", err
+		return nil, nil, "", false, err
 	}
 	w, err := r.Stores.Writer(dest.Spec.StateStoreRef)
 	if err != nil {
-		return nil, nil, "", err
+		return nil, nil, "", false, err
 	}
 	note := fmt.Sprintf("remove %s/%s %s (%s) from %s", obj.GetNamespace(), obj.GetName(), r.GVK.Kind, r.Promise, dest.Name)
 	res, err := w.Write(ctx, note, statestore.Change{Dir: dir, Replace: true})
 	if err != nil {
-		return nil, nil, "", err
+		return nil, nil, "", false, err
 	}
 	if res.Changed {
 		r.Index.Committed(dest.Name, res.Commit)
 	}
-	return dest, w, res.Commit, nil
+	return dest, w, res.Commit, res.Changed, nil
 }
 
 // deletingKey marks the probe key of a request being deleted.

@@ -43,6 +43,10 @@ var (
 	routerLog = &testenv.SyncBuffer{}
 	// servedGit is the router's --serve-git address.
 	servedGit string
+	// routerDir is the router's data directory; stopRouter stops the
+	// running router (restartRouter replaces both).
+	routerDir  string
+	stopRouter func()
 )
 
 var (
@@ -77,12 +81,11 @@ func run(m *testing.M) int {
 	}
 	defer stack.Stop()
 	fmt.Fprintf(os.Stderr, "e2e: stack up in %s (logs in %s)\n", time.Since(start).Round(time.Millisecond), dir)
-	stop, err := startRouter(dir)
-	if err != nil {
+	if err := startRouter(dir); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
-	defer stop()
+	defer func() { stopRouter() }()
 	if err := setup(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
@@ -90,18 +93,25 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-func startRouter(dir string) (func(), error) {
+func startRouter(dir string) error {
 	var err error
 	if platform, err = client.New(stack.Platform.Config, client.Options{Scheme: router.Scheme()}); err != nil {
-		return nil, err
+		return err
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	servedGit = "http://" + l.Addr().String()
 	l.Close()
-	return stack.StartRouter(router.Options{DataDir: dir + "/router", StoreInterval: 10 * time.Second,
+	routerDir = dir + "/router"
+	stopRouter, err = runRouter()
+	return err
+}
+
+// runRouter starts a router on the stack with the suite's options.
+func runRouter() (func(), error) {
+	return stack.StartRouter(router.Options{DataDir: routerDir, StoreInterval: 10 * time.Second,
 		ServeGit: strings.TrimPrefix(servedGit, "http://")})
 }
 

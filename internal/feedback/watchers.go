@@ -36,6 +36,10 @@ const KubeConfigKey = "value"
 // syncTimeout bounds the first list of a destination's Flux objects.
 const syncTimeout = 30 * time.Second
 
+// readQPS is the client-side rate limit of Reader's client per
+// destination; the probes' own concurrency and backoff bound it first.
+const readQPS = 50
+
 var scheme = func() *runtime.Scheme {
 	s := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{sourcev1.AddToScheme, kustomizev1.AddToScheme} {
@@ -71,6 +75,8 @@ type watch struct {
 	key    string
 	cancel context.CancelFunc
 	client client.Client
+	// reader serves Reader, with its own rate limit.
+	reader client.Reader
 	// nudge asks for a fetch of the source; nudgeResources for a new try
 	// of the resources Kustomization.
 	nudge, nudgeResources chan struct{}
@@ -95,6 +101,23 @@ func (w *Watchers) State(name string) State {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.states[name]
+}
+
+// Reader returns a client for destination name's API server, for checks
+// that read an object there (the ACK Table a request rendered, say). It is
+// not cached: each read is a request, so callers read with a backoff. It
+// fails when the router does not follow the destination: no
+// kubeConfigSecretRef, or an unusable one.
+func (w *Watchers) Reader(name string) (client.Reader, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if wt := w.byDest[name]; wt != nil {
+		return wt.reader, nil
+	}
+	if s, ok := w.states[name]; ok && s.Err != "" {
+		return nil, errors.New(s.Err)
+	}
+	return nil, fmt.Errorf("the router does not follow destination %s (it has no spec.kubeConfigSecretRef)", name)
 }
 
 // Nudge asks Flux on destination name to fetch now. It does not wait; a
@@ -200,8 +223,16 @@ func (w *Watchers) start(d *v1alpha1.Destination, key string, cfg *rest.Config) 
 	if err != nil {
 		return fmt.Errorf("connecting to the destination: %v", err)
 	}
+	// Reads for probes get their own client, so that client-go's limiter
+	// (5 requests/s by default) never queues a Flux nudge behind them.
+	readCfg := rest.CopyConfig(cfg)
+	readCfg.QPS, readCfg.Burst = readQPS, 2*readQPS
+	reader, err := client.New(readCfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return fmt.Errorf("connecting to the destination: %v", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	wt := &watch{key: key, cancel: cancel, client: direct, nudge: make(chan struct{}, 1), nudgeResources: make(chan struct{}, 1)}
+	wt := &watch{key: key, cancel: cancel, client: direct, reader: reader, nudge: make(chan struct{}, 1), nudgeResources: make(chan struct{}, 1)}
 	w.mu.Lock()
 	if w.byDest == nil {
 		w.byDest = map[string]*watch{}

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/smithy-go"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	k8stypes "k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -44,6 +45,26 @@ type Target struct {
 	Key   string
 	AWS   v1alpha1.AWSSpec
 	Table string
+	// Owner, when it has a Name, is the ACK Table object the request
+	// rendered for the table: then the table counts only if it is the
+	// object's (see Own). Without one the probe checks existence only.
+	Owner Owner
+}
+
+// Owner is the ACK Table object a request rendered, on the cluster of a
+// destination.
+type Owner struct {
+	Destination, Namespace, Name string
+	// Recorded is the ARN the request recorded as its own before
+	// (status.tableArn). A table older than the object but with this ARN
+	// is still the request's: it moved to a new Table object, the table
+	// kept.
+	Recorded string
+}
+
+// ObjectReaders gives a client for a destination's API server.
+type ObjectReaders interface {
+	Reader(dest string) (client.Reader, error)
 }
 
 // Result is what a probe found.
@@ -53,13 +74,17 @@ type Result struct {
 	// InvalidSecret or ProbeFailed.
 	Reason  string
 	Message string
-	// ARN and Status of the table, when it exists.
+	// ARN, Status and creation time of the table, when it exists.
 	ARN, Status string
+	Created     time.Time
+	// Owned: the target has an Owner and the table is its (Own).
+	Owned bool
 	// RetryAfter is when to look again.
 	RetryAfter time.Duration
 }
 
-// Active reports whether the table is ACTIVE.
+// Active reports whether the table is ACTIVE (and, for a target with an
+// Owner, the owner's).
 func (r Result) Active() bool { return r.Reason == v1alpha1.TableActive }
 
 // Gone reports whether the endpoint does not know the table.
@@ -67,6 +92,10 @@ func (r Result) Gone() bool { return r.Reason == v1alpha1.TableNotFound }
 
 // Prober runs probes. The zero value is not usable; call New.
 type Prober struct {
+	// Objects reads Owners on destinations; set before use when targets
+	// have Owners.
+	Objects ObjectReaders
+
 	secrets client.Reader
 	sem     chan struct{}
 	http    *http.Client
@@ -152,13 +181,40 @@ func (p *Prober) describe(ctx context.Context, t Target) Result {
 		return classify(err, t)
 	}
 	d := out.Table
-	r := Result{ARN: aws.ToString(d.TableArn), Status: string(d.TableStatus)}
+	r := Result{ARN: aws.ToString(d.TableArn), Status: string(d.TableStatus), Created: aws.ToTime(d.CreationDateTime)}
 	if d.TableStatus == types.TableStatusActive {
 		r.Reason, r.Message = v1alpha1.TableActive, fmt.Sprintf("table %s is ACTIVE", t.Table)
 	} else {
 		r.Reason, r.Message = v1alpha1.TableNotActive, fmt.Sprintf("table %s is %s", t.Table, d.TableStatus)
 	}
-	return r
+	if t.Owner.Name == "" {
+		return r
+	}
+	obj, res := p.owner(ctx, t.Owner)
+	if res != nil {
+		return *res
+	}
+	return Own(r, t, obj)
+}
+
+// owner reads the Table object o; a nil object means it does not exist.
+func (p *Prober) owner(ctx context.Context, o Owner) (*unstructured.Unstructured, *Result) {
+	if p.Objects == nil {
+		return nil, &Result{Reason: v1alpha1.ProbeFailed, Message: "the prober cannot read objects on destinations"}
+	}
+	c, err := p.Objects.Reader(o.Destination)
+	if err != nil {
+		return nil, &Result{Reason: v1alpha1.DestinationUnreachable, Message: fmt.Sprintf("reading Table %s/%s on destination %s: %v", o.Namespace, o.Name, o.Destination, err)}
+	}
+	obj := &unstructured.Unstructured{}
+	obj.SetGroupVersionKind(TableGVK)
+	switch err := c.Get(ctx, k8stypes.NamespacedName{Namespace: o.Namespace, Name: o.Name}, obj); {
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, &Result{Reason: v1alpha1.DestinationUnreachable, Message: fmt.Sprintf("reading Table %s/%s on destination %s: %v", o.Namespace, o.Name, o.Destination, err)}
+	}
+	return obj, nil
 }
 
 func (p *Prober) credentials(ctx context.Context, ref v1alpha1.SecretReference) (aws.CredentialsProvider, *Result) {

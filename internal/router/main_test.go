@@ -296,12 +296,16 @@ func dynamoDBRequest(ns, name string, spec map[string]any) *unstructured.Unstruc
 	return u
 }
 
+// tableSpec is the spec of a request for table <suite>-<table>. Requests
+// outlive their test, and the Promise's table claim keeps one request per
+// name (all destinations here have no spec.aws, so one scope): the suite
+// keeps names apart.
 func tableSpec(table, suite string, selector map[string]any) map[string]any {
 	sel := map[string]any{"suite": suite}
 	for k, v := range selector {
 		sel[k] = v
 	}
-	return map[string]any{"tableName": table, "hashKey": map[string]any{"name": "id", "type": "S"}, "destinationSelector": sel}
+	return map[string]any{"tableName": suite + "-" + table, "hashKey": map[string]any{"name": "id", "type": "S"}, "destinationSelector": sel}
 }
 
 func createRequest(t *testing.T, ns, name string, spec map[string]any) {

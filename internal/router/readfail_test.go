@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
+	"github.com/switchyard-dev/switchyard/internal/claims"
 	"github.com/switchyard-dev/switchyard/internal/controller"
 	"github.com/switchyard-dev/switchyard/internal/destinations"
 	"github.com/switchyard-dev/switchyard/internal/feedback"
@@ -63,7 +64,7 @@ func TestReadFailuresNeverDelete(t *testing.T) {
 	if _, err := storeRec.Reconcile(ctx(t), ctrl.Request{NamespacedName: client.ObjectKey{Name: "readfail"}}); err != nil {
 		t.Fatal(err)
 	}
-	rr := &controller.RequestReconciler{Client: failing, Recorder: events.NewFakeRecorder(100), Stores: stores, Index: index,
+	rr := &controller.RequestReconciler{Client: failing, Recorder: events.NewFakeRecorder(100), Stores: stores, Index: index, Claims: claims.New(),
 		Feedback: &feedback.Watchers{SecretReader: wc}, Prober: probe.New(wc, 1), GVK: requestGVK, Promise: "dynamodb"}
 	req := ctrl.Request{NamespacedName: client.ObjectKey{Namespace: "team-readfail", Name: "kept"}}
 

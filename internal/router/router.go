@@ -22,6 +22,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
+	"github.com/switchyard-dev/switchyard/internal/claims"
 	"github.com/switchyard-dev/switchyard/internal/controller"
 	"github.com/switchyard-dev/switchyard/internal/destinations"
 	"github.com/switchyard-dev/switchyard/internal/feedback"
@@ -157,12 +158,17 @@ func Setup(mgr ctrl.Manager, o Options) (*destinations.Stores, error) {
 		o.ProbeConcurrency = 8
 	}
 	prober := probe.New(secrets, o.ProbeConcurrency)
+	// The table probe reads the request's Table object on the destination.
+	prober.Objects = watchers
 	if o.ServeGit != "" {
 		if err := mgr.Add(serveGit(o.ServeGit, filepath.Join(o.DataDir, "served"))); err != nil {
 			return nil, err
 		}
 	}
 	recorder := mgr.GetEventRecorder("switchyard-router")
+	// One claims index for every request kind: claims compete across
+	// Promises.
+	claimIndex := claims.New()
 	storeChecks := &destinations.StoreReconciler{Client: mgr.GetClient(), SecretReader: secrets,
 		Stores: stores, Index: index, Interval: o.StoreInterval}
 	reconcilers := []interface{ SetupWithManager(ctrl.Manager) error }{
@@ -170,7 +176,7 @@ func Setup(mgr ctrl.Manager, o Options) (*destinations.Stores, error) {
 		&destinations.BucketStateStoreReconciler{StoreReconciler: storeChecks},
 		&destinations.DestinationReconciler{Client: mgr.GetClient(), Stores: stores, Index: index, Feedback: watchers},
 		&controller.PromiseReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder,
-			Stores: stores, Index: index, Feedback: watchers, Prober: prober, Manager: mgr, RequestWorkers: o.RequestWorkers},
+			Stores: stores, Index: index, Claims: claimIndex, Feedback: watchers, Prober: prober, Manager: mgr, RequestWorkers: o.RequestWorkers},
 	}
 	for _, r := range reconcilers {
 		if err := r.SetupWithManager(mgr); err != nil {

@@ -333,6 +333,15 @@ func TestInvalidObjectsAreRefused(t *testing.T) {
 		{"promise template name", &v1alpha1.Promise{ObjectMeta: metav1.ObjectMeta{Name: "bad-promise"}, Spec: v1alpha1.PromiseSpec{
 			API:       runtime.RawExtension{Raw: []byte(`{"apiVersion":"v1","kind":"ConfigMap"}`)},
 			Resources: []v1alpha1.ResourceTemplate{{Name: "Bad_Name", Template: "x"}}}}, "spec.resources[0].name"},
+		{"promise claim name", &v1alpha1.Promise{ObjectMeta: metav1.ObjectMeta{Name: "bad-promise"}, Spec: v1alpha1.PromiseSpec{
+			API:    runtime.RawExtension{Raw: []byte(`{"apiVersion":"v1","kind":"ConfigMap"}`)},
+			Claims: []v1alpha1.Claim{{Name: "Table", Key: "{{ .spec.tableName }}"}}}}, "spec.claims[0].name"},
+		{"promise claim scope", &v1alpha1.Promise{ObjectMeta: metav1.ObjectMeta{Name: "bad-promise"}, Spec: v1alpha1.PromiseSpec{
+			API:    runtime.RawExtension{Raw: []byte(`{"apiVersion":"v1","kind":"ConfigMap"}`)},
+			Claims: []v1alpha1.Claim{{Name: "table", Key: "{{ .spec.tableName }}", Scope: "Account"}}}}, "spec.claims[0].scope"},
+		{"promise claim key", &v1alpha1.Promise{ObjectMeta: metav1.ObjectMeta{Name: "bad-promise"}, Spec: v1alpha1.PromiseSpec{
+			API:    runtime.RawExtension{Raw: []byte(`{"apiVersion":"v1","kind":"ConfigMap"}`)},
+			Claims: []v1alpha1.Claim{{Name: "table"}}}}, "spec.claims[0].key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -32,10 +32,20 @@ var tableGVK = schema.GroupVersionKind{Group: "dynamodb.services.k8s.aws", Versi
 const ackFinalizer = "finalizers.dynamodb.services.k8s.aws/Table"
 
 // ACKStandIn stands in for the ACK DynamoDB controller, which cannot run
-// here: when a Table object appears on the destination it creates the
-// table at the endpoint and copies its ARN and status into the object;
-// when the object is deleted it deletes the table first (a finalizer, as
-// ACK does). Everything else in the end-to-end test is the real thing.
+// here, and behaves as its runtime does where the router depends on it:
+//
+//   - A Table object whose table does not exist creates it; one whose
+//     table exists (by name) takes the update path, as ACK's ReadOne
+//     finding the table does: it adopts the table silently and makes it
+//     match the spec (UpdateTable for the billing mode and throughput,
+//     TagResource for the tags).
+//   - It copies the ARN into status.ackResourceMetadata and sets the
+//     ACK.ResourceSynced condition, True once the table is ACTIVE.
+//   - Deleting the object deletes the table first (a finalizer), unless
+//     the object is annotated services.k8s.aws/deletion-policy: retain;
+//     then the table stays and only the finalizer goes.
+//
+// Everything else in the end-to-end test is the real thing.
 type ACKStandIn struct {
 	client.Client
 	DynamoDB *dynamodb.Client
@@ -74,7 +84,15 @@ func (s *ACKStandIn) Stop() error {
 	return <-s.done
 }
 
-// Reconcile creates or deletes one table.
+// DeletionPolicyAnnotation set to DeletionPolicyRetain on a Table object
+// keeps its table when the object is deleted.
+const (
+	DeletionPolicyAnnotation = "services.k8s.aws/deletion-policy"
+	DeletionPolicyRetain     = "retain"
+	ackSynced                = "ACK.ResourceSynced"
+)
+
+// Reconcile creates, adopts and updates, or deletes one table.
 func (s *ACKStandIn) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	obj := &unstructured.Unstructured{}
 	obj.SetGroupVersionKind(tableGVK)
@@ -87,16 +105,7 @@ func (s *ACKStandIn) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, err
 	}
 	if !obj.GetDeletionTimestamp().IsZero() {
-		if desc != nil {
-			if desc.TableStatus != types.TableStatusDeleting {
-				if _, err := s.DynamoDB.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(name)}); err != nil && !notFound(err) {
-					return ctrl.Result{}, err
-				}
-			}
-			return ctrl.Result{RequeueAfter: 200 * time.Millisecond}, nil
-		}
-		controllerutil.RemoveFinalizer(obj, ackFinalizer)
-		return ctrl.Result{}, client.IgnoreNotFound(s.Update(ctx, obj))
+		return s.delete(ctx, obj, name, desc)
 	}
 	if controllerutil.AddFinalizer(obj, ackFinalizer) {
 		if err := s.Update(ctx, obj); err != nil {
@@ -107,21 +116,129 @@ func (s *ACKStandIn) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		if desc, err = s.create(ctx, obj, name); err != nil {
 			return ctrl.Result{}, err
 		}
-	}
-	status := map[string]any{
-		"ackResourceMetadata": map[string]any{"arn": aws.ToString(desc.TableArn), "region": AWSRegion, "ownerAccountID": "000000000000"},
-		"tableStatus":         string(desc.TableStatus),
-	}
-	if err := unstructured.SetNestedField(obj.Object, status, "status"); err != nil {
+	} else if desc, err = s.update(ctx, obj, desc); err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := s.Status().Update(ctx, obj); err != nil {
+	if err := s.setStatus(ctx, obj, desc); err != nil {
 		return ctrl.Result{}, err
 	}
 	if desc.TableStatus != types.TableStatusActive {
 		return ctrl.Result{RequeueAfter: 200 * time.Millisecond}, nil
 	}
 	return ctrl.Result{}, nil
+}
+
+// delete deletes the table, unless the object's deletion policy retains
+// it, and then lets the object go.
+func (s *ACKStandIn) delete(ctx context.Context, obj *unstructured.Unstructured, name string, desc *types.TableDescription) (ctrl.Result, error) {
+	if desc != nil && obj.GetAnnotations()[DeletionPolicyAnnotation] != DeletionPolicyRetain {
+		if desc.TableStatus != types.TableStatusDeleting {
+			if _, err := s.DynamoDB.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(name)}); err != nil && !notFound(err) {
+				return ctrl.Result{}, err
+			}
+		}
+		return ctrl.Result{RequeueAfter: 200 * time.Millisecond}, nil
+	}
+	controllerutil.RemoveFinalizer(obj, ackFinalizer)
+	return ctrl.Result{}, client.IgnoreNotFound(s.Update(ctx, obj))
+}
+
+// setStatus copies the table's ARN and status into obj, with the synced
+// condition (its transition time kept while its status does not change).
+func (s *ACKStandIn) setStatus(ctx context.Context, obj *unstructured.Unstructured, desc *types.TableDescription) error {
+	synced, msg := "False", fmt.Sprintf("table is %s", desc.TableStatus)
+	if desc.TableStatus == types.TableStatusActive {
+		synced, msg = "True", "Resource synced successfully"
+	}
+	since := time.Now().UTC().Format(time.RFC3339)
+	conds, _, _ := unstructured.NestedSlice(obj.Object, "status", "conditions")
+	for _, c := range conds {
+		if m, _ := c.(map[string]any); m["type"] == ackSynced && m["status"] == synced {
+			if t, ok := m["lastTransitionTime"].(string); ok {
+				since = t
+			}
+		}
+	}
+	status := map[string]any{
+		"ackResourceMetadata": map[string]any{"arn": aws.ToString(desc.TableArn), "region": AWSRegion, "ownerAccountID": "000000000000"},
+		"tableStatus":         string(desc.TableStatus),
+		"conditions":          []any{map[string]any{"type": ackSynced, "status": synced, "message": msg, "lastTransitionTime": since}},
+	}
+	if err := unstructured.SetNestedField(obj.Object, status, "status"); err != nil {
+		return err
+	}
+	return s.Status().Update(ctx, obj)
+}
+
+// update is ACK's update path for a table that exists: whoever made it,
+// it now belongs to obj, and is changed to match obj's spec.
+func (s *ACKStandIn) update(ctx context.Context, obj *unstructured.Unstructured, desc *types.TableDescription) (*types.TableDescription, error) {
+	if desc.TableStatus != types.TableStatusActive {
+		return desc, nil // ACK requeues until the table can be changed
+	}
+	if in := billingUpdate(obj, desc); in != nil {
+		out, err := s.DynamoDB.UpdateTable(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("updating table %s: %w", aws.ToString(desc.TableName), err)
+		}
+		desc = out.TableDescription
+	}
+	return desc, s.tag(ctx, obj, desc)
+}
+
+// billingUpdate is the UpdateTable that makes desc's billing match obj's
+// spec, or nil.
+func billingUpdate(obj *unstructured.Unstructured, desc *types.TableDescription) *dynamodb.UpdateTableInput {
+	mode, _, _ := unstructured.NestedString(obj.Object, "spec", "billingMode")
+	have := types.BillingModeProvisioned
+	if desc.BillingModeSummary != nil {
+		have = desc.BillingModeSummary.BillingMode
+	} else if desc.ProvisionedThroughput == nil || aws.ToInt64(desc.ProvisionedThroughput.ReadCapacityUnits) == 0 {
+		have = types.BillingModePayPerRequest
+	}
+	if mode != string(types.BillingModeProvisioned) {
+		if have == types.BillingModePayPerRequest {
+			return nil
+		}
+		return &dynamodb.UpdateTableInput{TableName: desc.TableName, BillingMode: types.BillingModePayPerRequest}
+	}
+	r, _, _ := unstructured.NestedInt64(obj.Object, "spec", "provisionedThroughput", "readCapacityUnits")
+	w, _, _ := unstructured.NestedInt64(obj.Object, "spec", "provisionedThroughput", "writeCapacityUnits")
+	if have == types.BillingModeProvisioned && desc.ProvisionedThroughput != nil &&
+		aws.ToInt64(desc.ProvisionedThroughput.ReadCapacityUnits) == r && aws.ToInt64(desc.ProvisionedThroughput.WriteCapacityUnits) == w {
+		return nil
+	}
+	return &dynamodb.UpdateTableInput{TableName: desc.TableName, BillingMode: types.BillingModeProvisioned,
+		ProvisionedThroughput: &types.ProvisionedThroughput{ReadCapacityUnits: aws.Int64(r), WriteCapacityUnits: aws.Int64(w)}}
+}
+
+// tag puts obj's spec.tags on the table where they differ (ACK creates
+// with tags; dynalite ignores Tags on CreateTable, so this runs after a
+// create too).
+func (s *ACKStandIn) tag(ctx context.Context, obj *unstructured.Unstructured, desc *types.TableDescription) error {
+	specTags, _, _ := unstructured.NestedSlice(obj.Object, "spec", "tags")
+	if len(specTags) == 0 {
+		return nil
+	}
+	have := map[string]string{}
+	if out, err := s.DynamoDB.ListTagsOfResource(ctx, &dynamodb.ListTagsOfResourceInput{ResourceArn: desc.TableArn}); err == nil {
+		for _, t := range out.Tags {
+			have[aws.ToString(t.Key)] = aws.ToString(t.Value)
+		}
+	}
+	var tags []types.Tag
+	for _, t := range specTags {
+		m, _ := t.(map[string]any)
+		k, v := fmt.Sprint(m["key"]), fmt.Sprint(m["value"])
+		if old, ok := have[k]; !ok || old != v {
+			tags = append(tags, types.Tag{Key: aws.String(k), Value: aws.String(v)})
+		}
+	}
+	if len(tags) == 0 {
+		return nil
+	}
+	_, err := s.DynamoDB.TagResource(ctx, &dynamodb.TagResourceInput{ResourceArn: desc.TableArn, Tags: tags})
+	return err
 }
 
 func (s *ACKStandIn) describe(ctx context.Context, name string) (*types.TableDescription, error) {

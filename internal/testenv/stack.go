@@ -16,6 +16,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	kustomizev1 "github.com/fluxcd/kustomize-controller/api/v1"
@@ -254,9 +255,10 @@ func ensure(ctx context.Context, c client.Client, o client.Object) error {
 }
 
 // StartRouter runs the router in-process against the platform API server
-// with options o, until the returned stop is called. It runs as the
-// router's ServiceAccount in SecretsNamespace, with the RBAC config/rbac
-// ships (see AsRouter).
+// with options o, until the returned stop is called. It may be called
+// again after stop, to restart the router in the same process. It runs as
+// the router's ServiceAccount in SecretsNamespace, with the RBAC
+// config/rbac ships (see AsRouter).
 func (s *Stack) StartRouter(o router.Options) (stop func(), err error) {
 	admin, err := client.New(s.Platform.Config, client.Options{Scheme: router.Scheme()})
 	if err != nil {
@@ -267,8 +269,11 @@ func (s *Stack) StartRouter(o router.Options) (stop func(), err error) {
 		return nil, err
 	}
 	o.Namespace = SecretsNamespace
+	// A restarted router registers controllers of the same names again.
+	skip := true
 	mgr, err := ctrl.NewManager(cfg, router.ManagerOptions(ctrl.Options{
-		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"}))
+		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+		Controller: config.Controller{SkipNameValidation: &skip}}))
 	if err != nil {
 		return nil, err
 	}
