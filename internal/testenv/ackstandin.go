@@ -35,7 +35,9 @@ const ackFinalizer = "finalizers.dynamodb.services.k8s.aws/Table"
 // here: when a Table object appears on the destination it creates the
 // table at the endpoint and copies its ARN and status into the object;
 // when the object is deleted it deletes the table first (a finalizer, as
-// ACK does). Everything else in the end-to-end test is the real thing.
+// ACK does), unless the object is annotated
+// services.k8s.aws/deletion-policy: retain. Everything else in the
+// end-to-end test is the real thing.
 type ACKStandIn struct {
 	client.Client
 	DynamoDB *dynamodb.Client
@@ -87,6 +89,9 @@ func (s *ACKStandIn) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, err
 	}
 	if !obj.GetDeletionTimestamp().IsZero() {
+		if retained(obj) {
+			return ctrl.Result{}, s.release(ctx, obj)
+		}
 		if desc != nil {
 			if desc.TableStatus != types.TableStatusDeleting {
 				if _, err := s.DynamoDB.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(name)}); err != nil && !notFound(err) {
@@ -122,6 +127,22 @@ func (s *ACKStandIn) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{RequeueAfter: 200 * time.Millisecond}, nil
 	}
 	return ctrl.Result{}, nil
+}
+
+// DeletionPolicyAnnotation is ACK's per-object deletion policy
+// (aws-controllers-k8s/runtime): "retain" keeps the AWS resource when the
+// object is deleted.
+const DeletionPolicyAnnotation = "services.k8s.aws/deletion-policy"
+
+// retained reports whether obj asks ACK to keep its table on deletion.
+func retained(obj *unstructured.Unstructured) bool {
+	return obj.GetAnnotations()[DeletionPolicyAnnotation] == "retain"
+}
+
+// release lets a retained object go, leaving its table alone, as ACK does.
+func (s *ACKStandIn) release(ctx context.Context, obj *unstructured.Unstructured) error {
+	controllerutil.RemoveFinalizer(obj, ackFinalizer)
+	return client.IgnoreNotFound(s.Update(ctx, obj))
 }
 
 func (s *ACKStandIn) describe(ctx context.Context, name string) (*types.TableDescription, error) {
