@@ -104,6 +104,22 @@ func (w *Watchers) Nudge(name string) {
 	}
 }
 
+// NudgeBehind nudges destination name when the router sees Flux there and
+// its source does not have commit yet. (Not when it has: a nudge that
+// changes nothing must not wake anything again.)
+func (w *Watchers) NudgeBehind(name, commit string, contains Contains) {
+	s := w.State(name)
+	if !s.Configured || s.Err != "" {
+		return
+	}
+	if head := SHA(s.Source.Revision); head != "" {
+		if ok, _ := contains(head, commit); ok {
+			return
+		}
+	}
+	w.Nudge(name)
+}
+
 // Forget stops following destination name and drops its state.
 func (w *Watchers) Forget(name string) {
 	w.stop(name)
