@@ -17,4 +17,12 @@
 // schedule (internal/scheduler), render (internal/render), write
 // (internal/gitstate), then one status patch with Scheduled, Written and
 // Ready. A finalizer removes the request's files when it is deleted.
+//
+// # Moves
+//
+// A request whose destination is deleted leaves it only safely (move.go):
+// with cleanup: all its copy there is rewritten with the Promise's retain
+// annotations, then removed, each step applied by Flux there, before it is
+// written elsewhere; otherwise, or with the Promise's policy Stay, it
+// stays and reports DestinationLost.
 package controller
