@@ -143,5 +143,7 @@ func AppliedOn(d *v1alpha1.Destination, s State, commit string, contains Contain
 	case err != nil && !errors.Is(err, statestore.ErrUnknownCommit):
 		return false, fmt.Sprintf("comparing %s with %s (%s): %v", short(commit), rev, v1alpha1.FluxAppliedAnnotation, err)
 	}
-	return false, fmt.Sprintf("%s=%s does not include %s; %s", v1alpha1.FluxAppliedAnnotation, rev, short(commit), ask)
+	// Not the annotation's value: a message that changes with it would
+	// change the status of every waiting request at each confirmation.
+	return false, fmt.Sprintf("the revision in %s does not include %s yet; %s", v1alpha1.FluxAppliedAnnotation, short(commit), ask)
 }
