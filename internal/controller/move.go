@@ -121,41 +121,57 @@ func (r *RequestReconciler) leave(ctx context.Context, obj *unstructured.Unstruc
 			r.moveStep(obj, st, old.Name, v1alpha1.RenderFailed, fmt.Sprintf("rendering the copy on %s with the retain annotations: %v; the copy stays there until Promise %s renders", old.Name, err, promise.Name))
 			return true, ctrl.Result{}, nil
 		}
-		res, err := r.writeOld(ctx, w, old.Name, "retain annotations on "+what+" before it moves", statestore.Change{Dir: dir, Files: files, Replace: true})
+		commit, err := r.writeOld(ctx, w, st, v1alpha1.Retaining, old.Name, "retain annotations on "+what+" before it moves", statestore.Change{Dir: dir, Files: files, Replace: true})
 		if err != nil {
 			r.moveStep(obj, st, old.Name, v1alpha1.WriteFailed, err.Error())
 			return true, ctrl.Result{}, err
 		}
-		if ok, msg := feedback.AppliedOn(old, fs, res.Commit, w.Contains); !ok {
-			st.Commit = res.Commit
+		if ok, msg := feedback.AppliedOn(old, fs, commit, w.Contains); !ok {
+			st.Commit = commit
 			r.moveStep(obj, st, old.Name, v1alpha1.Retaining, fmt.Sprintf("retain annotations (%s) written to %s at %s; waiting for Flux there to apply them before the copy is removed: %s",
-				annotationList(retain), old.Name, short(res.Commit), msg))
-			r.Feedback.NudgeBehind(old.Name, res.Commit, w.Contains)
+				annotationList(retain), old.Name, short(commit), msg))
+			r.Feedback.NudgeBehind(old.Name, commit, w.Contains)
 			return true, ctrl.Result{RequeueAfter: afterFlux}, nil
 		}
 	}
-	res, err := r.writeOld(ctx, w, old.Name, "remove "+what+" before it moves", statestore.Change{Dir: dir, Replace: true})
+	commit, err := r.writeOld(ctx, w, st, v1alpha1.Pruning, old.Name, "remove "+what+" before it moves", statestore.Change{Dir: dir, Replace: true})
 	if err != nil {
 		r.moveStep(obj, st, old.Name, v1alpha1.WriteFailed, err.Error())
 		return true, ctrl.Result{}, err
 	}
-	if ok, msg := feedback.AppliedOn(old, fs, res.Commit, w.Contains); !ok {
-		st.Commit = res.Commit
+	if ok, msg := feedback.AppliedOn(old, fs, commit, w.Contains); !ok {
+		st.Commit = commit
 		r.moveStep(obj, st, old.Name, v1alpha1.Pruning, fmt.Sprintf("files removed from %s at %s; waiting for Flux there to prune them before the request is written elsewhere: %s",
-			old.Name, short(res.Commit), msg))
-		r.Feedback.NudgeBehind(old.Name, res.Commit, w.Contains)
+			old.Name, short(commit), msg))
+		r.Feedback.NudgeBehind(old.Name, commit, w.Contains)
 		return true, ctrl.Result{RequeueAfter: afterFlux}, nil
 	}
 	return false, ctrl.Result{}, nil
 }
 
-// writeOld writes one change to the destination the request leaves.
-func (r *RequestReconciler) writeOld(ctx context.Context, w statestore.Writer, dest, note string, c statestore.Change) (statestore.Result, error) {
+// writeOld writes the change of one step (Retaining or Pruning) to the
+// destination the request leaves, and returns the commit to wait for: the
+// one that made the change. An unchanged write answers with the store's
+// head; then the commit the status recorded for this same step is used, if
+// the head includes it, so that writes elsewhere in the store since do not
+// make the request wait for Flux to apply them too. (A status recorded for
+// another step, or none, falls back to the head: later, never earlier.)
+func (r *RequestReconciler) writeOld(ctx context.Context, w statestore.Writer, st *v1alpha1.RequestStatus, step, dest, note string, c statestore.Change) (string, error) {
 	res, err := w.Write(ctx, note, c)
-	if err == nil && res.Changed {
-		r.Index.Committed(dest, res.Commit)
+	if err != nil {
+		return "", err
 	}
-	return res, err
+	if res.Changed {
+		r.Index.Committed(dest, res.Commit)
+		return res.Commit, nil
+	}
+	if cond := meta.FindStatusCondition(st.Conditions, v1alpha1.WrittenCondition); cond == nil || cond.Reason != step || st.Commit == "" {
+		return res.Commit, nil
+	}
+	if ok, _ := w.Contains(res.Commit, st.Commit); ok {
+		return st.Commit, nil
+	}
+	return res.Commit, nil
 }
 
 // moveStep records a step of leaving destination old: Scheduled and Ready
