@@ -42,11 +42,11 @@ func StartCluster(dir, name, fluxDir, endpoint string, o FluxOptions, progress f
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	c = &Cluster{Name: name}
+	started := &Cluster{Name: name}
+	c = started
 	defer func() {
 		if err != nil {
-			c.Stop()
-			c = nil
+			_ = started.Stop()
 		}
 	}()
 	progress("starting the " + name + " API server with Flux's and the ACK stand-in's CRDs")
