@@ -64,6 +64,14 @@ func (r *DestinationReconciler) finalize(ctx context.Context, d *v1alpha1.Destin
 		return r.cleaning(ctx, d, v1alpha1.Cleaning, fmt.Sprintf("%s: %d request(s) still placed here, each moves once Flux here pruned its copy: %s",
 			waitingForRequests, len(staying), list(staying, 5)))
 	}
+	// Nothing left to clean (the directory went in an earlier pass, whose
+	// finalizer removal this pass, reading a stale cache, does not see
+	// yet): writing the canaries again would bring the directory back.
+	if w, err := r.Stores.Writer(d.Spec.StateStoreRef); err == nil {
+		if ok, err := w.Exists(d.EffectivePath()); err == nil && !ok {
+			return ctrl.Result{}, r.release(ctx, d)
+		}
+	}
 	done, msg, err := r.prune(ctx, d)
 	if err != nil {
 		_, _ = r.cleaning(ctx, d, v1alpha1.WriteFailed, fmt.Sprintf("cleanup: all could not remove the files: %v; annotate %s=true to delete without cleanup",
