@@ -43,22 +43,24 @@ import (
 // with policy Stay keeps its requests where they are in every case.
 
 // leaving handles a request whose destination, current, is being deleted
-// or gone. It returns false when the request is to be scheduled as usual:
-// its destination is there, or the request has left it, or a person
-// released it. Otherwise it has set st and the result says when to look
-// again.
+// or gone. It returns handled false when the request is to be scheduled
+// as usual, from the destination next: its destination is there, or the
+// request has left it or a person released it (next is then where its
+// files already are, if anywhere). Otherwise it has set st and the result
+// says when to look again.
 func (r *RequestReconciler) leaving(ctx context.Context, obj *unstructured.Unstructured, st *v1alpha1.RequestStatus,
-	promise *v1alpha1.Promise, current string, dests []v1alpha1.Destination) (bool, ctrl.Result, error) {
+	promise *v1alpha1.Promise, current string, dests []v1alpha1.Destination) (next string, handled bool, res ctrl.Result, err error) {
 	if current == "" {
-		return false, ctrl.Result{}, nil
+		return current, false, ctrl.Result{}, nil
 	}
 	old := find(dests, current)
 	if old != nil && old.DeletionTimestamp.IsZero() {
-		return false, ctrl.Result{}, nil
+		return current, false, ctrl.Result{}, nil
 	}
 	cleanupAll := old != nil && old.Spec.Cleanup == v1alpha1.CleanupAll && !v1alpha1.SkipCleanup(old.Annotations)
 	if obj.GetAnnotations()[v1alpha1.ReleasedFromAnnotation] == current && !cleanupAll {
-		return false, ctrl.Result{}, nil
+		next, err = r.placedElsewhere(obj, promise, dests, current)
+		return next, false, ctrl.Result{}, err
 	}
 	// It is still there until it has left: its old destination's events
 	// wake it, and that destination's load counts it.
@@ -79,9 +81,43 @@ func (r *RequestReconciler) leaving(ctx context.Context, obj *unstructured.Unstr
 		r.lost(obj, st, fmt.Sprintf("destination %s is deleted with cleanup: none (or skip-cleanup): its cluster keeps its copy of the request, so the router places no second copy elsewhere; %s",
 			current, release))
 	default:
-		return r.leave(ctx, obj, st, promise, old)
+		if handled, res, err := r.leave(ctx, obj, st, promise, old); handled || err != nil {
+			return current, true, res, err
+		}
+		next, err = r.placedElsewhere(obj, promise, dests, current)
+		return next, false, ctrl.Result{}, err
 	}
-	return true, ctrl.Result{RequeueAfter: waitingRecheck}, nil
+	return current, true, ctrl.Result{RequeueAfter: waitingRecheck}, nil
+}
+
+// placedElsewhere returns the destination, other than old and not being
+// deleted, that already holds the request's files, or old when none does.
+// The status can be older than the store (a reconcile reading a cache not
+// yet updated after the move was recorded): the request then stays where
+// it was written instead of being scheduled again, maybe elsewhere.
+func (r *RequestReconciler) placedElsewhere(obj *unstructured.Unstructured, promise *v1alpha1.Promise, dests []v1alpha1.Destination, old string) (string, error) {
+	for i := range dests {
+		d := &dests[i]
+		if d.Name == old || !d.DeletionTimestamp.IsZero() {
+			continue
+		}
+		w, err := r.Stores.Writer(d.Spec.StateStoreRef)
+		if err != nil {
+			continue
+		}
+		dir, err := statestore.RequestDir(d.EffectivePath(), obj.GetNamespace(), promise.Name, obj.GetName())
+		if err != nil {
+			return "", err
+		}
+		ok, err := w.Exists(dir)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			return d.Name, nil
+		}
+	}
+	return old, nil
 }
 
 // lost records that the request stays on a destination it has lost.

@@ -230,7 +230,8 @@ func (r *RequestReconciler) reconcile(ctx context.Context, obj *unstructured.Uns
 		return ctrl.Result{}, err
 	}
 	// A request leaves a deleted destination only safely (move.go).
-	if handled, res, err := r.leaving(ctx, obj, st, &promise, current, dests); handled {
+	current, handled, res, err := r.leaving(ctx, obj, st, &promise, current, dests)
+	if handled || err != nil {
 		return res, err
 	}
 	nsLabels, err := r.namespaceLabels(ctx, obj.GetNamespace(), dests)
