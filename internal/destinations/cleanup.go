@@ -167,7 +167,10 @@ func (r *DestinationReconciler) requestsOn(ctx context.Context, d *v1alpha1.Dest
 }
 
 // prune removes every file from d's directory but the canaries and says
-// whether Flux there applied that, and what is pending.
+// whether Flux there applied that, and what is pending. The dependencies
+// are kept when other destinations may share the cluster (see
+// keepDependencies): pruning them there would delete what the others
+// still use, a Namespace with their objects in it for example.
 func (r *DestinationReconciler) prune(ctx context.Context, d *v1alpha1.Destination) (bool, string, error) {
 	if owner, err := r.pathOwner(ctx, d); err != nil || owner != "" {
 		// Never write into a directory another destination owns.
@@ -177,23 +180,47 @@ func (r *DestinationReconciler) prune(ctx context.Context, d *v1alpha1.Destinati
 	if err != nil {
 		return false, "", err
 	}
-	changes := canaries(d.Name, d.EffectivePath())
-	for i := range changes {
-		changes[i].Replace = true
+	fs := r.Feedback.State(d.Name)
+	var changes []statestore.Change
+	for _, c := range canaries(d.Name, d.EffectivePath()) {
+		c.Replace = true
+		changes = append(changes, c)
 	}
-	res, err := w.Write(ctx, fmt.Sprintf("remove requests and dependencies of destination %s, keeping the canaries (cleanup: all)", d.Name), changes...)
+	what := "the requests' and dependencies' files"
+	kept := keepDependencies(fs)
+	if kept != "" {
+		changes = changes[1:] // the dependencies directory stays as it is
+		what = "the requests' files (" + kept + ")"
+	}
+	res, err := w.Write(ctx, fmt.Sprintf("remove %s from destination %s, keeping the canaries (cleanup: all)", what, d.Name), changes...)
 	if err != nil {
 		return false, "", err
 	}
 	if res.Changed {
 		r.Index.Committed(d.Name, res.Commit)
 	}
-	ok, msg := feedback.AppliedOn(d, r.Feedback.State(d.Name), res.Commit, w.Contains)
+	ok, msg := feedback.AppliedOn(d, fs, res.Commit, w.Contains)
 	if !ok {
 		r.Feedback.NudgeBehind(d.Name, res.Commit, w.Contains)
-		return false, fmt.Sprintf("the requests' and dependencies' files were removed at %s (the canaries kept); %s", res.Commit, msg), nil
+		return false, fmt.Sprintf("%s were removed at %s (the canaries kept); %s", what, res.Commit, msg), nil
 	}
-	return true, fmt.Sprintf("Flux on %s applied a revision without the requests' and dependencies' files (removed at %s): %s", d.Name, short(res.Commit), msg), nil
+	return true, fmt.Sprintf("Flux on %s applied a revision without %s (removed at %s): %s", d.Name, what, short(res.Commit), msg), nil
+}
+
+// keepDependencies says why d's dependencies must not be pruned, or "".
+// Destinations that share a cluster apply the same dependencies through
+// their own Kustomizations, and Flux prunes a shared object from whichever
+// applied it last. So the router prunes them only when it sees Flux on the
+// cluster and no other destination's dependencies Kustomization in the
+// same Flux namespace.
+func keepDependencies(fs feedback.State) string {
+	switch {
+	case !fs.Configured || fs.Err != "" || !fs.Synced:
+		return "dependencies kept: the router cannot see whether other destinations share this cluster"
+	case fs.Neighbours != "":
+		return "dependencies kept: other destinations on this cluster apply them too (" + fs.Neighbours + ")"
+	}
+	return ""
 }
 
 // removeDirectory removes d's directory, canaries included.

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -65,9 +66,12 @@ func TestCleanupAllMovesTablesSafely(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// cleanup: all too, and alone on its cluster: when the test ends its
+	// cleanup prunes the dependencies there (see removeMoveTest).
 	newDest := &v1alpha1.Destination{ObjectMeta: metav1.ObjectMeta{Name: "move-new", Labels: labels},
-		Spec: v1alpha1.DestinationSpec{StateStoreRef: v1alpha1.StateStoreReference{Kind: v1alpha1.GitStateStoreKind, Name: store.Name}}}
-	t.Cleanup(func() { removeMoveTest(t, ns, names, newDest) })
+		Spec: v1alpha1.DestinationSpec{Cleanup: v1alpha1.CleanupAll,
+			StateStoreRef: v1alpha1.StateStoreReference{Kind: v1alpha1.GitStateStoreKind, Name: store.Name}}}
+	t.Cleanup(func() { removeMoveTest(t, ns, names, newDest, second) })
 	for i := range n {
 		if st := waitReady(t, ns, names[i], 2*time.Minute); st.Destination != old.Name {
 			t.Fatalf("%s placed on %s, want %s", names[i], st.Destination, old.Name)
@@ -117,6 +121,12 @@ func TestCleanupAllMovesTablesSafely(t *testing.T) {
 
 	if !hasEvent(t, "", old.Name, v1alpha1.CleanupDone) {
 		t.Errorf("no %s event on destination %s", v1alpha1.CleanupDone, old.Name)
+	}
+	// east and west share the old cluster and apply the same dependencies:
+	// their namespace, with their Tables in it, must not be pruned.
+	var shared corev1.Namespace
+	if err := stack.DestinationClient.Get(ctx, client.ObjectKey{Name: "switchyard-dynamodb"}, &shared); err != nil || !shared.DeletionTimestamp.IsZero() {
+		t.Errorf("the dependencies' namespace shared with east and west was pruned on the old cluster (get: %v, deleting since %v)", err, shared.DeletionTimestamp)
 	}
 	for i := range n {
 		tbl := &unstructured.Unstructured{}
@@ -267,8 +277,9 @@ func hasEvent(t *testing.T, ns, name, reason string) bool {
 
 // removeMoveTest deletes the test's requests and then its new destination,
 // so that the other tests do not spread requests onto a cluster that is
-// about to stop.
-func removeMoveTest(t *testing.T, ns string, names []string, d *v1alpha1.Destination) {
+// about to stop. That destination is alone on cluster c with cleanup: all,
+// so its cleanup prunes the dependencies there.
+func removeMoveTest(t *testing.T, ns string, names []string, d *v1alpha1.Destination, c *testenv.Cluster) {
 	ctx := context.Background()
 	for _, name := range names {
 		if err := platform.Delete(ctx, request(ns, name, "", nil)); client.IgnoreNotFound(err) != nil {
@@ -290,4 +301,10 @@ func removeMoveTest(t *testing.T, ns string, names []string, d *v1alpha1.Destina
 		err := platform.Get(ctx, client.ObjectKeyFromObject(d), &v1alpha1.Destination{})
 		return apierrors.IsNotFound(err), fmt.Sprint(err)
 	})
+	// The test API server runs no namespace controller: a pruned
+	// namespace stays Terminating.
+	var dep corev1.Namespace
+	if err := c.Client.Get(ctx, client.ObjectKey{Name: "switchyard-dynamodb"}, &dep); !apierrors.IsNotFound(err) && dep.DeletionTimestamp.IsZero() {
+		t.Errorf("cleanup: all of %s, alone on its cluster, did not prune the dependencies' namespace (get: %v)", d.Name, err)
+	}
 }

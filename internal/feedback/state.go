@@ -25,6 +25,11 @@ type State struct {
 	// Source is the GitRepository or Bucket; Dependencies and Resources
 	// are the Kustomizations.
 	Source, Dependencies, Resources Object
+	// Neighbours names, comma-separated, the dependencies Kustomizations
+	// of other destinations in the same Flux namespace of the same
+	// cluster: they apply the same dependencies, so this destination's
+	// cleanup must not prune them.
+	Neighbours string
 }
 
 // Object is one Flux object as the router sees it.

@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -267,8 +269,26 @@ func (w *Watchers) refresh(ctx context.Context, wt *watch, dest string, c cache.
 			return ks.Status.LastAppliedRevision, ks.Status.Conditions
 		})
 	}
+	s.Neighbours = neighbours(ctx, c, ns, name)
 	w.set(dest, s)
 	w.retryResources(wt, s)
+}
+
+// neighbours lists the dependencies Kustomizations of other destinations
+// in namespace ns (named like name's: switchyard-<destination>-dependencies).
+func neighbours(ctx context.Context, c client.Reader, ns, name string) string {
+	var list kustomizev1.KustomizationList
+	if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
+		return ""
+	}
+	var out []string
+	for _, k := range list.Items {
+		if k.Name != name+"-dependencies" && strings.HasPrefix(k.Name, "switchyard-") && strings.HasSuffix(k.Name, "-dependencies") {
+			out = append(out, k.Name)
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, ",")
 }
 
 // retryResources nudges the resources Kustomization once per revision when
