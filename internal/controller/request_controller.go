@@ -248,7 +248,11 @@ func (r *RequestReconciler) reconcile(ctx context.Context, obj *unstructured.Uns
 		return decision.Destination
 	})
 	if decision.Moved {
-		r.event(obj, "Warning", v1alpha1.Rescheduled, "Left destination %s (deleted) after its copy there was removed: %s", current, decision.Message)
+		how := "after its copy there was pruned"
+		if obj.GetAnnotations()[v1alpha1.ReleasedFromAnnotation] == current {
+			how = "released by " + v1alpha1.ReleasedFromAnnotation
+		}
+		r.event(obj, "Warning", v1alpha1.Rescheduled, "Left destination %s (deleted) %s: %s", current, how, decision.Message)
 	}
 	if decision.Destination == "" {
 		st.Destination, st.Commit, st.PlacementReason = "", "", ""
