@@ -81,7 +81,7 @@ func (r *RequestReconciler) leaving(ctx context.Context, obj *unstructured.Unstr
 		r.lost(obj, st, fmt.Sprintf("destination %s is deleted with cleanup: none (or skip-cleanup): its cluster keeps its copy of the request, so the router places no second copy elsewhere; %s",
 			current, release))
 	default:
-		if handled, res, err := r.leave(ctx, obj, st, promise, old); handled || err != nil {
+		if handled, res, err = r.leave(ctx, obj, st, promise, old); handled || err != nil {
 			return current, true, res, err
 		}
 		next, err = r.placedElsewhere(obj, promise, dests, current)
