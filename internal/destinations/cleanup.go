@@ -61,7 +61,7 @@ func (r *DestinationReconciler) finalize(ctx context.Context, d *v1alpha1.Destin
 		return ctrl.Result{}, err
 	}
 	if len(staying) > 0 {
-		return r.cleaning(ctx, d, v1alpha1.Cleaning, fmt.Sprintf("%s: %d request(s) still placed here, each moves once Flux here pruned its copy: %s",
+		return r.cleaning(ctx, d, v1alpha1.Cleaning, fmt.Sprintf("%s: %d request(s) still placed here (each moves once Flux here pruned its copy; a request of a Promise with reschedule policy Stay stays until it is deleted): %s",
 			waitingForRequests, len(staying), list(staying, 5)))
 	}
 	// Nothing left to clean (the directory went in an earlier pass, whose
@@ -158,7 +158,11 @@ func (r *DestinationReconciler) requestsOn(ctx context.Context, d *v1alpha1.Dest
 				}
 			}
 			if on {
-				out = append(out, fmt.Sprintf("%s/%s (%s)", u.GetNamespace(), u.GetName(), p.Status.Kind))
+				policy := ""
+				if p.ReschedulePolicy() == v1alpha1.RescheduleStay {
+					policy = ", Stay"
+				}
+				out = append(out, fmt.Sprintf("%s/%s (%s%s)", u.GetNamespace(), u.GetName(), p.Status.Kind, policy))
 			}
 		}
 	}
