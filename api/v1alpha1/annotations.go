@@ -24,3 +24,19 @@ func SkipCleanup(annotations map[string]string) bool {
 // back whatever the store lacks or has changed: a full rewrite on demand,
 // for example after the repository or bucket was wiped. The value is free; a timestamp is usual.
 const RewriteAnnotation = "switchyard.dev/rewrite"
+
+// FluxAppliedAnnotation, set on a Destination the router cannot see (no
+// spec.kubeConfigSecretRef, or its kubeconfig does not work), is a
+// person's word for what the router cannot read itself: the revision Flux
+// on that cluster applied last (the resources Kustomization's
+// status.lastAppliedRevision, main@sha1:<hash> or the bare hash). Moves
+// off the destination and its cleanup wait for it, step by step; the
+// router ignores it while it can see Flux there.
+const FluxAppliedAnnotation = "switchyard.dev/flux-applied-revision"
+
+// ReleasedFromAnnotation, set on a request to the name of its destination,
+// is a person's word that the request's copy there is gone (removed with
+// its resources kept, or the cluster is gone). The router then places the
+// request elsewhere although it could not remove that copy itself: the
+// destination was deleted with cleanup: none, or is gone.
+const ReleasedFromAnnotation = "switchyard.dev/released-from"

@@ -56,6 +56,16 @@ const (
 	// and connects nowhere; the message names the fields, never their
 	// values.
 	InsecureKubeConfig = "InsecureKubeConfig"
+	// Cleaning: the destination is being deleted and its cleanup waits:
+	// for requests to leave (moved by their own reconcilers), or, with
+	// cleanup: all, for Flux there to prune the files the router removed.
+	// The message says what is pending.
+	Cleaning = "Cleaning"
+	// CleanupDone: Flux on the destination applied a revision without the
+	// requests' and dependencies' files (cleanup: all); the router removed
+	// the rest of its directory and lets it go. Also the reason of the
+	// event that says so.
+	CleanupDone = "CleanupDone"
 
 	// Promise reasons.
 
@@ -97,6 +107,27 @@ const (
 	// the request is written; it proceeds by itself when the holder goes.
 	// The message names the claim and the holder.
 	ClaimConflict = "ClaimConflict"
+	// Moving (Scheduled and Ready): the request's destination is being
+	// deleted with cleanup: all, and the request leaves it before it is
+	// placed elsewhere; Written says which step is pending.
+	Moving = "Moving"
+	// Retaining (Written): the request's files on the destination it
+	// leaves were rewritten with the Promise's retain annotations; waiting
+	// for Flux there to apply them.
+	Retaining = "Retaining"
+	// Pruning (Written): the request's files were removed from the
+	// destination it leaves; waiting for Flux there to prune its objects.
+	// The new copy is written only after that.
+	Pruning = "Pruning"
+	// DestinationLost (Scheduled and Ready): the request's destination is
+	// gone or being deleted and the request is not placed elsewhere: its
+	// Promise's reschedule policy is Stay, or the router cannot remove its
+	// copy there (cleanup: none, or the Destination is gone). The message
+	// says what would release it.
+	DestinationLost = "DestinationLost"
+	// Rescheduled (event): the request left its old destination and was
+	// placed on another.
+	Rescheduled = "Rescheduled"
 
 	// Applied reasons (requests and destinations).
 	// InSync: Flux applied the commit or a later one.

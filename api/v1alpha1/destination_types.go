@@ -7,10 +7,12 @@ import (
 // Cleanup policies of a Destination.
 const (
 	// CleanupNone leaves the destination's directory in the state store
-	// when the Destination is deleted: the cluster keeps what it runs.
+	// when the Destination is deleted: the cluster keeps what it runs, and
+	// its requests stay (DestinationLost).
 	CleanupNone = "none"
-	// CleanupAll removes the destination's directory, so Flux on the
-	// cluster prunes everything the router sent.
+	// CleanupAll moves the destination's requests away, then removes the
+	// rest of its directory through a revision Flux on the cluster applies
+	// (canaries kept until then), so Flux prunes everything the router sent.
 	CleanupAll = "all"
 )
 
@@ -78,9 +80,12 @@ type DestinationSpec struct {
 	// +kubebuilder:validation:Minimum=0
 	Capacity *int32 `json:"capacity,omitempty"`
 
-	// Cleanup says what happens to the destination's directory in the state
-	// store when the Destination is deleted: none keeps it, all removes it.
-	// Either way its requests are rescheduled to other destinations.
+	// Cleanup says what deleting the Destination does. none: the
+	// directory and what Flux applied stay, and so do its requests
+	// (DestinationLost). all: its requests move (their Promises' reschedule
+	// policy), then the rest of the directory is removed in a revision Flux
+	// there applies before the canaries go; the Destination reports
+	// Cleaning until then. See docs/spec/v1alpha1/destinations.md.
 	// +optional
 	// +kubebuilder:default=none
 	// +kubebuilder:validation:Enum=none;all

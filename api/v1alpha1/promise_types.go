@@ -53,6 +53,59 @@ type PromiseSpec struct {
 	// +listType=map
 	// +listMapKey=name
 	Claims []Claim `json:"claims,omitempty"`
+
+	// Reschedule says what happens to a request whose destination is
+	// deleted. Unset means policy Move without retain annotations, for
+	// Promises whose objects hold no data.
+	// +optional
+	Reschedule *Reschedule `json:"reschedule,omitempty"`
+}
+
+// Reschedule policies of a Promise.
+const (
+	// RescheduleMove moves a request off a destination deleted with
+	// cleanup: all: its copy there is removed (retain annotations first)
+	// and pruned by Flux before the new copy is written elsewhere.
+	RescheduleMove = "Move"
+	// RescheduleStay keeps a request where it was when its destination is
+	// deleted: it reports DestinationLost and is never placed elsewhere by
+	// the router.
+	RescheduleStay = "Stay"
+)
+
+// Reschedule is what the router does with a request whose destination is
+// deleted. See docs/spec/v1alpha1/promises.md.
+type Reschedule struct {
+	// Policy is Move (the default) or Stay.
+	// +optional
+	// +kubebuilder:default=Move
+	// +kubebuilder:validation:Enum=Move;Stay
+	Policy string `json:"policy,omitempty"`
+
+	// RetainAnnotations are added to every object of a request's copy on
+	// the destination it leaves, and applied there by Flux, before that
+	// copy is removed, so that the objects' controllers keep the cloud
+	// resources when Flux prunes the objects. For ACK:
+	// services.k8s.aws/deletion-policy: retain.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=16
+	RetainAnnotations map[string]string `json:"retainAnnotations,omitempty"`
+}
+
+// ReschedulePolicy is spec.reschedule.policy, or Move when unset.
+func (p *Promise) ReschedulePolicy() string {
+	if p.Spec.Reschedule == nil || p.Spec.Reschedule.Policy == "" {
+		return RescheduleMove
+	}
+	return p.Spec.Reschedule.Policy
+}
+
+// RetainAnnotations is spec.reschedule.retainAnnotations, or nil.
+func (p *Promise) RetainAnnotations() map[string]string {
+	if p.Spec.Reschedule == nil {
+		return nil
+	}
+	return p.Spec.Reschedule.RetainAnnotations
 }
 
 // Claim declares one key a request holds while it lives.

@@ -21,4 +21,12 @@
 // table to be the one ACK reports for the request's own Table object
 // (internal/probe). A finalizer removes the request's files when it is
 // deleted, and releases its claims when it goes.
+//
+// # Moves
+//
+// A request whose destination is deleted leaves it only safely (move.go):
+// with cleanup: all its copy there is rewritten with the Promise's retain
+// annotations, then removed, each step applied by Flux there, before it is
+// written elsewhere; otherwise, or with the Promise's policy Stay, it
+// stays and reports DestinationLost.
 package controller

@@ -105,7 +105,7 @@ const waitingRecheck = time.Minute
 // deletion and a change of the Ready condition. Status refreshes (load,
 // last commit) do not pass, so they never wake every request placed there.
 var DestinationSchedulingChanged = predicate.Or[client.Object](
-	predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, deletionStarted,
+	predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, deletionStarted, fluxConfirmed,
 	predicate.Funcs{
 		UpdateFunc: func(e event.UpdateEvent) bool {
 			o, ok1 := e.ObjectOld.(*v1alpha1.Destination)
@@ -117,6 +117,17 @@ var DestinationSchedulingChanged = predicate.Or[client.Object](
 		DeleteFunc:  func(event.DeleteEvent) bool { return false },
 		GenericFunc: func(event.GenericEvent) bool { return false },
 	})
+
+// fluxConfirmed passes a change of the revision a person confirmed Flux
+// applied (FluxAppliedAnnotation), which moves wait for.
+var fluxConfirmed = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		return e.ObjectOld.GetAnnotations()[v1alpha1.FluxAppliedAnnotation] != e.ObjectNew.GetAnnotations()[v1alpha1.FluxAppliedAnnotation]
+	},
+	CreateFunc:  func(event.CreateEvent) bool { return false },
+	DeleteFunc:  func(event.DeleteEvent) bool { return false },
+	GenericFunc: func(event.GenericEvent) bool { return false },
+}
 
 // deletionStarted passes the update that sets deletionTimestamp.
 var deletionStarted = predicate.Funcs{
@@ -229,6 +240,11 @@ func (r *RequestReconciler) reconcile(ctx context.Context, obj *unstructured.Uns
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	// A request leaves a deleted destination only safely (move.go).
+	current, handled, res, err := r.leaving(ctx, obj, st, &promise, current, dests)
+	if handled || err != nil {
+		return res, err
+	}
 	nsLabels, err := r.namespaceLabels(ctx, obj.GetNamespace(), dests)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -243,7 +259,11 @@ func (r *RequestReconciler) reconcile(ctx context.Context, obj *unstructured.Uns
 		return decision.Destination
 	})
 	if decision.Moved {
-		r.event(obj, "Warning", "Rescheduled", "Destination %s is gone: %s", current, decision.Message)
+		how := "after its copy there was pruned"
+		if obj.GetAnnotations()[v1alpha1.ReleasedFromAnnotation] == current {
+			how = "released by " + v1alpha1.ReleasedFromAnnotation
+		}
+		r.event(obj, "Warning", v1alpha1.Rescheduled, "Left destination %s (deleted) %s: %s", current, how, decision.Message)
 	}
 	if decision.Destination == "" {
 		st.Destination, st.Commit, st.PlacementReason = "", "", ""

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
@@ -26,13 +27,13 @@ import (
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/feedback"
 	"github.com/switchyard-dev/switchyard/internal/placement"
-	"github.com/switchyard-dev/switchyard/internal/statestore"
 )
 
 // DestinationReconciler makes Destinations Ready and applies their cleanup
 // policy on deletion.
 type DestinationReconciler struct {
 	client.Client
+	Recorder events.EventRecorder
 	Stores   *Stores
 	Index    *placement.Index
 	Feedback *feedback.Watchers
@@ -126,7 +127,7 @@ func (r *DestinationReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !d.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, r.finalize(ctx, &d)
+		return r.finalize(ctx, &d)
 	}
 	if controllerutil.AddFinalizer(&d, v1alpha1.Finalizer) {
 		if err := r.Update(ctx, &d); err != nil {
@@ -256,40 +257,4 @@ func (r *DestinationReconciler) pathOwner(ctx context.Context, d *v1alpha1.Desti
 
 func overlaps(a, b string) bool {
 	return a == b || strings.HasPrefix(a, b+"/") || strings.HasPrefix(b, a+"/")
-}
-
-// finalize applies the cleanup policy and lets the destination go. Its
-// requests see it deleting and are rescheduled by their own reconcilers.
-func (r *DestinationReconciler) finalize(ctx context.Context, d *v1alpha1.Destination) error {
-	if !controllerutil.ContainsFinalizer(d, v1alpha1.Finalizer) {
-		return nil
-	}
-	r.Feedback.Forget(d.Name)
-	if d.Spec.Cleanup == v1alpha1.CleanupAll && !v1alpha1.SkipCleanup(d.Annotations) {
-		if err := r.removeDirectory(ctx, d); err != nil {
-			orig := d.DeepCopy()
-			meta.SetStatusCondition(&d.Status.Conditions, metav1.Condition{Type: v1alpha1.ReadyCondition,
-				Status: metav1.ConditionFalse, Reason: v1alpha1.WriteFailed, ObservedGeneration: d.Generation,
-				Message: fmt.Sprintf("cleanup: all could not remove the directory: %v; annotate %s=true to delete without cleanup", err, v1alpha1.SkipCleanupAnnotation)})
-			if !equality.Semantic.DeepEqual(orig.Status, d.Status) {
-				_ = r.Status().Patch(ctx, d, client.MergeFrom(orig))
-			}
-			return err
-		}
-	}
-	controllerutil.RemoveFinalizer(d, v1alpha1.Finalizer)
-	return r.Update(ctx, d)
-}
-
-func (r *DestinationReconciler) removeDirectory(ctx context.Context, d *v1alpha1.Destination) error {
-	if owner, err := r.pathOwner(ctx, d); err != nil || owner != "" {
-		// Never remove a directory another destination owns.
-		return err
-	}
-	w, err := r.Stores.Writer(d.Spec.StateStoreRef)
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(ctx, fmt.Sprintf("remove destination %s (cleanup: all)", d.Name), statestore.Change{Dir: d.EffectivePath(), Replace: true})
-	return err
 }

@@ -16,6 +16,9 @@
 // destination of the same store already owns, and writes a canary file into
 // the destination's dependencies/ and resources/ directories, so an
 // operator can see that Flux reads them and neither directory ever vanishes
-// from the store. On deletion it applies the cleanup policy: none
-// keeps the directory, all removes it.
+// from the store. On deletion it applies the cleanup policy (cleanup.go):
+// none lets the destination go and keeps the directory; all waits until
+// its requests have left (they move themselves), removes everything but
+// the canaries, waits until Flux on the destination applied that (the
+// prune), and only then removes the directory and lets it go.
 package destinations

@@ -248,6 +248,8 @@ func checkNotWritten(t *testing.T, ns, name string) {
 
 // putItem and checkItem put and read an item naming its owner, to show a
 // table survived with its data.
+// putItem puts one item, naming its owner, into table; checkItem finds
+// it there after whatever the test does.
 func putItem(t *testing.T, table, owner string) {
 	t.Helper()
 	_, err := stack.ACK.DynamoDB.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(table),

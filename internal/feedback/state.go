@@ -28,6 +28,11 @@ type State struct {
 	// Source is the GitRepository or Bucket; Dependencies and Resources
 	// are the Kustomizations.
 	Source, Dependencies, Resources Object
+	// Neighbours names, comma-separated, the dependencies Kustomizations
+	// of other destinations in the same Flux namespace of the same
+	// cluster: they apply the same dependencies, so this destination's
+	// cleanup must not prune them.
+	Neighbours string
 }
 
 // Object is one Flux object as the router sees it.
@@ -114,4 +119,41 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
+}
+
+// AppliedOn says whether Flux on destination d applied commit or a later
+// revision, and otherwise what is pending, for a person. It goes by what
+// the router sees of Flux there (s). When the router cannot see Flux (no
+// kubeConfigSecretRef, or its kubeconfig does not work) it goes by the
+// revision a person put in d's FluxAppliedAnnotation, and says how to
+// give one: it never assumes that Flux applied anything.
+func AppliedOn(d *v1alpha1.Destination, s State, commit string, contains Contains) (bool, string) {
+	if s.Configured && s.Err == "" {
+		status, _, msg := s.Applied(commit, contains)
+		return status == metav1.ConditionTrue, msg
+	}
+	why := "the router cannot see Flux on " + d.Name + " (it has no spec.kubeConfigSecretRef)"
+	if s.Err != "" {
+		why = "the router cannot see Flux on " + d.Name + ": " + s.Err
+	}
+	ask := fmt.Sprintf("%s; once Flux there applied %s or a later revision, annotate the Destination with %s=<that revision>",
+		why, commit, v1alpha1.FluxAppliedAnnotation)
+	rev := d.Annotations[v1alpha1.FluxAppliedAnnotation]
+	if rev == "" {
+		return false, ask
+	}
+	head := SHA(rev)
+	if head == "" {
+		head = rev
+	}
+	ok, err := contains(head, commit)
+	switch {
+	case ok:
+		return true, fmt.Sprintf("Flux applied %s (%s)", rev, v1alpha1.FluxAppliedAnnotation)
+	case err != nil && !errors.Is(err, statestore.ErrUnknownCommit):
+		return false, fmt.Sprintf("comparing %s with %s (%s): %v", short(commit), rev, v1alpha1.FluxAppliedAnnotation, err)
+	}
+	// Not the annotation's value: a message that changes with it would
+	// change the status of every waiting request at each confirmation.
+	return false, fmt.Sprintf("the revision in %s does not include %s yet; %s", v1alpha1.FluxAppliedAnnotation, short(commit), ask)
 }

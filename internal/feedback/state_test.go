@@ -69,6 +69,64 @@ func TestApplied(t *testing.T) {
 	}
 }
 
+func TestAppliedOn(t *testing.T) {
+	// History: a <- b <- c; x is unknown to the clone.
+	parents := map[string]string{"b": "a", "c": "b"}
+	contains := func(head, c string) (bool, error) {
+		if head == "x" {
+			return false, fmt.Errorf("%w: x", statestore.ErrUnknownCommit)
+		}
+		for h := head; h != ""; h = parents[h] {
+			if h == c {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	ok := Object{Name: "flux-system/k", Found: true, Ready: metav1.ConditionTrue}
+	seen := func(applied string) State {
+		res := ok
+		res.Revision = "main@sha1:" + applied
+		return State{Configured: true, Synced: true, Source: ok, Dependencies: ok, Resources: res}
+	}
+	dest := func(confirmed string) *v1alpha1.Destination {
+		d := &v1alpha1.Destination{}
+		d.Name = "east"
+		if confirmed != "" {
+			d.Annotations = map[string]string{v1alpha1.FluxAppliedAnnotation: confirmed}
+		}
+		return d
+	}
+	tests := []struct {
+		name    string
+		dest    *v1alpha1.Destination
+		state   State
+		commit  string
+		want    bool
+		message string
+	}{
+		{"seen and applied", dest(""), seen("c"), "b", true, "Flux applied main@sha1:c"},
+		{"seen, not yet", dest(""), seen("a"), "b", false, "waiting for Flux"},
+		{"seen: a confirmation does not override Flux", dest("c"), seen("a"), "b", false, "waiting for Flux"},
+		{"not seen, nothing confirmed: never assumed", dest(""), State{}, "b", false, "annotate the Destination with " + v1alpha1.FluxAppliedAnnotation + "=<that revision>"},
+		{"not seen, the full commit is named", dest(""), State{}, "b", false, "applied b or a later"},
+		{"unreachable, nothing confirmed", dest(""), State{Configured: true, Err: "refused"}, "b", false, "refused"},
+		{"not seen, confirmed a later revision", dest("main@sha1:c"), State{}, "b", true, "Flux applied main@sha1:c"},
+		{"not seen, confirmed a bare hash", dest("b"), State{}, "b", true, ""},
+		{"unreachable, confirmed", dest("c"), State{Configured: true, Err: "refused"}, "a", true, ""},
+		{"not seen, confirmed an older revision", dest("a"), State{}, "b", false, "does not include b"},
+		{"not seen, confirmed an unknown revision", dest("x"), State{}, "b", false, "does not include b"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, msg := AppliedOn(tt.dest, tt.state, tt.commit, contains)
+			if got != tt.want || !strings.Contains(msg, tt.message) {
+				t.Errorf("AppliedOn(%q) = %v %q; want %v containing %q", tt.commit, got, msg, tt.want, tt.message)
+			}
+		})
+	}
+}
+
 func TestSHA(t *testing.T) {
 	for rev, want := range map[string]string{"main@sha1:abc": "abc", "sha1:abc": "abc", "": "", "abc": ""} {
 		if got := SHA(rev); got != want {

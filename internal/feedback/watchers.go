@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -133,6 +135,22 @@ func (w *Watchers) Nudge(name string) {
 	case wt.nudge <- struct{}{}:
 	default:
 	}
+}
+
+// NudgeBehind nudges destination name when the router sees Flux there and
+// its source does not have commit yet. (Not when it has: a nudge that
+// changes nothing must not wake anything again.)
+func (w *Watchers) NudgeBehind(name, commit string, contains Contains) {
+	s := w.State(name)
+	if !s.Configured || s.Err != "" {
+		return
+	}
+	if head := SHA(s.Source.Revision); head != "" {
+		if ok, _ := contains(head, commit); ok {
+			return
+		}
+	}
+	w.Nudge(name)
 }
 
 // Forget stops following destination name and drops its state.
@@ -298,8 +316,26 @@ func (w *Watchers) refresh(ctx context.Context, wt *watch, dest string, c cache.
 			return ks.Status.LastAppliedRevision, ks.Status.Conditions
 		})
 	}
+	s.Neighbours = neighbours(ctx, c, ns, name)
 	w.set(dest, s)
 	w.retryResources(wt, s)
+}
+
+// neighbours lists the dependencies Kustomizations of other destinations
+// in namespace ns (named like name's: switchyard-<destination>-dependencies).
+func neighbours(ctx context.Context, c client.Reader, ns, name string) string {
+	var list kustomizev1.KustomizationList
+	if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
+		return ""
+	}
+	var out []string
+	for _, k := range list.Items {
+		if k.Name != name+"-dependencies" && strings.HasPrefix(k.Name, "switchyard-") && strings.HasSuffix(k.Name, "-dependencies") {
+			out = append(out, k.Name)
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, ",")
 }
 
 // retryResources nudges the resources Kustomization once per revision when

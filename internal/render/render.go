@@ -40,6 +40,9 @@ type Input struct {
 	// Destination and DestinationLabels describe the chosen destination.
 	Destination       string
 	DestinationLabels map[string]string
+	// Annotations are added to every rendered object, over the template's
+	// own (a Promise's retain annotations); the router's two still win.
+	Annotations map[string]string
 }
 
 // Request renders every template for in and returns the files to write,
@@ -49,7 +52,11 @@ func Request(templates []v1alpha1.ResourceTemplate, in Input) (map[string][]byte
 	data := r.data(in)
 	ns, _ := nestedString(in.Request, "metadata", "namespace")
 	name, _ := nestedString(in.Request, "metadata", "name")
-	annotations := map[string]string{RequestAnnotation: ns + "/" + name, PromiseAnnotation: in.Promise}
+	annotations := map[string]string{}
+	for k, v := range in.Annotations {
+		annotations[k] = v
+	}
+	annotations[RequestAnnotation], annotations[PromiseAnnotation] = ns+"/"+name, in.Promise
 
 	files := map[string][]byte{}
 	docs, size := 0, 0

@@ -272,6 +272,42 @@ func TestManifests(t *testing.T) {
 	}
 }
 
+// TestRetainAnnotations: the DynamoDB Promise's retain annotations, given
+// as Input.Annotations, land on the Table over the template's own, and the
+// router's annotations stay the router's.
+func TestRetainAnnotations(t *testing.T) {
+	p := dynamoDBPromise(t)
+	if p.ReschedulePolicy() != v1alpha1.RescheduleMove || p.RetainAnnotations()["services.k8s.aws/deletion-policy"] != "retain" {
+		t.Fatalf("the DynamoDB Promise's reschedule is %+v; want Move with the ACK retain annotation", p.Spec.Reschedule)
+	}
+	templates := []v1alpha1.ResourceTemplate{{Name: "t", Template: `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: x
+  annotations:
+    services.k8s.aws/deletion-policy: delete
+    kept: "yes"
+`}}
+	extra := map[string]string{"services.k8s.aws/deletion-policy": "retain", RequestAnnotation: "forged/forged"}
+	files, err := Request(templates, Input{Request: request(nil), Promise: "dynamodb", Annotations: extra})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var obj struct {
+		Metadata struct {
+			Annotations map[string]string `json:"annotations"`
+		} `json:"metadata"`
+	}
+	if err := yaml.Unmarshal(files["t.yaml"], &obj); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"services.k8s.aws/deletion-policy": "retain", "kept": "yes",
+		RequestAnnotation: "team-a/orders", PromiseAnnotation: "dynamodb"}
+	if !reflect.DeepEqual(obj.Metadata.Annotations, want) {
+		t.Errorf("annotations %v, want %v", obj.Metadata.Annotations, want)
+	}
+}
+
 // FuzzHashKeyName checks the renderer's property for any value: the output
 // is one Table whose attribute names, tag key and tag value are exactly
 // the input, token-like or not.

@@ -378,6 +378,33 @@ func eventReasons(t *testing.T, ns, name string) []string {
 	return out
 }
 
+// confirmingFlux wraps cond: before each poll it annotates Destination
+// dest with the store's head revision (head), as a person does who checked
+// that Flux on a cluster the router cannot see applied it. These tests run
+// no Flux and give their destinations no kubeconfig, so moves off a
+// deleted destination and its cleanup wait for that word. A destination
+// already gone is fine.
+func confirmingFlux(t *testing.T, dest string, head func() string, cond func() (bool, string)) func() (bool, string) {
+	return func() (bool, string) {
+		patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, v1alpha1.FluxAppliedAnnotation, head())
+		d := &v1alpha1.Destination{}
+		d.Name = dest
+		if err := k8s.Patch(ctx(t), d, client.RawPatch(types.MergePatchType, []byte(patch))); client.IgnoreNotFound(err) != nil {
+			return false, err.Error()
+		}
+		return cond()
+	}
+}
+
+// gitHead returns the head of the main branch of the repository at url.
+func gitHead(t *testing.T, url string) func() string {
+	return func() string {
+		out := testenv.Git(t, "", "ls-remote", testenv.AuthURL(url), "refs/heads/main")
+		sha, _, _ := strings.Cut(out, "\t")
+		return sha
+	}
+}
+
 func noLeak(t *testing.T) {
 	t.Helper()
 	for _, secret := range []string{testenv.GitPassword, testenv.S3SecretKey} {

@@ -174,7 +174,7 @@ func Setup(mgr ctrl.Manager, o Options) (*destinations.Stores, error) {
 	reconcilers := []interface{ SetupWithManager(ctrl.Manager) error }{
 		&destinations.GitStateStoreReconciler{StoreReconciler: storeChecks},
 		&destinations.BucketStateStoreReconciler{StoreReconciler: storeChecks},
-		&destinations.DestinationReconciler{Client: mgr.GetClient(), Stores: stores, Index: index, Feedback: watchers},
+		&destinations.DestinationReconciler{Client: mgr.GetClient(), Recorder: recorder, Stores: stores, Index: index, Feedback: watchers},
 		&controller.PromiseReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder,
 			Stores: stores, Index: index, Claims: claimIndex, Feedback: watchers, Prober: prober, Manager: mgr, RequestWorkers: o.RequestWorkers},
 	}

@@ -6,12 +6,14 @@ import (
 	neturl "net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -622,15 +624,17 @@ func TestDeleteDestinationWith500Placements(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	testenv.WaitFor(t, 2*time.Minute, "all rescheduled to big-2", placedOn("big-2"))
-	testenv.WaitFor(t, time.Minute, "big-1's directory removed", func() (bool, string) {
+	// Each request leaves big-1 in steps that wait for Flux there; with no
+	// Flux to see, the test confirms each revision, as a person would.
+	testenv.WaitFor(t, 2*time.Minute, "all rescheduled to big-2", confirmingFlux(t, "big-1", gitHead(t, url), placedOn("big-2")))
+	testenv.WaitFor(t, time.Minute, "big-1's directory removed", confirmingFlux(t, "big-1", gitHead(t, url), func() (bool, string) {
 		for _, f := range testenv.Files(t, url) {
 			if strings.HasPrefix(f, "clusters/big-1/") {
 				return false, f
 			}
 		}
 		return true, ""
-	})
+	}))
 	t.Logf("%d requests rescheduled in %s", n, time.Since(start).Round(time.Millisecond))
 	count := map[string]int{}
 	for _, f := range testenv.Files(t, url) {
@@ -804,4 +808,162 @@ func TestCrossNamespaceSecretsAreRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitReady(t, &v1alpha1.GitStateStore{}, "crossns", 30*time.Second)
+}
+
+// TestStayKeepsRequestOnLostDestination: a request of a Promise with
+// reschedule policy Stay, whose destination is deleted, stays where it was
+// (DestinationLost, with an event) and nothing is written for it
+// elsewhere, even when it is reconciled again; a person's release
+// (switchyard.dev/released-from) then places it on the other destination.
+func TestStayKeepsRequestOnLostDestination(t *testing.T) {
+	g := testenv.StartGitServer(t)
+	startRouter(t)
+	url := newStore(t, g, "stay")
+	newDestination(t, "stay-1", "stay", labels("stay"))
+	p := queuePromise("stay")
+	p.Spec.Reschedule = &v1alpha1.Reschedule{Policy: v1alpha1.RescheduleStay}
+	if err := k8s.Create(ctx(t), p); err != nil {
+		t.Fatal(err)
+	}
+	track(p)
+	waitReady(t, &v1alpha1.Promise{}, "queue", 30*time.Second)
+	newNamespace(t, "team-stay")
+	q := &unstructured.Unstructured{Object: map[string]any{"spec": map[string]any{"size": int64(3)}}}
+	q.SetGroupVersionKind(schema.GroupVersionKind{Group: "test.switchyard.dev", Version: "v1", Kind: "QueueRequest"})
+	q.SetNamespace("team-stay")
+	q.SetName("jobs")
+	if err := k8s.Create(ctx(t), q); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { deleteAndWait(t, q) })
+	queueStatus := func() (v1alpha1.RequestStatus, int64) {
+		u := q.DeepCopy()
+		if err := k8s.Get(ctx(t), client.ObjectKeyFromObject(u), u); err != nil {
+			t.Fatal(err)
+		}
+		return statusOf(t, u), u.GetGeneration()
+	}
+	testenv.WaitFor(t, 30*time.Second, "jobs Ready on stay-1", func() (bool, string) {
+		st, _ := queueStatus()
+		return st.Destination == "stay-1" && conditionStatus(st, v1alpha1.ReadyCondition) == "True", fmt.Sprintf("%+v", st)
+	})
+	newDestination(t, "stay-2", "stay", labels("stay"))
+
+	d := &v1alpha1.Destination{}
+	d.Name = "stay-1"
+	deleteAndWait(t, d)
+	lost := func(gen int64) func() (bool, string) {
+		return func() (bool, string) {
+			st, _ := queueStatus()
+			c := meta.FindStatusCondition(st.Conditions, v1alpha1.ReadyCondition)
+			if c == nil {
+				return false, "no Ready condition"
+			}
+			return st.ObservedGeneration >= gen && st.Destination == "stay-1" && c.Status == metav1.ConditionFalse && c.Reason == v1alpha1.DestinationLost,
+				fmt.Sprintf("on %q (generation %d): %s %s: %s", st.Destination, st.ObservedGeneration, c.Status, c.Reason, c.Message)
+		}
+	}
+	testenv.WaitFor(t, 30*time.Second, "jobs DestinationLost on stay-1", lost(1))
+	// A spec change makes a new reconcile; it still writes nothing.
+	resize := []byte(`{"spec":{"size":4}}`)
+	if err := k8s.Patch(ctx(t), q, client.RawPatch(types.MergePatchType, resize)); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, 30*time.Second, "jobs reconciled again, still DestinationLost", lost(q.GetGeneration()))
+	for _, f := range testenv.Files(t, url) {
+		if strings.HasPrefix(f, "clusters/stay-2/resources/") && f != "clusters/stay-2/resources/switchyard_canary.yaml" {
+			t.Errorf("written elsewhere: %s", f)
+		}
+	}
+	if !contains(testenv.Files(t, url), "clusters/stay-1/resources/team-stay/queue/jobs/queue.yaml") {
+		t.Errorf("the copy on stay-1 is gone (cleanup: none keeps it)")
+	}
+	if !slices.Contains(eventReasons(t, "team-stay", "jobs"), v1alpha1.DestinationLost) {
+		t.Errorf("no %s event: %v", v1alpha1.DestinationLost, eventReasons(t, "team-stay", "jobs"))
+	}
+
+	release := []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:"stay-1"}}}`, v1alpha1.ReleasedFromAnnotation))
+	if err := k8s.Patch(ctx(t), q, client.RawPatch(types.MergePatchType, release)); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, 30*time.Second, "jobs released to stay-2", func() (bool, string) {
+		st, _ := queueStatus()
+		return st.Destination == "stay-2" && conditionStatus(st, v1alpha1.ReadyCondition) == "True", fmt.Sprintf("%+v", st)
+	})
+	if !contains(testenv.Files(t, url), "clusters/stay-2/resources/team-stay/queue/jobs/queue.yaml") {
+		t.Errorf("not written to stay-2 after the release")
+	}
+
+	// cleanup: all waits for a request that stays, and says so.
+	d.Name = "stay-2"
+	all := []byte(`{"spec":{"cleanup":"all"}}`)
+	if err := k8s.Patch(ctx(t), d, client.RawPatch(types.MergePatchType, all)); err != nil {
+		t.Fatal(err)
+	}
+	if err := k8s.Delete(ctx(t), d); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, 30*time.Second, "stay-2 Cleaning, waiting for jobs", func() (bool, string) {
+		if err := k8s.Get(ctx(t), client.ObjectKeyFromObject(d), d); err != nil {
+			return false, err.Error()
+		}
+		c := meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ReadyCondition)
+		return c != nil && c.Reason == v1alpha1.Cleaning && strings.Contains(c.Message, "team-stay/jobs"), fmt.Sprintf("%+v", c)
+	})
+	testenv.WaitFor(t, 30*time.Second, "jobs DestinationLost on stay-2", func() (bool, string) {
+		st, _ := queueStatus()
+		c := meta.FindStatusCondition(st.Conditions, v1alpha1.ReadyCondition)
+		return st.Destination == "stay-2" && c != nil && c.Reason == v1alpha1.DestinationLost && strings.Contains(c.Message, "cleanup: all"), fmt.Sprintf("%+v", c)
+	})
+	// Deleting the request lets the cleanup go on: it prunes (confirmed
+	// here, as no Flux runs) and the destination goes, saying so.
+	deleteAndWait(t, q)
+	testenv.WaitFor(t, 30*time.Second, "stay-2 cleaned up and gone", confirmingFlux(t, "stay-2", gitHead(t, url), func() (bool, string) {
+		err := k8s.Get(ctx(t), client.ObjectKeyFromObject(d), &v1alpha1.Destination{})
+		return apierrors.IsNotFound(err), fmt.Sprint(err)
+	}))
+	for _, f := range testenv.Files(t, url) {
+		if strings.HasPrefix(f, "clusters/stay-2/") {
+			t.Errorf("left after cleanup: all: %s", f)
+		}
+	}
+	var events eventsv1.EventList
+	if err := k8s.List(ctx(t), &events); err != nil {
+		t.Fatal(err)
+	}
+	var reasons []string
+	for _, e := range events.Items {
+		if e.Regarding.Kind == "Destination" && e.Regarding.Name == "stay-2" {
+			reasons = append(reasons, e.Reason)
+		}
+	}
+	if !slices.Contains(reasons, v1alpha1.Cleaning) || !slices.Contains(reasons, v1alpha1.CleanupDone) {
+		t.Errorf("destination events %v; want Cleaning and CleanupDone", reasons)
+	}
+}
+
+// TestCleanupNoneKeepsRequests: a destination deleted with cleanup: none
+// keeps its cluster running the request's copy, so the request (policy
+// Move) stays, DestinationLost, and nothing is written for it elsewhere.
+func TestCleanupNoneKeepsRequests(t *testing.T) {
+	_, url := scenario(t, "keep")
+	newDestination(t, "keep-1", "keep", labels("keep"))
+	newNamespace(t, "team-keep")
+	createRequest(t, "team-keep", "kept", tableSpec("kept", "keep", nil))
+	t.Cleanup(func() { deleteAndWait(t, dynamoDBRequest("team-keep", "kept", nil)) })
+	if st := waitReadyRequest(t, "team-keep", "kept"); st.Destination != "keep-1" {
+		t.Fatalf("placed on %s", st.Destination)
+	}
+	newDestination(t, "keep-2", "keep", labels("keep"))
+	d := &v1alpha1.Destination{}
+	d.Name = "keep-1"
+	deleteAndWait(t, d)
+	st := waitCondition(t, "team-keep", "kept", v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.DestinationLost, 30*time.Second)
+	if st.Destination != "keep-1" {
+		t.Errorf("destination %q, want keep-1", st.Destination)
+	}
+	files := testenv.Files(t, url)
+	if !contains(files, requestFile("keep-1", "team-keep", "kept")) || contains(files, requestFile("keep-2", "team-keep", "kept")) {
+		t.Errorf("files %v; want the copy on keep-1 kept and none on keep-2", files)
+	}
 }

@@ -160,14 +160,17 @@ func deleteDestinationMovesRequests(t *testing.T, b backend, suite string) {
 	if err := k8s.Delete(ctx(t), d); err != nil {
 		t.Fatal(err)
 	}
-	testenv.WaitFor(t, 30*time.Second, "request on "+second, func() (bool, string) {
+	// No Flux runs here: the test confirms each revision the move and the
+	// cleanup wait for, as a person would.
+	head := func() string { return b.head(t) }
+	testenv.WaitFor(t, 30*time.Second, "request on "+second, confirmingFlux(t, first, head, func() (bool, string) {
 		st, err := requestStatus(t, ns, "mover")
 		if err != nil {
 			return false, err.Error()
 		}
 		return st.Destination == second && conditionStatus(st, v1alpha1.ReadyCondition) == "True", fmt.Sprintf("%+v", st)
-	})
-	testenv.WaitFor(t, 30*time.Second, "files moved and "+first+" removed (cleanup: all)", func() (bool, string) {
+	}))
+	testenv.WaitFor(t, 30*time.Second, "files moved and "+first+" removed (cleanup: all)", confirmingFlux(t, first, head, func() (bool, string) {
 		files := b.files(t)
 		moved := contains(files, requestFile(second, ns, "mover"))
 		for _, f := range files {
@@ -176,7 +179,7 @@ func deleteDestinationMovesRequests(t *testing.T, b backend, suite string) {
 			}
 		}
 		return moved, strings.Join(files, " ")
-	})
+	}))
 	testenv.WaitFor(t, 10*time.Second, "Rescheduled event", func() (bool, string) {
 		reasons := eventReasons(t, ns, "mover")
 		return slices.Contains(reasons, "Rescheduled"), strings.Join(reasons, ",")

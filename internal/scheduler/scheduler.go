@@ -108,7 +108,7 @@ func Schedule(req Request, dests []Destination) Decision {
 	}
 	msg := fmt.Sprintf("least loaded of %d candidate(s): %s with %d request(s)", candidates, best.Name, best.Load)
 	if moved {
-		msg = fmt.Sprintf("rescheduled from %s (gone): %s", req.Current, msg)
+		msg = fmt.Sprintf("rescheduled from %s (deleted): %s", req.Current, msg)
 	}
 	return Decision{Destination: best.Name, Reason: Placed, Message: msg, Moved: moved}
 }

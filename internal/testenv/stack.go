@@ -37,6 +37,9 @@ import (
 type Stack struct {
 	Dir                   string
 	Platform, Destination *ControlPlane
+	// Cluster is the destination cluster; the fields below up to
+	// FeedbackKubeConfig, and Flux and ACK, are its parts.
+	Cluster *Cluster
 	// DestinationClient talks to the destination API server.
 	DestinationClient client.Client
 	// DestinationKubeConfig is an admin kubeconfig for it (Flux's).
@@ -82,32 +85,6 @@ func StartStack(dir string, o StackOptions) (s *Stack, err error) {
 	if s.Platform, err = StartControlPlane(); err != nil {
 		return nil, err
 	}
-	progress("starting the destination API server with Flux's and the ACK stand-in's CRDs")
-	if s.Destination, err = StartControlPlane(filepath.Join(fluxDir, "crds"), ACKTableCRD()); err != nil {
-		return nil, err
-	}
-	if s.DestinationKubeConfig, err = s.Destination.KubeConfig(); err != nil {
-		return nil, err
-	}
-	kubeconfig := filepath.Join(dir, "destination.kubeconfig")
-	if err := os.WriteFile(kubeconfig, s.DestinationKubeConfig, 0o600); err != nil {
-		return nil, err
-	}
-	if s.DestinationClient, err = client.New(s.Destination.Config, client.Options{Scheme: destinationScheme()}); err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := ensure(ctx, s.DestinationClient, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "flux-system"}}); err != nil {
-		return nil, err
-	}
-	if err := CreateFile(ctx, s.DestinationClient, filepath.Join(RepoRoot(), "config", "destination", "feedback-rbac.yaml")); err != nil {
-		return nil, err
-	}
-	if s.FeedbackKubeConfig, err = s.Destination.UserKubeConfig("system:serviceaccount:flux-system:switchyard-feedback",
-		"system:serviceaccounts", "system:serviceaccounts:flux-system"); err != nil {
-		return nil, err
-	}
 	progress("starting the Git server")
 	if s.Git, err = NewGitServer(); err != nil {
 		return nil, err
@@ -118,31 +95,26 @@ func StartStack(dir string, o StackOptions) (s *Stack, err error) {
 	if s.S3, err = NewS3Server(StateBucket); err != nil {
 		return nil, err
 	}
-	progress("starting Flux's source-controller and kustomize-controller")
-	if s.Flux, err = StartFlux(fluxDir, kubeconfig, dir, o.Flux); err != nil {
-		return nil, err
-	}
 	progress("installing (npm) and starting dynalite")
 	if s.Dynalite, err = StartDynalite(dir); err != nil {
 		return nil, err
 	}
-	if s.ACK, err = StartACKStandIn(s.Destination.Config, s.Dynalite.Endpoint); err != nil {
+	if s.Cluster, err = StartCluster(dir, "destination", fluxDir, s.Dynalite.Endpoint, o.Flux, progress); err != nil {
 		return nil, err
 	}
+	s.Destination, s.DestinationClient, s.DestinationKubeConfig = s.Cluster.ControlPlane, s.Cluster.Client, s.Cluster.KubeConfig
+	s.FeedbackKubeConfig, s.Flux, s.ACK = s.Cluster.FeedbackKubeConfig, s.Cluster.Flux, s.Cluster.ACK
 	return s, nil
 }
 
 // Stop stops everything that was started.
 func (s *Stack) Stop() {
 	var errs []error
-	if s.ACK != nil {
-		errs = append(errs, s.ACK.Stop())
+	if s.Cluster != nil {
+		errs = append(errs, s.Cluster.Stop())
 	}
 	if s.Dynalite != nil {
 		s.Dynalite.Stop()
-	}
-	if s.Flux != nil {
-		s.Flux.Stop()
 	}
 	if s.Git != nil {
 		s.Git.Close()
@@ -150,10 +122,8 @@ func (s *Stack) Stop() {
 	if s.S3 != nil {
 		s.S3.Close()
 	}
-	for _, cp := range []*ControlPlane{s.Destination, s.Platform} {
-		if cp != nil {
-			errs = append(errs, cp.Stop())
-		}
+	if s.Platform != nil {
+		errs = append(errs, s.Platform.Stop())
 	}
 	if err := errors.Join(errs...); err != nil {
 		fmt.Fprintln(os.Stderr, "stopping the stack:", err)
@@ -210,12 +180,17 @@ func (s *Stack) BucketStore(ctx context.Context, platform client.Client, name, p
 }
 
 // AddDestination registers d (its stateStoreRef naming st) on the platform,
-// with a kubeconfig Secret for the destination API server and AWS settings
-// for dynalite, and applies what `router flux-manifests` would print, plus
-// the source's credentials Secret, on the destination.
+// with a kubeConfigSecretRef for the stack's destination cluster and AWS
+// settings for dynalite, and applies what `router flux-manifests` would
+// print, plus the source's credentials Secret, on that cluster.
 func (s *Stack) AddDestination(ctx context.Context, platform client.Client, d *v1alpha1.Destination, st destinations.StoreObject) error {
+	return s.AddDestinationOn(ctx, platform, s.Cluster, d, st)
+}
+
+// AddDestinationOn is AddDestination for destination cluster c.
+func (s *Stack) AddDestinationOn(ctx context.Context, platform client.Client, c *Cluster, d *v1alpha1.Destination, st destinations.StoreObject) error {
 	kubeconfig := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: SecretsNamespace, Name: d.Name + "-kubeconfig"},
-		Data: map[string][]byte{feedback.KubeConfigKey: s.FeedbackKubeConfig}}
+		Data: map[string][]byte{feedback.KubeConfigKey: c.FeedbackKubeConfig}}
 	awsSecret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: SecretsNamespace, Name: d.Name + "-aws"},
 		StringData: map[string]string{probe.AccessKeyIDKey: AWSAccessKeyID, probe.SecretAccessKeyKey: AWSSecretAccessKey}}
 	for _, o := range []client.Object{kubeconfig, awsSecret} {
@@ -237,11 +212,22 @@ func (s *Stack) AddDestination(ctx context.Context, platform client.Client, d *v
 	}
 	sourceSecret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: destinations.SourceSecretName(d)}, StringData: creds}
 	for _, o := range []client.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, sourceSecret, flux.Source, flux.Dependencies, flux.Resources} {
-		if err := ensure(ctx, s.DestinationClient, o); err != nil {
+		if err := ensure(ctx, c.Client, o); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// StartCluster starts another destination cluster, named name, on the
+// stack's DynamoDB endpoint, with its logs under the stack's directory.
+// The caller stops it.
+func (s *Stack) StartCluster(name string, o FluxOptions) (*Cluster, error) {
+	fluxDir, err := FluxDir()
+	if err != nil {
+		return nil, err
+	}
+	return StartCluster(filepath.Join(s.Dir, name), name, fluxDir, s.Dynalite.Endpoint, o, nil)
 }
 
 // ensure creates o unless it exists.
