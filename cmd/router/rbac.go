@@ -53,7 +53,7 @@ func rbac(ctx context.Context, args []string, out io.Writer) error {
 func writeRBAC(p *v1alpha1.Promise, namespace string, out io.Writer) error {
 	role, binding, err := controller.RequestRBAC(p, namespace)
 	if err != nil {
-		return fmt.Errorf("Promise %s: %w", p.Name, err)
+		return fmt.Errorf("promise %s: %w", p.Name, err)
 	}
 	fmt.Fprintf(out, "# Lets the router (ServiceAccount %s/%s) serve the request kind of Promise %s, and nothing else.\n", namespace, controller.RouterServiceAccount, p.Name)
 	for _, o := range []any{role, binding} {

@@ -25,7 +25,7 @@ type Reader struct {
 // the API server.
 func (r *Reader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
 	if _, ok := obj.(*corev1.Secret); ok && !r.AllowCrossNamespace && key.Namespace != r.Namespace {
-		return fmt.Errorf("Secret %s is not in the router's namespace %s: %w (the router runs without --allow-cross-namespace-refs)", key, r.Namespace, ErrCrossNamespace)
+		return fmt.Errorf("secret %s is not in the router's namespace %s: %w (the router runs without --allow-cross-namespace-refs)", key, r.Namespace, ErrCrossNamespace)
 	}
 	return r.Reader.Get(ctx, key, obj, opts...)
 }
