@@ -23,7 +23,7 @@ LOCALSTACK_PRO_IMAGE=localstack/localstack-pro:4.14.0
 FLUX_VERSION=v2.9.0 # ships source- and kustomize-controller v1.9, the API Switchyard builds with
 ACK_DYNAMODB_CHART=oci://public.ecr.aws/aws-controllers-k8s/dynamodb-chart
 ACK_DYNAMODB_VERSION=1.7.1 # the first chart with aws.allow_unsafe_aws_endpoint_urls
-IMG=switchyard-router:kind # config/kind/router.yaml names this image
+IMG=switchyard-router:kind # config/kind/router names this image
 AWS_REGION=us-east-1
 
 PLATFORM=platform
@@ -110,9 +110,8 @@ down() {
 }
 
 up() {
-  say "building the router image $IMG and dist/install.yaml"
+  say "building the router image $IMG"
   run docker build -t "$IMG" "$ROOT"
-  run make -C "$ROOT" build-installer IMG="$IMG"
 
   say "creating the clusters"
   cluster "$PLATFORM"
@@ -158,8 +157,9 @@ up() {
   run kubectl --kubeconfig "$kubeconfig" config set-context --current --user=switchyard-feedback
 
   say "the router on $PLATFORM, with a $STORE state store"
-  kp apply --server-side -f "$ROOT/dist/install.yaml"
-  kp apply -f "$ROOT/config/kind/router.yaml"
+  # config/default with the kind settings, in one server-side apply: one
+  # field manager, so a second run changes nothing.
+  kp apply --server-side -k "$ROOT/config/kind/router"
   kp -n switchyard-system rollout status deployment/switchyard-router --timeout=300s
   pipe "kubectl --context kind-$PLATFORM -n switchyard-system create secret generic localstack-kubeconfig --from-file=value=$kubeconfig --dry-run=client -o yaml | kubectl --context kind-$PLATFORM apply -f -"
   pipe "kubectl --context kind-$PLATFORM -n switchyard-system create secret generic localstack-aws --from-literal=accessKeyID=test --from-literal=secretAccessKey=test --dry-run=client -o yaml | kubectl --context kind-$PLATFORM apply -f -"

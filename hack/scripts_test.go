@@ -29,9 +29,9 @@ func TestShellcheck(t *testing.T) {
 }
 
 // TestKindDryRun runs the kind demo's dry run, which prints every step
-// without needing Docker or kind, and checks that every file it applies
-// exists in the repository (the config tests validate them against an API
-// server).
+// without needing Docker or kind, and checks that every file and
+// kustomization it applies exists in the repository (the config tests
+// validate them against an API server).
 func TestKindDryRun(t *testing.T) {
 	for _, tt := range []struct {
 		store, platform string
@@ -44,12 +44,12 @@ func TestKindDryRun(t *testing.T) {
 			t.Fatalf("dry run --store %s: %v\n%s", tt.store, err, out)
 		}
 		root, _ := filepath.Abs("..")
-		files := regexp.MustCompile(`-f (`+regexp.QuoteMeta(root)+`/\S+)`).FindAllStringSubmatch(string(out), -1)
+		files := regexp.MustCompile(`-[fk] (`+regexp.QuoteMeta(root)+`/\S+)`).FindAllStringSubmatch(string(out), -1)
 		if len(files) < 5 || !strings.Contains(string(out), "-f "+filepath.Join(root, tt.platform)) {
 			t.Fatalf("dry run --store %s applies %d files, want the manifests and %s:\n%s", tt.store, len(files), tt.platform, out)
 		}
 		for _, f := range files {
-			if _, err := os.Stat(f[1]); err != nil && !strings.HasSuffix(f[1], "dist/install.yaml") {
+			if _, err := os.Stat(f[1]); err != nil {
 				t.Errorf("the script applies %s, which does not exist", f[1])
 			}
 		}

@@ -1,0 +1,253 @@
+package hack
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/switchyard-dev/switchyard/internal/testenv"
+)
+
+// Tests of hack/kind-two-clusters.sh that need no Docker: they read the
+// steps its --dry-run prints and run the ones that can run here against a
+// real API server (envtest's kube-apiserver, with the kubectl of the same
+// version).
+
+// dryRun runs the script's --dry-run with args and returns its standard
+// output: the steps, one "+ command" a line, under "== section" headings.
+// LOCALSTACK_AUTH_TOKEN is removed from the environment so the steps do not
+// depend on the caller's.
+func dryRun(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("./kind-two-clusters.sh", append([]string{"--dry-run"}, args...)...)
+	cmd.Env = environWithout("LOCALSTACK_AUTH_TOKEN")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("kind-two-clusters.sh --dry-run %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.Bytes())
+	}
+	return string(out)
+}
+
+// steps returns the commands a dry run prints, without their "+ ".
+func steps(out string) []string {
+	var s []string
+	for _, line := range strings.Split(out, "\n") {
+		if cmd, ok := strings.CutPrefix(line, "+ "); ok {
+			s = append(s, cmd)
+		}
+	}
+	return s
+}
+
+func environWithout(names ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		drop := false
+		for _, n := range names {
+			drop = drop || name == n
+		}
+		if !drop {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+func kubectl(t *testing.T) string {
+	t.Helper()
+	bin, err := testenv.Kubectl()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// bareAPIServer starts an API server with nothing installed, as a new kind
+// cluster is, and returns a client and an admin kubeconfig file for it.
+func bareAPIServer(t *testing.T) (client.Client, string) {
+	t.Helper()
+	cp, err := testenv.StartControlPlane(t.TempDir()) // no CRDs
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := cp.Stop(); err != nil {
+			t.Log("stopping the control plane:", err)
+		}
+	})
+	kc, err := cp.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(path, kc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(cp.Config, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, path
+}
+
+// onPlatform turns a step the script runs on the platform cluster into
+// kubectl arguments for the API server of kubeconfig. Steps that are
+// pipelines are refused: their words are not one command.
+func onPlatform(t *testing.T, step, kubeconfig string) []string {
+	t.Helper()
+	if strings.ContainsAny(step, "|\"'$") {
+		t.Fatalf("not a single command: %s", step)
+	}
+	args := strings.Fields(step)
+	if len(args) < 3 || args[0] != "kubectl" || args[1] != "--context" || args[2] != "kind-platform" {
+		t.Fatalf("not a kubectl step on the platform cluster: %s", step)
+	}
+	return append([]string{"--kubeconfig", kubeconfig}, args[3:]...)
+}
+
+// TestKindRouterInstallConverges runs the steps that install the router on
+// the platform cluster (the manifests and the kind settings), exactly as
+// the dry run prints them, three times in a row against a real API server.
+// No run may fail (a second run used to stop on field-manager conflicts),
+// and the objects must end as config/kind/router renders them, each owned
+// by one field manager.
+func TestKindRouterInstallConverges(t *testing.T) {
+	bin := kubectl(t)
+	var install []string
+	for _, s := range steps(dryRun(t, "--store", "git")) {
+		if strings.HasPrefix(s, "kubectl --context kind-platform apply ") &&
+			(strings.Contains(s, "/config/kind/router") || strings.Contains(s, "/dist/")) {
+			install = append(install, s)
+		}
+	}
+	if len(install) == 0 {
+		t.Fatal("the dry run shows no step applying config/kind/router")
+	}
+	c, kubeconfig := bareAPIServer(t)
+	var generation int64 // of the Deployment: a change rolls the router out again
+	for run := 1; run <= 3; run++ {
+		for _, step := range install {
+			out, err := exec.Command(bin, onPlatform(t, step, kubeconfig)...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("run %d of %s: %v\n%s", run, step, err, out)
+			}
+		}
+		d := routerDeployment(t, c)
+		if run > 1 && d.GetGeneration() != generation {
+			t.Errorf("run %d changed the router Deployment (generation %d, then %d): a re-run rolls the router out again", run, generation, d.GetGeneration())
+		}
+		generation = d.GetGeneration()
+	}
+
+	rendered, err := exec.Command(bin, "kustomize", filepath.Join(testenv.RepoRoot(), "config", "kind", "router")).Output()
+	if err != nil {
+		t.Fatalf("kubectl kustomize config/kind/router: %v", err)
+	}
+	want, err := testenv.DecodeObjects(rendered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range want {
+		live := &unstructured.Unstructured{}
+		live.SetGroupVersionKind(w.GroupVersionKind())
+		name := w.GetKind() + " " + w.GetName()
+		if err := c.Get(context.Background(), client.ObjectKeyFromObject(w), live); err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if where := notContained(w.Object, live.Object, ""); where != "" {
+			t.Errorf("%s differs from config/kind/router at %s", name, where)
+		}
+		for _, m := range live.GetManagedFields() {
+			if m.Subresource == "" && (m.Manager != "kubectl" || m.Operation != metav1.ManagedFieldsOperationApply) {
+				t.Errorf("%s has fields of manager %q (%s); want only kubectl's server-side apply", name, m.Manager, m.Operation)
+			}
+		}
+	}
+
+	// What the kind demo relies on, spelled out.
+	d := routerDeployment(t, c)
+	replicas, _, _ := unstructured.NestedInt64(d.Object, "spec", "replicas")
+	strategy, _, _ := unstructured.NestedString(d.Object, "spec", "strategy", "type")
+	containers, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
+	router, _ := containers[0].(map[string]any)
+	if replicas != 1 || strategy != "Recreate" || router["image"] != "switchyard-router:kind" || router["imagePullPolicy"] != "Never" ||
+		!contains(router["args"], "--serve-git=:8082") || !contains(router["args"], "--leader-elect") {
+		t.Errorf("the router Deployment: replicas %d, strategy %s, image %v (%v), args %v; want 1, Recreate, switchyard-router:kind (Never), --serve-git=:8082 and --leader-elect",
+			replicas, strategy, router["image"], router["imagePullPolicy"], router["args"])
+	}
+}
+
+func routerDeployment(t *testing.T, c client.Client) *unstructured.Unstructured {
+	t.Helper()
+	d := &unstructured.Unstructured{}
+	d.SetAPIVersion("apps/v1")
+	d.SetKind("Deployment")
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: "switchyard-system", Name: "switchyard-router"}, d); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func contains(list any, s string) bool {
+	l, _ := list.([]any)
+	for _, v := range l {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// notContained returns where want has something got lacks or holds
+// otherwise ("" when got contains want). Lists must have the same length;
+// numbers compare by value, whatever their Go type.
+func notContained(want, got any, path string) string {
+	switch w := want.(type) {
+	case map[string]any:
+		g, ok := got.(map[string]any)
+		if !ok {
+			return path
+		}
+		keys := make([]string, 0, len(w))
+		for k := range w {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if where := notContained(w[k], g[k], path+"."+k); where != "" {
+				return where
+			}
+		}
+		return ""
+	case []any:
+		g, ok := got.([]any)
+		if !ok || len(g) != len(w) {
+			return fmt.Sprintf("%s (want %d items, have %v)", path, len(w), got)
+		}
+		for i := range w {
+			if where := notContained(w[i], g[i], fmt.Sprintf("%s[%d]", path, i)); where != "" {
+				return where
+			}
+		}
+		return ""
+	default:
+		if fmt.Sprint(want) != fmt.Sprint(got) {
+			return fmt.Sprintf("%s (want %v, have %v)", path, want, got)
+		}
+		return ""
+	}
+}
