@@ -251,3 +251,88 @@ func notContained(want, got any, path string) string {
 		return ""
 	}
 }
+
+// TestKindLocalStackServices checks, per --store, that the LocalStack the
+// dry run deploys starts every AWS service the other steps use: LocalStack
+// loads only those SERVICES lists, so a missing one fails at run time
+// (S3 was missing for --store bucket). What is used is read from the steps
+// and the manifests they apply: ACK's endpoints, awslocal commands, the
+// Destination's probe and a BucketStateStore.
+func TestKindLocalStackServices(t *testing.T) {
+	root := testenv.RepoRoot()
+	for _, store := range []string{"git", "bucket"} {
+		t.Run(store, func(t *testing.T) {
+			need := map[string]string{}
+			enabled := map[string]bool{}
+			all := false
+			for _, s := range steps(dryRun(t, "--store", store)) {
+				words := strings.Fields(s)
+				for i, w := range words {
+					if w == "awslocal" && i+1 < len(words) {
+						need[strings.TrimSuffix(words[i+1], "api")] = s // s3api is S3
+					}
+					if strings.HasPrefix(w, "aws.endpoint_url=http://localstack") {
+						need["dynamodb"] = "ACK's DynamoDB controller"
+					}
+					if strings.HasPrefix(w, "aws.identity_endpoint_url=http://localstack") {
+						need["sts"] = "ACK's identity endpoint"
+					}
+				}
+				f, ok := strings.CutPrefix(s, "kubectl --context kind-platform apply -f "+root+"/config/kind/")
+				if ok {
+					for _, o := range readObjects(t, filepath.Join(root, "config", "kind", f)) {
+						endpoint, _, _ := unstructured.NestedString(o.Object, "spec", "endpoint")
+						probe, _, _ := unstructured.NestedString(o.Object, "spec", "aws", "endpoint")
+						if o.GetKind() == "BucketStateStore" && strings.Contains(endpoint, "localstack") {
+							need["s3"] = "BucketStateStore " + o.GetName()
+						}
+						if o.GetKind() == "Destination" && strings.Contains(probe, "localstack") {
+							need["dynamodb"] = "the probe of Destination " + o.GetName()
+						}
+					}
+				}
+				f, ok = strings.CutPrefix(s, "kubectl --context kind-localstack apply -f "+root+"/")
+				if ok {
+					for _, o := range readObjects(t, filepath.Join(root, f)) {
+						if o.GetKind() != "Deployment" || o.GetName() != "localstack" {
+							continue
+						}
+						containers, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+						all = true // without SERVICES, LocalStack serves everything
+						for _, c := range containers {
+							env, _ := c.(map[string]any)["env"].([]any)
+							for _, e := range env {
+								if m, _ := e.(map[string]any); m["name"] == "SERVICES" {
+									all = false
+									for _, svc := range strings.Split(fmt.Sprint(m["value"]), ",") {
+										enabled[strings.TrimSpace(svc)] = true
+									}
+								}
+							}
+						}
+					}
+				}
+			}
+			if len(need) == 0 || (!all && len(enabled) == 0) {
+				t.Fatalf("found no services used (%v) or no LocalStack Deployment applied", need)
+			}
+			if store == "bucket" && need["s3"] == "" {
+				t.Errorf("--store bucket uses no S3: the test no longer reads the steps right")
+			}
+			for svc, by := range need {
+				if !all && !enabled[svc] {
+					t.Errorf("LocalStack does not start %s, which %s uses", svc, by)
+				}
+			}
+		})
+	}
+}
+
+func readObjects(t *testing.T, path string) []*unstructured.Unstructured {
+	t.Helper()
+	objs, err := testenv.ReadObjects(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return objs
+}
