@@ -68,17 +68,22 @@ pipe() {
 kp() { run kubectl --context "kind-$PLATFORM" "$@"; }
 kd() { run kubectl --context "kind-$DESTINATION" "$@"; }
 
+# how_to_install names where to get a tool. (A case, not an associative
+# array: macOS ships bash 3.2, which has none.)
+how_to_install() {
+  case $1 in
+    docker) echo "https://docs.docker.com/engine/install/" ;;
+    kind) echo "go install sigs.k8s.io/kind@latest, or https://kind.sigs.k8s.io/docs/user/quick-start/#installation" ;;
+    kubectl) echo "https://kubernetes.io/docs/tasks/tools/" ;;
+    helm) echo "https://helm.sh/docs/intro/install/" ;;
+  esac
+}
+
 preflight() {
-  local missing=0
-  declare -A how=(
-    [docker]="https://docs.docker.com/engine/install/"
-    [kind]="go install sigs.k8s.io/kind@latest, or https://kind.sigs.k8s.io/docs/user/quick-start/#installation"
-    [kubectl]="https://kubernetes.io/docs/tasks/tools/"
-    [helm]="https://helm.sh/docs/intro/install/"
-  )
+  local missing=0 tool
   for tool in docker kind kubectl helm; do
     if ! command -v "$tool" >/dev/null; then
-      echo "missing: $tool. Install it: ${how[$tool]}" >&2
+      echo "missing: $tool. Install it: $(how_to_install "$tool")" >&2
       missing=1
     fi
   done
