@@ -16,8 +16,14 @@
 # free one.
 set -euo pipefail
 
-# Versions, in one place.
-KIND_NODE_IMAGE=kindest/node:v1.33.1
+# Versions, in one place (README's kind section lists them too).
+# A kind node image is built for one kind release; this is kind v0.32.0's
+# default (pkg/apis/config/defaults/image.go at tag v0.32.0), pinned by
+# digest as kind's release notes ask. Kubernetes 1.36.1 is in Flux
+# v2.9.0's conformance matrix (1.34.1, 1.35.2, 1.36.1, on kind v0.32.0);
+# the ACK DynamoDB chart sets no kubeVersion.
+KIND_VERSION=v0.32.0
+KIND_NODE_IMAGE=kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5
 LOCALSTACK_IMAGE=localstack/localstack:4.14.0 # the last image that needs no auth token
 LOCALSTACK_PRO_IMAGE=localstack/localstack-pro:4.14.0
 FLUX_VERSION=v2.9.0 # ships source- and kustomize-controller v1.9, the API Switchyard builds with
@@ -73,7 +79,7 @@ kd() { run kubectl --context "kind-$DESTINATION" "$@"; }
 how_to_install() {
   case $1 in
     docker) echo "https://docs.docker.com/engine/install/" ;;
-    kind) echo "go install sigs.k8s.io/kind@latest, or https://kind.sigs.k8s.io/docs/user/quick-start/#installation" ;;
+    kind) echo "go install sigs.k8s.io/kind@$KIND_VERSION, or https://kind.sigs.k8s.io/docs/user/quick-start/#installation" ;;
     kubectl) echo "https://kubernetes.io/docs/tasks/tools/" ;;
     helm) echo "https://helm.sh/docs/intro/install/" ;;
   esac
@@ -87,6 +93,13 @@ preflight() {
       missing=1
     fi
   done
+  if command -v kind >/dev/null; then
+    local kind_version
+    kind_version=$(kind version | awk '{print $2}')
+    if [ "$kind_version" != "$KIND_VERSION" ]; then
+      echo "warning: kind $kind_version; the node image $KIND_NODE_IMAGE was built for kind $KIND_VERSION (go install sigs.k8s.io/kind@$KIND_VERSION)" >&2
+    fi
+  fi
   if [ "$missing" = 0 ] && ! docker info >/dev/null 2>&1; then
     echo "docker is installed but its daemon does not answer (is it running, may you use it?)" >&2
     missing=1

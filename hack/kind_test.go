@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -335,4 +337,38 @@ func readObjects(t *testing.T, path string) []*unstructured.Unstructured {
 		t.Fatal(err)
 	}
 	return objs
+}
+
+// TestKindNodeImagePinned checks that every cluster the script creates uses
+// a node image pinned by digest (kind builds node images for one release;
+// a tag alone can name an image built for another) of Kubernetes 1.34 or
+// later, the oldest Flux v2.9 supports, and that the kind release it was
+// built for is named.
+func TestKindNodeImagePinned(t *testing.T) {
+	image := regexp.MustCompile(`--image kindest/node:v1\.(\d+)\.\d+@sha256:[0-9a-f]{64}(\s|$)`)
+	created := 0
+	for _, s := range steps(dryRun(t)) {
+		if !strings.HasPrefix(s, "kind create cluster ") {
+			continue
+		}
+		created++
+		m := image.FindStringSubmatch(s)
+		if m == nil {
+			t.Errorf("not a kindest/node image pinned by digest: %s", s)
+			continue
+		}
+		if minor, _ := strconv.Atoi(m[1]); minor < 34 {
+			t.Errorf("Kubernetes 1.%d is older than Flux v2.9 supports (1.34): %s", minor, s)
+		}
+	}
+	if created != 2 {
+		t.Errorf("the dry run creates %d clusters, want 2", created)
+	}
+	b, err := os.ReadFile("kind-two-clusters.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^KIND_VERSION=v\d+\.\d+\.\d+$`).Match(b) {
+		t.Error("the script does not name the kind release its node image was built for (KIND_VERSION=vX.Y.Z)")
+	}
 }
