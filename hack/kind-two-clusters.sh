@@ -39,23 +39,25 @@ DRY_RUN=0
 DOWN=0
 STORE=git # or bucket: LocalStack's S3 instead of the router's own Git repository
 
-while [ $# -gt 0 ]; do
-  case $1 in
-    --dry-run) DRY_RUN=1 ;;
-    --down) DOWN=1 ;;
-    --store)
-      STORE=${2:-}
-      shift
-      ;;
-    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
-    *) echo "unknown argument $1 (try --help)" >&2; exit 2 ;;
+parse_args() {
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --dry-run) DRY_RUN=1 ;;
+      --down) DOWN=1 ;;
+      --store)
+        STORE=${2:-}
+        shift
+        ;;
+      -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+      *) echo "unknown argument $1 (try --help)" >&2; exit 2 ;;
+    esac
+    shift
+  done
+  case $STORE in
+    git | bucket) ;;
+    *) echo "--store takes git or bucket, not '$STORE'" >&2; exit 2 ;;
   esac
-  shift
-done
-case $STORE in
-  git | bucket) ;;
-  *) echo "--store takes git or bucket, not '$STORE'" >&2; exit 2 ;;
-esac
+}
 
 say() { printf '\n== %s\n' "$*"; }
 
@@ -65,10 +67,12 @@ run() {
   if [ "$DRY_RUN" = 0 ]; then "$@"; fi
 }
 
-# pipe runs a shell pipeline the same way.
+# pipe runs a line of shell (a pipeline, an assignment) the same way, in
+# this shell: it sees the functions and variables below, and set -e and
+# pipefail stop the script when any part of it fails.
 pipe() {
   printf '+ %s\n' "$1"
-  if [ "$DRY_RUN" = 0 ]; then bash -o pipefail -c "$1"; fi
+  if [ "$DRY_RUN" = 0 ]; then eval "$1"; fi
 }
 
 kp() { run kubectl --context "kind-$PLATFORM" "$@"; }
@@ -111,6 +115,72 @@ preflight() {
       exit 1
     fi
   fi
+}
+
+# feedback_token prints the ServiceAccount token that the destination's
+# API server writes into config/kind/feedback-token.yaml's Secret, waiting
+# up to a minute for it, or says why there is none and fails. The token
+# lasts as long as the Secret (delete it to revoke the token).
+feedback_token() {
+  local token waited=0
+  while :; do
+    if ! token=$(kubectl --context "kind-$DESTINATION" -n flux-system get secret switchyard-feedback-token \
+      -o go-template='{{if .data.token}}{{.data.token | base64decode}}{{end}}'); then
+      echo "cannot read Secret flux-system/switchyard-feedback-token on kind-$DESTINATION" >&2
+      return 1
+    fi
+    if [ -n "$token" ]; then
+      printf '%s\n' "$token"
+      return 0
+    fi
+    if [ "$waited" -ge 60 ]; then
+      echo "no token in Secret flux-system/switchyard-feedback-token on kind-$DESTINATION after 60s" \
+        "(is ServiceAccount flux-system/switchyard-feedback there?)" >&2
+      return 1
+    fi
+    sleep 1
+    waited=$((waited + 1))
+  done
+}
+
+# feedback_kubeconfig TOKEN reads a kubeconfig as `kind get kubeconfig`
+# prints it (one cluster, and a user with the cluster-admin's client
+# certificate and key) on stdin, and prints a kubeconfig with that
+# cluster's server and CA and a user with TOKEN only. Only those two
+# fields are read from the input, in a pipe: the admin key is never kept,
+# in a variable or a file, nor printed.
+feedback_kubeconfig() {
+  local token=$1 cluster server ca
+  cluster=$(awk '$1 == "server:" { n++; s = $2 } $1 == "certificate-authority-data:" { m++; c = $2 }
+    END { if (n == 1 && m == 1) print s, c }')
+  server=${cluster% *}
+  ca=${cluster#* }
+  case $server in
+    https://?*) ;;
+    *) echo "feedback_kubeconfig: want a kubeconfig with exactly one cluster, with an https server and certificate-authority-data" >&2; return 1 ;;
+  esac
+  case $ca in
+    '' | *[!A-Za-z0-9+/=]*) echo "feedback_kubeconfig: the cluster's certificate-authority-data is not base64" >&2; return 1 ;;
+  esac
+  case $token in
+    '' | *[!A-Za-z0-9._-]*) echo "feedback_kubeconfig: the token is empty or not a ServiceAccount token (a JWT)" >&2; return 1 ;;
+  esac
+  printf '%s\n' \
+    'apiVersion: v1' \
+    'kind: Config' \
+    'clusters:' \
+    '  - name: destination' \
+    '    cluster:' \
+    "      server: $server" \
+    "      certificate-authority-data: $ca" \
+    'users:' \
+    '  - name: switchyard-feedback' \
+    '    user:' \
+    "      token: $token" \
+    'contexts:' \
+    '  - name: switchyard-feedback' \
+    '    context: {cluster: destination, user: switchyard-feedback}' \
+    'current-context: switchyard-feedback'
 }
 
 cluster() { # name
@@ -166,20 +236,22 @@ up() {
 
   say "a least-privilege identity for the router on $DESTINATION"
   kd apply -f "$ROOT/config/destination/feedback-rbac.yaml"
-  local kubeconfig
-  kubeconfig=$(mktemp)
-  trap 'rm -f "$kubeconfig"' RETURN
-  # The router reaches the API server by its name on kind's Docker network.
-  pipe "kind get kubeconfig --internal --name $DESTINATION > $kubeconfig"
-  pipe "kubectl --kubeconfig $kubeconfig config set-credentials switchyard-feedback --token=\"\$(kubectl --context kind-$DESTINATION -n flux-system create token switchyard-feedback --duration=24h)\" >/dev/null"
-  run kubectl --kubeconfig "$kubeconfig" config set-context --current --user=switchyard-feedback
+  kd apply -f "$ROOT/config/kind/feedback-token.yaml" # a token for it that does not expire
+  # shellcheck disable=SC2034 # set and read by the lines pipe evaluates
+  local token="" kubeconfig=""
+  pipe "token=\$(feedback_token)"
+  # The router's kubeconfig for the destination: its API server by name on
+  # kind's Docker network (--internal), its CA, and the token. kind's admin
+  # certificate and key go no further than feedback_kubeconfig's awk; the
+  # kubeconfig stays in memory, and nothing is applied if this fails.
+  pipe "kubeconfig=\$(kind get kubeconfig --internal --name $DESTINATION | feedback_kubeconfig \"\$token\")"
 
   say "the router on $PLATFORM, with a $STORE state store"
   # config/default with the kind settings, in one server-side apply: one
   # field manager, so a second run changes nothing.
   kp apply --server-side -k "$ROOT/config/kind/router"
   kp -n switchyard-system rollout status deployment/switchyard-router --timeout=300s
-  pipe "kubectl --context kind-$PLATFORM -n switchyard-system create secret generic localstack-kubeconfig --from-file=value=$kubeconfig --dry-run=client -o yaml | kubectl --context kind-$PLATFORM apply -f -"
+  pipe "printf '%s\\n' \"\$kubeconfig\" | kubectl --context kind-$PLATFORM -n switchyard-system create secret generic localstack-kubeconfig --from-file=value=/dev/stdin --dry-run=client -o yaml | kubectl --context kind-$PLATFORM apply -f -"
   pipe "kubectl --context kind-$PLATFORM -n switchyard-system create secret generic localstack-aws --from-literal=accessKeyID=test --from-literal=secretAccessKey=test --dry-run=client -o yaml | kubectl --context kind-$PLATFORM apply -f -"
   if [ "$STORE" = bucket ]; then
     # The bucket, and Flux's credentials for it on the destination (LocalStack's test keys).
@@ -206,5 +278,13 @@ up() {
   kd -n localstack exec deploy/localstack -- awslocal dynamodb list-tables
 }
 
-preflight
-if [ "$DOWN" = 1 ]; then down; else up; fi
+main() {
+  parse_args "$@"
+  preflight
+  if [ "$DOWN" = 1 ]; then down; else up; fi
+}
+
+# Run unless sourced: the tests source the script to call its functions.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  main "$@"
+fi

@@ -11,8 +11,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -77,20 +79,40 @@ func kubectl(t *testing.T) string {
 	return bin
 }
 
-// bareAPIServer starts an API server with nothing installed, as a new kind
-// cluster is, and returns a client and an admin kubeconfig file for it.
+var (
+	apiServerOnce sync.Once
+	apiServer     *testenv.ControlPlane
+	apiServerErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if apiServer != nil {
+		if err := apiServer.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stopping the control plane:", err)
+		}
+	}
+	os.Exit(code)
+}
+
+// bareAPIServer returns a client and an admin kubeconfig file for the
+// package's API server, started on first use with nothing installed, as a
+// new kind cluster is. Tests that share it keep to namespaces of their own.
 func bareAPIServer(t *testing.T) (client.Client, string) {
 	t.Helper()
-	cp, err := testenv.StartControlPlane(t.TempDir()) // no CRDs
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := cp.Stop(); err != nil {
-			t.Log("stopping the control plane:", err)
+	apiServerOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "switchyard-hack-")
+		if err != nil {
+			apiServerErr = err
+			return
 		}
+		defer os.RemoveAll(dir)
+		apiServer, apiServerErr = testenv.StartControlPlane(dir) // an empty directory: no CRDs
 	})
-	kc, err := cp.KubeConfig()
+	if apiServerErr != nil {
+		t.Fatal(apiServerErr)
+	}
+	kc, err := apiServer.KubeConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,24 +120,24 @@ func bareAPIServer(t *testing.T) (client.Client, string) {
 	if err := os.WriteFile(path, kc, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.New(cp.Config, client.Options{})
+	c, err := client.New(apiServer.Config, client.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c, path
 }
 
-// onPlatform turns a step the script runs on the platform cluster into
-// kubectl arguments for the API server of kubeconfig. Steps that are
-// pipelines are refused: their words are not one command.
-func onPlatform(t *testing.T, step, kubeconfig string) []string {
+// onCluster turns a kubectl step the script runs on the kind cluster
+// context into kubectl arguments for the API server of kubeconfig. Steps
+// that are pipelines are refused: their words are not one command.
+func onCluster(t *testing.T, step, context, kubeconfig string) []string {
 	t.Helper()
 	if strings.ContainsAny(step, "|\"'$") {
 		t.Fatalf("not a single command: %s", step)
 	}
 	args := strings.Fields(step)
-	if len(args) < 3 || args[0] != "kubectl" || args[1] != "--context" || args[2] != "kind-platform" {
-		t.Fatalf("not a kubectl step on the platform cluster: %s", step)
+	if len(args) < 3 || args[0] != "kubectl" || args[1] != "--context" || args[2] != context {
+		t.Fatalf("not a kubectl step on %s: %s", context, step)
 	}
 	return append([]string{"--kubeconfig", kubeconfig}, args[3:]...)
 }
@@ -142,7 +164,7 @@ func TestKindRouterInstallConverges(t *testing.T) {
 	var generation int64 // of the Deployment: a change rolls the router out again
 	for run := 1; run <= 3; run++ {
 		for _, step := range install {
-			out, err := exec.Command(bin, onPlatform(t, step, kubeconfig)...).CombinedOutput()
+			out, err := exec.Command(bin, onCluster(t, step, "kind-platform", kubeconfig)...).CombinedOutput()
 			if err != nil {
 				t.Fatalf("run %d of %s: %v\n%s", run, step, err, out)
 			}
@@ -370,5 +392,41 @@ func TestKindNodeImagePinned(t *testing.T) {
 	}
 	if !regexp.MustCompile(`(?m)^KIND_VERSION=v\d+\.\d+\.\d+$`).Match(b) {
 		t.Error("the script does not name the kind release its node image was built for (KIND_VERSION=vX.Y.Z)")
+	}
+}
+
+// TestKindFeedbackIdentity applies what the script applies for the
+// router's identity on the destination (the ServiceAccount, its Role and
+// the Secret for a token that does not expire), as the dry run prints it,
+// to a real API server. (envtest runs no token controller, so the token
+// itself is not written here.)
+func TestKindFeedbackIdentity(t *testing.T) {
+	bin := kubectl(t)
+	c, kubeconfig := bareAPIServer(t)
+	ns := &unstructured.Unstructured{}
+	ns.SetAPIVersion("v1")
+	ns.SetKind("Namespace")
+	ns.SetName("flux-system") // Flux's install makes it, before these steps
+	if err := c.Create(context.Background(), ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	applied := 0
+	for _, s := range steps(dryRun(t)) {
+		if strings.HasPrefix(s, "kubectl --context kind-localstack apply -f ") && strings.Contains(s, "feedback") {
+			if out, err := exec.Command(bin, onCluster(t, s, "kind-localstack", kubeconfig)...).CombinedOutput(); err != nil {
+				t.Fatalf("%s: %v\n%s", s, err, out)
+			}
+			applied++
+		}
+	}
+	secret := &unstructured.Unstructured{}
+	secret.SetAPIVersion("v1")
+	secret.SetKind("Secret")
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: "flux-system", Name: "switchyard-feedback-token"}, secret); err != nil {
+		t.Fatalf("after %d steps: %v", applied, err)
+	}
+	typ, _, _ := unstructured.NestedString(secret.Object, "type")
+	if typ != "kubernetes.io/service-account-token" || secret.GetAnnotations()["kubernetes.io/service-account.name"] != "switchyard-feedback" {
+		t.Errorf("Secret switchyard-feedback-token: type %s, annotations %v; want a token Secret of ServiceAccount switchyard-feedback", typ, secret.GetAnnotations())
 	}
 }
