@@ -30,7 +30,7 @@ FLUX_VERSION=v2.9.0 # ships source- and kustomize-controller v1.9, the API Switc
 ACK_DYNAMODB_CHART=oci://public.ecr.aws/aws-controllers-k8s/dynamodb-chart
 ACK_DYNAMODB_VERSION=1.7.1 # the first chart with aws.allow_unsafe_aws_endpoint_urls
 IMG=switchyard-router:kind # config/kind/router names this image
-AWS_REGION=us-east-1
+AWS_REGION=eu-west-1 # the Destination is labelled region: eu-west-1, so its tables live there
 
 PLATFORM=platform
 DESTINATION=localstack

@@ -430,3 +430,84 @@ func TestKindFeedbackIdentity(t *testing.T) {
 		t.Errorf("Secret switchyard-feedback-token: type %s, annotations %v; want a token Secret of ServiceAccount switchyard-feedback", typ, secret.GetAnnotations())
 	}
 }
+
+// TestKindRegionsAgree checks, per --store, that the demo's one region is
+// the same everywhere: the Destination's region label and its AWS region,
+// the state bucket's, ACK's and LocalStack's default (awslocal's); and
+// that every request the script waits for selects the Destination by
+// labels it has (eu-only, asking for eu-west-1, used to land in
+// us-east-1).
+func TestKindRegionsAgree(t *testing.T) {
+	root := testenv.RepoRoot()
+	for _, store := range []string{"git", "bucket"} {
+		t.Run(store, func(t *testing.T) {
+			regions := map[string]string{} // what -> region
+			var labels map[string]string
+			waited := map[string]bool{} // namespace/name of requests waited for
+			for _, s := range steps(dryRun(t, "--store", store)) {
+				for _, w := range strings.Fields(s) {
+					if r, ok := strings.CutPrefix(w, "aws.region="); ok {
+						regions["ACK's aws.region"] = r
+					}
+				}
+				if f, ok := strings.CutPrefix(s, "kubectl --context kind-localstack apply -f "+root+"/config/kind/"); ok {
+					for _, o := range readObjects(t, filepath.Join(root, "config", "kind", f)) {
+						containers, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+						for _, c := range containers {
+							env, _ := c.(map[string]any)["env"].([]any)
+							for _, e := range env {
+								if m, _ := e.(map[string]any); m["name"] == "AWS_DEFAULT_REGION" {
+									regions["LocalStack's AWS_DEFAULT_REGION"] = fmt.Sprint(m["value"])
+								}
+							}
+						}
+					}
+				}
+				if f, ok := strings.CutPrefix(s, "kubectl --context kind-platform apply -f "+root+"/config/kind/"); ok {
+					for _, o := range readObjects(t, filepath.Join(root, "config", "kind", f)) {
+						switch o.GetKind() {
+						case "Destination":
+							labels = o.GetLabels()
+							regions["the Destination's region label"] = labels["region"]
+							regions["the Destination's spec.aws.region"], _, _ = unstructured.NestedString(o.Object, "spec", "aws", "region")
+						case "BucketStateStore":
+							regions["the BucketStateStore's region"], _, _ = unstructured.NestedString(o.Object, "spec", "region")
+						}
+					}
+				}
+				if rest, ok := strings.CutPrefix(s, "kubectl --context kind-platform wait --for=condition=Ready -n "); ok {
+					words := strings.Fields(rest)
+					for _, w := range words[1:] {
+						if name, ok := strings.CutPrefix(w, "dynamodbrequest/"); ok {
+							waited[words[0]+"/"+name] = true
+						}
+					}
+				}
+			}
+			want := regions["the Destination's region label"]
+			if want == "" || len(regions) < 4 || (store == "bucket" && len(regions) < 5) {
+				t.Fatalf("found regions %v; the test no longer reads the steps right", regions)
+			}
+			for what, r := range regions {
+				if r != want {
+					t.Errorf("%s is %q, the Destination's region label %q", what, r, want)
+				}
+			}
+			for _, o := range readObjects(t, filepath.Join(root, "config", "samples", "requests.yaml")) {
+				if !waited[o.GetNamespace()+"/"+o.GetName()] {
+					continue
+				}
+				delete(waited, o.GetNamespace()+"/"+o.GetName())
+				selector, _, _ := unstructured.NestedStringMap(o.Object, "spec", "destinationSelector")
+				for k, v := range selector {
+					if labels[k] != v {
+						t.Errorf("the script waits for %s/%s, which asks for %s=%s; the Destination has %s=%q", o.GetNamespace(), o.GetName(), k, v, k, labels[k])
+					}
+				}
+			}
+			if len(waited) > 0 {
+				t.Errorf("the script waits for requests config/samples/requests.yaml lacks: %v", waited)
+			}
+		})
+	}
+}
