@@ -45,9 +45,14 @@ parse_args() {
       --dry-run) DRY_RUN=1 ;;
       --down) DOWN=1 ;;
       --store)
-        STORE=${2:-}
+        if [ $# -lt 2 ]; then
+          echo "--store needs a value: git or bucket" >&2
+          exit 2
+        fi
+        STORE=$2
         shift
         ;;
+      --store=*) STORE=${1#--store=} ;;
       -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
       *) echo "unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac

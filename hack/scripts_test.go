@@ -2,6 +2,7 @@
 package hack
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -152,5 +153,38 @@ func TestBash4PatternsMatch(t *testing.T) {
 		if m := newerThan32(line); len(m) > 0 {
 			t.Errorf("%q, fine on bash 3.2, is taken for %v", line, m)
 		}
+	}
+}
+
+// TestKindArguments checks the script's answers to wrong arguments: exit
+// status 2 and a message saying what is wrong (--store without a value
+// used to exit 1 and say nothing).
+func TestKindArguments(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--dry-run", "--store"}, "--store needs a value: git or bucket"},
+		{[]string{"--store", "--dry-run"}, "--store takes git or bucket, not '--dry-run'"},
+		{[]string{"--dry-run", "--store", "nfs"}, "--store takes git or bucket, not 'nfs'"},
+		{[]string{"--dry-run", "--store="}, "--store takes git or bucket, not ''"},
+		{[]string{"--dry-run", "--stores"}, "unknown argument --stores"},
+	} {
+		cmd := exec.Command("./kind-two-clusters.sh", tt.args...)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(stderr.String(), tt.want) {
+			t.Errorf("%v: %v, %q; want exit status 2 and %q", tt.args, err, stderr.String(), tt.want)
+		}
+	}
+	out, err := exec.Command("./kind-two-clusters.sh", "--dry-run", "--store=bucket").Output()
+	if err != nil || !strings.Contains(string(out), "config/kind/platform-bucket.yaml") {
+		t.Errorf("--store=bucket: %v\n%s", err, out)
+	}
+	help, err := exec.Command("./kind-two-clusters.sh", "--help").Output()
+	if err != nil || !strings.Contains(string(help), "--store bucket") || strings.Contains(string(help), "set -e") {
+		t.Errorf("--help: %v\n%s", err, help)
 	}
 }
