@@ -511,3 +511,54 @@ func TestKindRegionsAgree(t *testing.T) {
 		})
 	}
 }
+
+// TestKindDryRunGolden compares what the dry run prints, per --store (and
+// with LOCALSTACK_AUTH_TOKEN set, and for --down), with
+// hack/testdata/kind-dry-run-*.golden, the checkout's path written $ROOT,
+// so that any change to the steps shows in review. After changing the
+// script, regenerate them and read the diff:
+//
+//	UPDATE_GOLDEN=1 go test ./hack/ -run TestKindDryRunGolden
+func TestKindDryRunGolden(t *testing.T) {
+	root := testenv.RepoRoot()
+	for _, tt := range []struct {
+		name  string
+		args  []string
+		token string
+	}{
+		{"git", []string{"--store", "git"}, ""},
+		{"bucket", []string{"--store", "bucket"}, ""},
+		{"git-pro", []string{"--store", "git"}, "not-a-real-token"},
+		{"down", []string{"--down"}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command("./kind-two-clusters.sh", append([]string{"--dry-run"}, tt.args...)...)
+			cmd.Env = environWithout("LOCALSTACK_AUTH_TOKEN")
+			if tt.token != "" {
+				cmd.Env = append(cmd.Env, "LOCALSTACK_AUTH_TOKEN="+tt.token)
+			}
+			out, err := cmd.Output() // stderr says which tools this machine lacks: not a step
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			if tt.token != "" && bytes.Contains(out, []byte(tt.token)) {
+				t.Errorf("the dry run prints LOCALSTACK_AUTH_TOKEN's value")
+			}
+			got := bytes.ReplaceAll(out, []byte(root), []byte("$ROOT"))
+			golden := filepath.Join("testdata", "kind-dry-run-"+tt.name+".golden")
+			if os.Getenv("UPDATE_GOLDEN") != "" {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (UPDATE_GOLDEN=1 writes it)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("the dry run's steps differ from %s; if the change is meant, run\n"+
+					"\tUPDATE_GOLDEN=1 go test ./hack/ -run TestKindDryRunGolden\nand commit the diff. Now:\n%s", golden, got)
+			}
+		})
+	}
+}
