@@ -10,10 +10,12 @@
 #   hack/kind-two-clusters.sh --dry-run       print every step, change nothing
 #   hack/kind-two-clusters.sh --down          delete both clusters
 #
-# Needs docker, kind, kubectl and helm. Re-running is safe: existing
-# clusters are reused and every apply is idempotent. Set
+# Needs docker, kind (the release below), kubectl and helm; runs on bash
+# 3.2 (macOS's) and later. Re-running is safe: existing clusters are
+# reused and a second run of every apply changes nothing. Set
 # LOCALSTACK_AUTH_TOKEN to use LocalStack's pro image instead of the last
-# free one.
+# free one. README's kind section says what the tests check without
+# Docker and what they cannot.
 set -euo pipefail
 
 # Versions, in one place (README's kind section lists them too).

@@ -562,3 +562,28 @@ func TestKindDryRunGolden(t *testing.T) {
 		})
 	}
 }
+
+// TestKindReadmeVersions checks that README's kind section states the
+// versions the script pins, so the two cannot drift apart.
+func TestKindReadmeVersions(t *testing.T) {
+	script, err := os.ReadFile("kind-two-clusters.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(readme), "## On real clusters: the kind demo")
+	section, _, _ = strings.Cut(section, "\n## ")
+	for _, name := range []string{"KIND_VERSION", "KIND_NODE_IMAGE", "FLUX_VERSION", "ACK_DYNAMODB_VERSION", "LOCALSTACK_IMAGE", "LOCALSTACK_PRO_IMAGE"} {
+		m := regexp.MustCompile(`(?m)^` + name + `=(\S+)`).FindSubmatch(script)
+		if m == nil {
+			t.Errorf("the script sets no %s", name)
+			continue
+		}
+		if !strings.Contains(section, "`"+string(m[1])+"`") {
+			t.Errorf("README's kind section does not state %s, `%s`", name, m[1])
+		}
+	}
+}
