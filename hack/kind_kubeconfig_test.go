@@ -155,7 +155,7 @@ func feedbackKubeconfig(kubeconfig []byte, token string) (stdout, stderr []byte,
 // safely is refused, with a message and nothing printed.
 func TestFeedbackKubeconfig(t *testing.T) {
 	k := newKindKubeconfig(t)
-	if k.leaks(k.yaml) != "the admin's private key" && k.leaks(k.yaml) != "the admin's certificate" {
+	if what := k.leaks(k.yaml); what != "the admin's private key" && what != "the admin's certificate" {
 		t.Fatal("the leak check misses the admin's credentials in kind's kubeconfig")
 	}
 	out, stderr, err := feedbackKubeconfig(k.yaml, feedbackToken)
