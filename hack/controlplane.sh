@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Finds or makes the envtest control plane (kube-apiserver and etcd) in a
-# cache outside the repo, keyed by version, and prints its directory; point
+# Finds or makes the envtest control plane (kube-apiserver and etcd, and the
+# kubectl of the same version that the tests drive it with) in a cache
+# outside the repo, keyed by version, and prints its directory; point
 # KUBEBUILDER_ASSETS at it. Where the network allows, it first takes the
 # published envtest archive (10 s to find it, sha512 checked against
 # controller-tools' release index); otherwise, or with SWITCHYARD_OFFLINE=1,
-# it builds both from Go modules. It says which path it took.
+# it builds all three from Go modules. It says which path it took.
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -16,7 +17,7 @@ ENVTEST_INDEX=https://raw.githubusercontent.com/kubernetes-sigs/controller-tools
 built="$cache/controlplane/kubernetes-$KUBERNETES_VERSION-etcd-$ETCD_VERSION"
 published="$cache/controlplane/envtest-$KUBERNETES_VERSION"
 
-have() { [ -x "$1/kube-apiserver" ] && [ -x "$1/etcd" ]; }
+have() { [ -x "$1/kube-apiserver" ] && [ -x "$1/etcd" ] && [ -x "$1/kubectl" ]; }
 
 # download fetches the published archive into $published, or fails.
 download() {
@@ -37,7 +38,7 @@ download() {
   fi
   tar -xzf "$tmp/envtest.tar.gz" -C "$tmp"
   mkdir -p "$published"
-  mv "$tmp/controller-tools/envtest/kube-apiserver" "$tmp/controller-tools/envtest/etcd" "$published/"
+  mv "$tmp/controller-tools/envtest/kube-apiserver" "$tmp/controller-tools/envtest/etcd" "$tmp/controller-tools/envtest/kubectl" "$published/"
   rm -rf "$tmp"
 }
 
@@ -53,5 +54,6 @@ else
   mkdir -p "$built"
   build "$built/etcd" etcd .
   build "$built/kube-apiserver" kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
+  build "$built/kubectl" kube-apiserver k8s.io/kubernetes/cmd/kubectl
   echo "$built"
 fi

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -48,7 +50,7 @@ func parseRun(args []string) (*runOptions, error) {
 	fs.StringVar(&o.router.DataDir, "data-dir", filepath.Join(os.TempDir(), "switchyard"), "directory for the state stores' local clones")
 	fs.IntVar(&o.router.RequestWorkers, "request-workers", 128, "concurrent reconciles per request kind (also the largest commit batch)")
 	fs.IntVar(&o.router.MaxBatch, "max-batch", 1000, "most writes in one commit; 1 makes one commit per request (for comparison only)")
-	fs.StringVar(&o.router.ServeGit, "serve-git", "", "address to serve the router's own state repositories over smart HTTP (read-only except from loopback); empty disables")
+	fs.StringVar(&o.router.ServeGit, "serve-git", "", "address to serve the router's own state repositories over smart HTTP (read-only except from loopback) while this replica leads; with --leader-elect, /readyz passes only then; empty disables")
 	fs.IntVar(&o.router.ProbeConcurrency, "probe-concurrency", 8, "most health probes (DescribeTable) running at once")
 	fs.StringVar(&o.router.Namespace, "namespace", envOr("POD_NAMESPACE", router.DefaultNamespace), "the router's namespace: the only one whose Secrets stores and destinations may name (default $POD_NAMESPACE)")
 	fs.BoolVar(&o.router.AllowCrossNamespaceRefs, "allow-cross-namespace-refs", false, "let stores and destinations name Secrets in any namespace (grant the router get on them too); off, as Flux's --no-cross-namespace-refs")
@@ -78,14 +80,7 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	cfg.QPS, cfg.Burst = float32(o.qps), o.burst
-	mgr, err := ctrl.NewManager(cfg, router.ManagerOptions(ctrl.Options{
-		Metrics:                 router.MetricsOptions(o.metricsAddr, o.metricsSecure),
-		HealthProbeBindAddress:  o.probeAddr,
-		PprofBindAddress:        o.pprofAddr,
-		LeaderElection:          o.leaderElect,
-		LeaderElectionID:        "switchyard-router",
-		LeaderElectionNamespace: o.leaderNamespace,
-	}))
+	mgr, err := ctrl.NewManager(cfg, managerOptions(o))
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
@@ -97,11 +92,48 @@ func run(ctx context.Context, args []string) error {
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
 	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+	if err := mgr.AddReadyzCheck("readyz", readyCheck(o, mgr.Elected())); err != nil {
 		return err
 	}
 	ctrl.Log.Info("Starting the router", "dataDir", o.router.DataDir, "qps", o.qps, "burst", o.burst)
 	return mgr.Start(ctx)
+}
+
+// managerOptions are the manager's options for o.
+func managerOptions(o *runOptions) ctrl.Options {
+	return router.ManagerOptions(ctrl.Options{
+		Metrics:                 router.MetricsOptions(o.metricsAddr, o.metricsSecure),
+		HealthProbeBindAddress:  o.probeAddr,
+		PprofBindAddress:        o.pprofAddr,
+		LeaderElection:          o.leaderElect,
+		LeaderElectionID:        "switchyard-router",
+		LeaderElectionNamespace: o.leaderNamespace,
+		// Step down as soon as the manager stops, so the next replica (with
+		// the Recreate strategy, the only one) need not wait out the lease.
+		// Safe: run returns, and the process ends, when the manager stops,
+		// and router.Setup closes the state store writers before the lease
+		// is released.
+		LeaderElectionReleaseOnCancel: o.leaderElect,
+	})
+}
+
+// readyCheck is /readyz. With --serve-git and --leader-elect it passes only
+// once this replica leads: only the leader serves the state repository, so
+// its Service must send Flux nowhere else, and a rollout is done only when
+// the new replica serves. Otherwise every replica is ready at once (a
+// standby takes over without a restart).
+func readyCheck(o *runOptions, elected <-chan struct{}) healthz.Checker {
+	if !o.leaderElect || o.router.ServeGit == "" {
+		return healthz.Ping
+	}
+	return func(*http.Request) error {
+		select {
+		case <-elected:
+			return nil
+		default:
+			return errors.New("not the leader (yet): only the leader serves --serve-git")
+		}
+	}
 }
 
 func envOr(name, fallback string) string {

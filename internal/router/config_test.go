@@ -24,7 +24,7 @@ func TestConfigIsAcceptedByTheAPIServer(t *testing.T) {
 		"config/manager/namespace.yaml", "config/manager/manager.yaml",
 		"config/rbac/service_account.yaml", "config/rbac/role.yaml", "config/rbac/role_binding.yaml", "config/rbac/metrics_reader_role.yaml", "config/promises/dynamodb/rbac.yaml",
 		"config/samples/gitstatestore.yaml", "config/samples/bucketstatestore.yaml", "config/samples/destinations.yaml", "config/samples/requests.yaml",
-		"config/kind/localstack.yaml", "config/kind/router.yaml", "config/kind/platform.yaml", "config/kind/platform-bucket.yaml",
+		"config/kind/localstack.yaml", "config/kind/router/git-service.yaml", "config/kind/platform.yaml", "config/kind/platform-bucket.yaml",
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {

@@ -165,6 +165,18 @@ func Setup(mgr ctrl.Manager, o Options) (*destinations.Stores, error) {
 			return nil, err
 		}
 	}
+	// Stop the writers with the reconcilers, when this replica stops
+	// leading, so none is still writing when the manager releases the lease
+	// (LeaderElectionReleaseOnCancel) and another replica starts. Closing
+	// twice is harmless: callers still Close the Stores when the manager
+	// has stopped.
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		<-ctx.Done()
+		stores.Close()
+		return nil
+	})); err != nil {
+		return nil, err
+	}
 	recorder := mgr.GetEventRecorder("switchyard-router")
 	// One claims index for every request kind: claims compete across
 	// Promises.

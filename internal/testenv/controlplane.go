@@ -25,6 +25,25 @@ func assets() (string, error) {
 	return script("controlplane.sh")
 }
 
+// Kubectl returns the kubectl that hack/controlplane.sh keeps beside the
+// control plane, of the same Kubernetes version, for tests that apply
+// manifests as a user does.
+func Kubectl() (string, error) {
+	dir, err := assets()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "kubectl")
+	if _, err := os.Stat(bin); err != nil {
+		// KUBEBUILDER_ASSETS from before kubectl was kept there.
+		if dir, err = script("controlplane.sh"); err != nil {
+			return "", err
+		}
+		bin = filepath.Join(dir, "kubectl")
+	}
+	return bin, nil
+}
+
 // ControlPlane is a running kube-apiserver and etcd with Switchyard's CRDs.
 type ControlPlane struct {
 	env    *envtest.Environment
