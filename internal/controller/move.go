@@ -59,7 +59,7 @@ func (r *RequestReconciler) leaving(ctx context.Context, obj *unstructured.Unstr
 	}
 	cleanupAll := old != nil && old.Spec.Cleanup == v1alpha1.CleanupAll && !v1alpha1.SkipCleanup(old.Annotations)
 	if obj.GetAnnotations()[v1alpha1.ReleasedFromAnnotation] == current && !cleanupAll {
-		next, err = r.placedElsewhere(obj, promise, dests, current)
+		next, err = r.placedElsewhere(obj, dests, current)
 		return next, false, ctrl.Result{}, err
 	}
 	// It is still there until it has left: its old destination's events
@@ -84,7 +84,7 @@ func (r *RequestReconciler) leaving(ctx context.Context, obj *unstructured.Unstr
 		if handled, res, err = r.leave(ctx, obj, st, promise, old); handled || err != nil {
 			return current, true, res, err
 		}
-		next, err = r.placedElsewhere(obj, promise, dests, current)
+		next, err = r.placedElsewhere(obj, dests, current)
 		return next, false, ctrl.Result{}, err
 	}
 	return current, true, ctrl.Result{RequeueAfter: waitingRecheck}, nil
@@ -95,21 +95,13 @@ func (r *RequestReconciler) leaving(ctx context.Context, obj *unstructured.Unstr
 // The status can be older than the store (a reconcile reading a cache not
 // yet updated after the move was recorded): the request then stays where
 // it was written instead of being scheduled again, maybe elsewhere.
-func (r *RequestReconciler) placedElsewhere(obj *unstructured.Unstructured, promise *v1alpha1.Promise, dests []v1alpha1.Destination, old string) (string, error) {
+func (r *RequestReconciler) placedElsewhere(obj *unstructured.Unstructured, dests []v1alpha1.Destination, old string) (string, error) {
 	for i := range dests {
 		d := &dests[i]
 		if d.Name == old || !d.DeletionTimestamp.IsZero() {
 			continue
 		}
-		w, err := r.Stores.Writer(d.Spec.StateStoreRef)
-		if err != nil {
-			continue
-		}
-		dir, err := statestore.RequestDir(d.EffectivePath(), obj.GetNamespace(), promise.Name, obj.GetName())
-		if err != nil {
-			return "", err
-		}
-		ok, err := w.Exists(dir)
+		ok, err := r.holdsFiles(obj, d)
 		if err != nil {
 			return "", err
 		}

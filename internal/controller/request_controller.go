@@ -565,24 +565,30 @@ func (r *RequestReconciler) current(obj *unstructured.Unstructured, st *v1alpha1
 	}
 	sorted := append([]v1alpha1.Destination(nil), dests...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
-	for _, d := range sorted {
-		w, err := r.Stores.Writer(d.Spec.StateStoreRef)
-		if err != nil {
-			continue
-		}
-		dir, err := statestore.RequestDir(d.EffectivePath(), obj.GetNamespace(), r.Promise, obj.GetName())
-		if err != nil {
-			return "", err
-		}
-		ok, err := w.Exists(dir)
+	for i := range sorted {
+		ok, err := r.holdsFiles(obj, &sorted[i])
 		if err != nil {
 			return "", err
 		}
 		if ok {
-			return d.Name, nil
+			return sorted[i].Name, nil
 		}
 	}
 	return "", nil
+}
+
+// holdsFiles reports whether d's store holds the request's directory; a
+// store that is not ready counts as no.
+func (r *RequestReconciler) holdsFiles(obj *unstructured.Unstructured, d *v1alpha1.Destination) (bool, error) {
+	w, err := r.Stores.Writer(d.Spec.StateStoreRef)
+	if err != nil {
+		return false, nil
+	}
+	dir, err := statestore.RequestDir(d.EffectivePath(), obj.GetNamespace(), r.Promise, obj.GetName())
+	if err != nil {
+		return false, err
+	}
+	return w.Exists(dir)
 }
 
 // namespaceLabels returns the labels of namespace ns when a destination

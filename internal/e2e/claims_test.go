@@ -10,7 +10,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -275,18 +274,7 @@ func checkItem(t *testing.T, table, owner string) {
 
 // eventReasons lists the reasons of the events regarding a request.
 func eventReasons(t *testing.T, ns, name string) []string {
-	t.Helper()
-	var list eventsv1.EventList
-	if err := platform.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range list.Items {
-		if e.Regarding.Name == name {
-			out = append(out, e.Reason)
-		}
-	}
-	return out
+	return testenv.EventReasons(t, platform, ns, name)
 }
 
 func contains(list []string, s string) bool {

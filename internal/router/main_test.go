@@ -9,7 +9,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -363,19 +362,9 @@ func contains(files []string, f string) bool {
 	return false
 }
 
-// eventReasons lists the reasons of events regarding a request.
+// eventReasons lists the reasons of the events regarding a request.
 func eventReasons(t *testing.T, ns, name string) []string {
-	var list eventsv1.EventList
-	if err := k8s.List(ctx(t), &list, client.InNamespace(ns)); err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range list.Items {
-		if e.Regarding.Name == name {
-			out = append(out, e.Reason)
-		}
-	}
-	return out
+	return testenv.EventReasons(t, k8s, ns, name)
 }
 
 // confirmingFlux wraps cond: before each poll it annotates Destination

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"testing"
 
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -55,4 +57,21 @@ func CreateFile(ctx context.Context, c client.Client, path string) error {
 		}
 	}
 	return nil
+}
+
+// EventReasons lists the reasons of the events in namespace ns regarding
+// the object named name.
+func EventReasons(t testing.TB, c client.Reader, ns, name string) []string {
+	t.Helper()
+	var list eventsv1.EventList
+	if err := c.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range list.Items {
+		if e.Regarding.Name == name {
+			out = append(out, e.Reason)
+		}
+	}
+	return out
 }
