@@ -10,9 +10,12 @@ TEST_TIMEOUT   ?= 30m
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+
 .PHONY: build
-build: ## Build bin/router
-	CGO_ENABLED=0 go build -trimpath -o bin/router ./cmd/router
+build: ## Build bin/router (`bin/router version` prints $(VERSION) and the commit)
+	CGO_ENABLED=0 go build -trimpath -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o bin/router ./cmd/router
 
 .PHONY: run
 run: ## Run the router against $KUBECONFIG, installing the CRDs first
