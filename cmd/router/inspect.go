@@ -55,8 +55,13 @@ func newPlaceCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "place --dry-run -f FILE",
 		Short: "Show where a request would go, why, and the manifests that would be written",
-		Long: `Show where a request would go, why, and the manifests that would be written,
-without writing anything. --dry-run is required: place only previews.`,
+		Long: `Show where each request in a file would go, why, and the manifests that would be
+written, without writing anything. --dry-run is required: place only previews.
+
+Each request first goes through the API server's own defaulting and validation
+(a server-side dry-run), so the preview shows the CRD's defaults, and a request the
+API server would refuse is reported as refused. Objects that are not requests (the
+file's Namespaces, say) are skipped with a line saying so.`,
 		Example: `  router place --dry-run -f config/samples/requests.yaml
   router place -f request.yaml --dry-run --kubeconfig /tmp/switchyard-demo/platform.kubeconfig`,
 		Args: args(cobra.NoArgs),
