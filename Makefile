@@ -24,6 +24,7 @@ run: ## Run the router against $KUBECONFIG, installing the CRDs first
 
 .PHONY: test
 test: ## Run all tests: real kube-apiservers, etcd, Git server, Flux controllers and dynalite
+	@command -v shellcheck >/dev/null || echo "make test: shellcheck is not installed, so TestShellcheck is skipped (CI requires it: apt-get install shellcheck)"
 	KUBEBUILDER_ASSETS="$$(hack/controlplane.sh)" FLUX_ASSETS="$$(hack/flux.sh)" DYNALITE="$$(hack/dynalite.sh)" \
 		go test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
