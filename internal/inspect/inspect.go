@@ -54,6 +54,7 @@ func State(ctx context.Context, c client.Client, only string, out io.Writer) err
 	}
 	defer os.RemoveAll(tmp)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fromStatus := 0
 	fmt.Fprintln(tw, "DESTINATION\tNAMESPACE\tPROMISE\tNAME\tCOMMIT\tAGE")
 	stores := make([]string, 0, len(byStore))
 	for s := range byStore {
@@ -65,21 +66,58 @@ func State(ctx context.Context, c client.Client, only string, out io.Writer) err
 		if err != nil {
 			return fmt.Errorf("reading store %s: %w", name, err)
 		}
-		err = listStore(tw, w, byStore[name])
+		n, err := listStore(tw, w, byStore[name], statusCommit(ctx, c))
 		w.Close()
 		if err != nil {
 			return err
 		}
+		fromStatus += n
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if fromStatus > 0 {
+		fmt.Fprintln(out, "\nA bucket keeps no history per directory: its COMMIT is the revision (digest) in the request's status, the one its last write made.")
+	}
+	return nil
 }
 
-func listStore(out io.Writer, w statestore.Writer, dests []v1alpha1.Destination) error {
+// statusCommit returns a lookup of the commit (or bucket revision) in a
+// request's status, "" when the request or its Promise is gone.
+func statusCommit(ctx context.Context, c client.Client) func(ns, promise, name string) string {
+	kinds := map[string]*v1alpha1.Promise{}
+	return func(ns, promise, name string) string {
+		p, ok := kinds[promise]
+		if !ok {
+			p = &v1alpha1.Promise{}
+			if err := c.Get(ctx, types.NamespacedName{Name: promise}, p); err != nil {
+				p = nil
+			}
+			kinds[promise] = p
+		}
+		if p == nil || p.Status.Kind == "" {
+			return ""
+		}
+		u := &unstructured.Unstructured{}
+		u.SetAPIVersion(p.Status.APIVersion)
+		u.SetKind(p.Status.Kind)
+		if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, u); err != nil {
+			return ""
+		}
+		commit, _, _ := unstructured.NestedString(u.Object, "status", "commit")
+		return commit
+	}
+}
+
+// listStore writes a row per request directory of dests and returns how
+// many took their commit from the request's status (a bucket's).
+func listStore(out io.Writer, w statestore.Writer, dests []v1alpha1.Destination, statusCommit func(ns, promise, name string) string) (int, error) {
+	fromStatus := 0
 	sort.Slice(dests, func(i, j int) bool { return dests[i].Name < dests[j].Name })
 	for _, d := range dests {
 		dirs, err := w.Dirs(path.Join(d.EffectivePath(), statestore.ResourcesDir), 3)
 		if err != nil {
-			return fmt.Errorf("destination %s: %w", d.Name, err)
+			return 0, fmt.Errorf("destination %s: %w", d.Name, err)
 		}
 		for _, dir := range dirs {
 			parts := strings.Split(dir.Path, "/")
@@ -87,8 +125,11 @@ func listStore(out io.Writer, w statestore.Writer, dests []v1alpha1.Destination)
 			commit, age := "older", "-"
 			if dir.Commit != "" {
 				commit = dir.Commit[:12]
-			} else if !dir.When.IsZero() {
-				commit = "-" // a bucket: revisions are not per directory
+			} else if !dir.When.IsZero() { // a bucket: revisions are not per directory
+				commit = "-"
+				if c := statusCommit(ns, promise, name); len(c) >= 12 {
+					commit, fromStatus = c[:12], fromStatus+1
+				}
 			}
 			if !dir.When.IsZero() {
 				age = time.Since(dir.When).Round(time.Second).String()
@@ -96,7 +137,7 @@ func listStore(out io.Writer, w statestore.Writer, dests []v1alpha1.Destination)
 			fmt.Fprintf(out, "%s\t%s\t%s\t%s\t%s\t%s\n", d.Name, ns, promise, name, commit, age)
 		}
 	}
-	return nil
+	return fromStatus, nil
 }
 
 // Place shows, for every request in file, where it would go, why, and the
