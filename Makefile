@@ -70,11 +70,29 @@ DEMO_DIR  ?= /tmp/switchyard-demo
 
 .PHONY: demo
 demo: ## Run everything locally (no Docker): API servers, Git and S3 servers, Flux, dynalite, the router, sample requests
-	go run ./hack/demo -dir $(DEMO_DIR)
+	@echo "demo: building bin/demo and bin/router first (the first time, Go downloads and compiles modules for a few minutes)"
+	@# Not -trimpath: the demo finds the repository from its source paths.
+	@started=$$(date +%s) && \
+		go build -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o bin/ ./hack/demo ./cmd/router && \
+		exec bin/demo -dir $(DEMO_DIR) -started $$started -router bin/router
+
+.PHONY: readme-example
+readme-example: ## Rewrite README.md's worked example from a real run of the demo (TestDemo compares them otherwise)
+	KUBEBUILDER_ASSETS="$$(hack/controlplane.sh)" FLUX_ASSETS="$$(hack/flux.sh)" DYNALITE="$$(hack/dynalite.sh)" \
+		SWITCHYARD_UPDATE_README=1 go test -count=1 -run TestDemo ./hack/demo/
 
 .PHONY: demo-down
-demo-down: ## Stop a running `make demo`
-	@if [ -f $(DEMO_DIR)/demo.pid ]; then kill $$(cat $(DEMO_DIR)/demo.pid) 2>/dev/null || true; rm -f $(DEMO_DIR)/demo.pid; echo "demo stopped"; else echo "no demo running"; fi
+demo-down: ## Stop a running `make demo` (only if the PID in its demo.pid is the demo)
+	@pidfile=$(DEMO_DIR)/demo.pid; \
+	if [ ! -f $$pidfile ]; then echo "no demo running"; exit 0; fi; \
+	pid=$$(cat $$pidfile); \
+	case "$$(ps -p "$$pid" -o comm= 2>/dev/null)" in \
+	*demo) ;; \
+	*) echo "$$pidfile names process $$pid, which is not a running demo: removing the stale file"; rm -f $$pidfile; exit 0;; \
+	esac; \
+	kill "$$pid"; \
+	for _ in $$(seq 300); do kill -0 "$$pid" 2>/dev/null || { echo "demo stopped"; exit 0; }; sleep 0.2; done; \
+	echo "demo (PID $$pid) still running 60s after SIGTERM" >&2; exit 1
 
 .PHONY: docker-build
 docker-build: ## Build the router image $(IMG)
