@@ -21,14 +21,14 @@ func TestCIInstallsOnlyWhatIsMissing(t *testing.T) {
 		gover   string   // go env GOVERSION
 		apt     string   // what apt-get install gets ("" for no call)
 		fail    string   // in stderr when .ci/run must fail
-		makeLog string   // make's arguments, one call a line
+		makeLog string   // make's arguments and whether shellcheck is required, a line each
 	}{
 		{name: "node 20 from elsewhere, shellcheck missing", tools: []string{"git", "make", "node", "npm", "go"}, node: "v20.11.1", gover: "go1.26.0",
-			apt: "install -y -qq shellcheck", makeLog: "verify\ntest\n"},
+			apt: "install -y -qq shellcheck", makeLog: "verify\nSWITCHYARD_REQUIRE_SHELLCHECK=1\ntest\nSWITCHYARD_REQUIRE_SHELLCHECK=1\n"},
 		{name: "nothing missing", tools: []string{"git", "make", "node", "npm", "go", "shellcheck"}, node: "v22.1.0", gover: "go1.26.2",
-			makeLog: "verify\ntest\n"},
+			makeLog: "verify\nSWITCHYARD_REQUIRE_SHELLCHECK=1\ntest\nSWITCHYARD_REQUIRE_SHELLCHECK=1\n"},
 		{name: "no node at all", tools: []string{"git", "make", "go", "shellcheck"}, node: "v20.0.0", gover: "go1.26.0",
-			apt: "install -y -qq nodejs npm", makeLog: "verify\ntest\n"},
+			apt: "install -y -qq nodejs npm", makeLog: "verify\nSWITCHYARD_REQUIRE_SHELLCHECK=1\ntest\nSWITCHYARD_REQUIRE_SHELLCHECK=1\n"},
 		{name: "node without npm", tools: []string{"git", "make", "node", "go", "shellcheck"}, node: "v20.11.1", gover: "go1.26.0",
 			fail: "is installed without npm; install npm from the same source as node"},
 		{name: "node 18", tools: []string{"git", "make", "node", "npm", "go", "shellcheck"}, node: "v18.19.0", gover: "go1.26.0",
@@ -66,6 +66,8 @@ func TestCIInstallsOnlyWhatIsMissing(t *testing.T) {
 					stub(bin, "node", "echo "+tt.node)
 				case "go":
 					stub(bin, "go", `if [ "$1" = env ]; then echo `+tt.gover+`; else echo "go version `+tt.gover+`"; fi`)
+				case "make": // logs whether TestShellcheck would be required
+					stub(bin, "make", `echo "SWITCHYARD_REQUIRE_SHELLCHECK=${SWITCHYARD_REQUIRE_SHELLCHECK:-}" >> `+filepath.Join(logs, "make"))
 				default:
 					stub(bin, tool, "")
 				}

@@ -37,6 +37,7 @@ func TestDemo(t *testing.T) {
 			t.Fatalf("go build %s: %v\n%s", b.pkg, err, out)
 		}
 	}
+	building := time.Since(started)
 	routerBin := filepath.Join(bin, "router")
 	var out testenv.SyncBuffer
 	demo := exec.Command(filepath.Join(bin, "demo"), "-dir", dir, "-router", routerBin, "-started", fmt.Sprint(started.Unix()))
@@ -61,6 +62,15 @@ func TestDemo(t *testing.T) {
 		return strings.Contains(out.String(), "Running until Ctrl-C"), "no report yet"
 	})
 	report := out.String()
+
+	// The clock counts from the command's start, the build included
+	// (-started has whole seconds).
+	var clock float64
+	if m := regexp.MustCompile(`\[\s*(\d+\.\d)s\] built the demo and the router`).FindStringSubmatch(report); m == nil {
+		t.Errorf("the report does not start with the build:\n%s", report)
+	} else if _, err := fmt.Sscan(m[1], &clock); err != nil || clock+0.1 < building.Seconds() {
+		t.Errorf("the demo's clock says the build ended at %ss; it took %s", m[1], building.Round(100*time.Millisecond))
+	}
 
 	checkLookAround(t, report, root, routerBin)
 	compareREADME(t, report, root, dir, routerBin)
