@@ -10,9 +10,12 @@ TEST_TIMEOUT   ?= 30m
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+
 .PHONY: build
-build: ## Build bin/router
-	CGO_ENABLED=0 go build -trimpath -o bin/router ./cmd/router
+build: ## Build bin/router (`bin/router version` prints $(VERSION) and the commit)
+	CGO_ENABLED=0 go build -trimpath -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o bin/router ./cmd/router
 
 .PHONY: run
 run: ## Run the router against $KUBECONFIG, installing the CRDs first
@@ -21,6 +24,7 @@ run: ## Run the router against $KUBECONFIG, installing the CRDs first
 
 .PHONY: test
 test: ## Run all tests: real kube-apiservers, etcd, Git server, Flux controllers and dynalite
+	@command -v shellcheck >/dev/null || echo "make test: shellcheck is not installed, so TestShellcheck is skipped (CI requires it: apt-get install shellcheck)"
 	KUBEBUILDER_ASSETS="$$(hack/controlplane.sh)" FLUX_ASSETS="$$(hack/flux.sh)" DYNALITE="$$(hack/dynalite.sh)" \
 		go test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
@@ -66,11 +70,29 @@ DEMO_DIR  ?= /tmp/switchyard-demo
 
 .PHONY: demo
 demo: ## Run everything locally (no Docker): API servers, Git and S3 servers, Flux, dynalite, the router, sample requests
-	go run ./hack/demo -dir $(DEMO_DIR)
+	@echo "demo: building bin/demo and bin/router first (the first time, Go downloads and compiles modules for a few minutes)"
+	@# Not -trimpath: the demo finds the repository from its source paths.
+	@started=$$(date +%s) && \
+		go build -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o bin/ ./hack/demo ./cmd/router && \
+		exec bin/demo -dir $(DEMO_DIR) -started $$started -router bin/router
+
+.PHONY: readme-example
+readme-example: ## Rewrite README.md's worked example from a real run of the demo (TestDemo compares them otherwise)
+	KUBEBUILDER_ASSETS="$$(hack/controlplane.sh)" FLUX_ASSETS="$$(hack/flux.sh)" DYNALITE="$$(hack/dynalite.sh)" \
+		SWITCHYARD_UPDATE_README=1 go test -count=1 -run TestDemo ./hack/demo/
 
 .PHONY: demo-down
-demo-down: ## Stop a running `make demo`
-	@if [ -f $(DEMO_DIR)/demo.pid ]; then kill $$(cat $(DEMO_DIR)/demo.pid) 2>/dev/null || true; rm -f $(DEMO_DIR)/demo.pid; echo "demo stopped"; else echo "no demo running"; fi
+demo-down: ## Stop a running `make demo` (only if the PID in its demo.pid is the demo)
+	@pidfile=$(DEMO_DIR)/demo.pid; \
+	if [ ! -f $$pidfile ]; then echo "no demo running"; exit 0; fi; \
+	pid=$$(cat $$pidfile); \
+	case "$$(ps -p "$$pid" -o comm= 2>/dev/null)" in \
+	*demo) ;; \
+	*) echo "$$pidfile names process $$pid, which is not a running demo: removing the stale file"; rm -f $$pidfile; exit 0;; \
+	esac; \
+	kill "$$pid"; \
+	for _ in $$(seq 300); do kill -0 "$$pid" 2>/dev/null || { echo "demo stopped"; exit 0; }; sleep 0.2; done; \
+	echo "demo (PID $$pid) still running 60s after SIGTERM" >&2; exit 1
 
 .PHONY: docker-build
 docker-build: ## Build the router image $(IMG)

@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 
+	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
 
@@ -13,22 +13,30 @@ import (
 	"github.com/switchyard-dev/switchyard/internal/destinations"
 )
 
-// fluxManifests prints the Flux objects to apply on a destination cluster.
-func fluxManifests(ctx context.Context, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("flux-manifests", flag.ContinueOnError)
-	kubeconfig := fs.String("kubeconfig", "", "kubeconfig of the platform cluster; empty means in-cluster or $KUBECONFIG")
-	if err := fs.Parse(args); err != nil {
-		return err
+// newFluxManifestsCmd prints the Flux objects to apply on a destination cluster.
+func newFluxManifestsCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "flux-manifests DESTINATION",
+		Short: "Print the Flux objects to apply on a destination's cluster",
+		Long: `Print the Flux objects (a GitRepository or Bucket, and the Kustomizations) that
+make a destination's cluster apply its directory of the state store. Apply them
+on that cluster.`,
+		Example: `  router flux-manifests localstack-eu | kubectl --context destination apply -f -
+  router flux-manifests localstack-eu --kubeconfig /tmp/switchyard-demo/platform.kubeconfig`,
+		Args: args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			return fluxManifests(cmd.Context(), g.kubeconfig, a[0], cmd.OutOrStdout())
+		},
 	}
-	if fs.NArg() != 1 {
-		return fmt.Errorf("usage: router flux-manifests [--kubeconfig F] <destination>")
-	}
-	c, err := platformClient(*kubeconfig)
+}
+
+func fluxManifests(ctx context.Context, kubeconfig, name string, out io.Writer) error {
+	c, err := platformClient(kubeconfig)
 	if err != nil {
 		return err
 	}
 	var d v1alpha1.Destination
-	if err := c.Get(ctx, types.NamespacedName{Name: fs.Arg(0)}, &d); err != nil {
+	if err := c.Get(ctx, types.NamespacedName{Name: name}, &d); err != nil {
 		return fmt.Errorf("reading destination: %w", err)
 	}
 	st, err := destinations.GetStore(ctx, c, d.Spec.StateStoreRef)

@@ -1,13 +1,12 @@
 package main
 
 import (
-	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 
+	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
 
@@ -16,38 +15,47 @@ import (
 	"github.com/switchyard-dev/switchyard/internal/router"
 )
 
-// rbac prints the ClusterRole and ClusterRoleBinding that let the router
-// serve one Promise's request kind, read from a file or from the cluster.
-func rbac(ctx context.Context, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("rbac", flag.ContinueOnError)
-	kubeconfig := fs.String("kubeconfig", "", "kubeconfig of the platform cluster; empty means in-cluster or $KUBECONFIG")
-	file := fs.String("f", "", "read the Promise from this file instead of the cluster")
-	namespace := fs.String("namespace", router.DefaultNamespace, "namespace of the router's ServiceAccount")
-	if err := fs.Parse(args); err != nil {
-		return err
+// newRBACCmd prints the ClusterRole and ClusterRoleBinding that let the
+// router serve one Promise's request kind, read from a file or the cluster.
+func newRBACCmd(g *globals) *cobra.Command {
+	var file, namespace string
+	cmd := &cobra.Command{
+		Use:   "rbac (PROMISE | -f FILE)",
+		Short: "Print the RBAC that lets the router serve a Promise's request kind, and nothing else",
+		Long: `Print the ClusterRole and ClusterRoleBinding that let the router's ServiceAccount
+serve one Promise's request kind. The Promise is read from the cluster, or with
+-f from a file (before it is applied).`,
+		Example: `  router rbac dynamodb | kubectl apply -f -
+  router rbac -f config/promises/dynamodb/promise.yaml`,
+		Args: args(cobra.MaximumNArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			if (file == "") == (len(a) == 0) {
+				return usageError{errors.New("name one Promise, or give -f, not both")}
+			}
+			var p v1alpha1.Promise
+			if file != "" {
+				b, err := os.ReadFile(file)
+				if err != nil {
+					return err
+				}
+				if err := yaml.Unmarshal(b, &p); err != nil {
+					return fmt.Errorf("%s: %w", file, err)
+				}
+				return writeRBAC(&p, namespace, cmd.OutOrStdout())
+			}
+			c, err := platformClient(g.kubeconfig)
+			if err != nil {
+				return err
+			}
+			if err := c.Get(cmd.Context(), types.NamespacedName{Name: a[0]}, &p); err != nil {
+				return err
+			}
+			return writeRBAC(&p, namespace, cmd.OutOrStdout())
+		},
 	}
-	var p v1alpha1.Promise
-	switch {
-	case *file != "":
-		b, err := os.ReadFile(*file)
-		if err != nil {
-			return err
-		}
-		if err := yaml.Unmarshal(b, &p); err != nil {
-			return fmt.Errorf("%s: %w", *file, err)
-		}
-	case fs.NArg() == 1:
-		c, err := platformClient(*kubeconfig)
-		if err != nil {
-			return err
-		}
-		if err := c.Get(ctx, types.NamespacedName{Name: fs.Arg(0)}, &p); err != nil {
-			return err
-		}
-	default:
-		return errors.New("usage: router rbac <promise> | router rbac -f promise.yaml")
-	}
-	return writeRBAC(&p, *namespace, out)
+	cmd.Flags().StringVarP(&file, "filename", "f", "", "read the Promise from this file instead of the cluster")
+	cmd.Flags().StringVar(&namespace, "namespace", router.DefaultNamespace, "namespace of the router's ServiceAccount")
+	return cmd
 }
 
 func writeRBAC(p *v1alpha1.Promise, namespace string, out io.Writer) error {

@@ -3,13 +3,14 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.uber.org/zap/zapcore"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -34,10 +35,38 @@ type runOptions struct {
 	router          router.Options
 }
 
+func newRunCmd(g *globals) *cobra.Command {
+	o := &runOptions{}
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the router (the manager and its controllers) against the platform cluster",
+		Long: `Run the router: the controllers of state stores, destinations, Promises and their
+requests, against the platform cluster named by --kubeconfig.`,
+		Example: `  router run --kubeconfig ~/.kube/config --namespace default
+  router run --leader-elect --leader-election-namespace switchyard-system --serve-git :8080`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.kubeconfig = g.kubeconfig
+			return run(cmd.Context(), o)
+		},
+	}
+	addRunFlags(cmd.Flags(), o)
+	return cmd
+}
+
+// parseRun parses run's flags alone (for tests of the options).
 func parseRun(args []string) (*runOptions, error) {
 	o := &runOptions{}
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the platform cluster; empty means in-cluster or $KUBECONFIG")
+	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the platform cluster")
+	addRunFlags(fs, o)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+func addRunFlags(fs *pflag.FlagSet, o *runOptions) {
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443", "address of the Prometheus metrics endpoint; 0 disables it")
 	fs.BoolVar(&o.metricsSecure, "metrics-secure", true, "serve metrics over HTTPS to clients the API server authenticates and authorises (get on /metrics); false serves plain HTTP to anyone")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz endpoints")
@@ -57,17 +86,9 @@ func parseRun(args []string) (*runOptions, error) {
 	fs.DurationVar(&o.router.StoreInterval, "store-interval", time.Minute, "how often a Ready state store is checked")
 	fs.BoolVar(&o.router.InsecureKubeConfig.Exec, "insecure-kubeconfig-exec", false, "allow exec and auth-provider in Destination kubeconfig Secrets: they run programs the Secret's author chooses, inside the router")
 	fs.BoolVar(&o.router.InsecureKubeConfig.TLS, "insecure-kubeconfig-tls", false, "allow insecure-skip-tls-verify in Destination kubeconfig Secrets")
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	return o, nil
 }
 
-func run(ctx context.Context, args []string) error {
-	o, err := parseRun(args)
-	if err != nil {
-		return err
-	}
+func run(ctx context.Context, o *runOptions) error {
 	level := map[string]zapcore.Level{"debug": zapcore.DebugLevel, "info": zapcore.InfoLevel, "error": zapcore.ErrorLevel}
 	lvl, ok := level[o.logLevel]
 	if !ok {

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -83,9 +85,15 @@ func TestServeGitReadyOnlyWhenLeading(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(runCtx, []string{"--kubeconfig", kubeconfig, "--leader-elect", "--leader-election-namespace", ns,
+		var stderr bytes.Buffer
+		code := execute(runCtx, []string{"run", "--kubeconfig", kubeconfig, "--leader-elect", "--leader-election-namespace", ns,
 			"--health-probe-bind-address", probe, "--metrics-bind-address", "0",
-			"--serve-git", freeAddr(t), "--data-dir", t.TempDir()})
+			"--serve-git", freeAddr(t), "--data-dir", t.TempDir()}, io.Discard, &stderr)
+		if code != 0 {
+			done <- fmt.Errorf("exit %d: %s", code, stderr.String())
+			return
+		}
+		done <- nil
 	}()
 	defer func() {
 		stop()

@@ -39,14 +39,24 @@ import (
 func main() {
 	dir := flag.String("dir", filepath.Join(os.TempDir(), "switchyard-demo"), "directory for logs, kubeconfigs and data (emptied first)")
 	once := flag.Bool("exit", false, "stop after printing, instead of running until interrupted")
+	started := flag.Int64("started", 0, "Unix time the command started (make demo passes it, so that the clock counts the build too)")
+	flag.StringVar(&routerCmd, "router", routerCmd, "the router command the report prints to try (make demo builds bin/router)")
 	flag.Parse()
+	if *started > 0 {
+		start = time.Unix(*started, 0)
+		step("built the demo and the router")
+	}
 	if err := run(*dir, *once); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
 }
 
-var start = time.Now()
+var (
+	start = time.Now()
+	// routerCmd runs the router's CLI from the repository's top directory.
+	routerCmd = "go run ./cmd/router"
+)
 
 func step(format string, args ...any) {
 	fmt.Printf("[%5.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
@@ -65,12 +75,25 @@ func run(dir string, once bool) error {
 	}
 	defer logFile.Close()
 	ctrl.SetLogger(zap.New(zap.WriteTo(logFile)))
-	if err := os.WriteFile(filepath.Join(dir, "demo.pid"), []byte(fmt.Sprint(os.Getpid())), 0o644); err != nil {
+	pidFile := filepath.Join(dir, "demo.pid")
+	if err := os.WriteFile(pidFile, []byte(fmt.Sprint(os.Getpid())), 0o644); err != nil {
 		return err
 	}
+	defer os.Remove(pidFile)
 
+	// Ctrl-C (SIGINT) or `make demo-down` (SIGTERM) stops everything and
+	// exits 0, whenever it comes; further signals are ignored meanwhile.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	err = demo(ctx, dir, once)
+	if ctx.Err() != nil {
+		step("stopped")
+		return nil
+	}
+	return err
+}
+
+func demo(ctx context.Context, dir string, once bool) error {
 	stack, err := testenv.StartStack(dir, testenv.StackOptions{Progress: func(s string) { step("%s", s) }})
 	if err != nil {
 		return err
@@ -146,7 +169,7 @@ func run(dir string, once bool) error {
 	fmt.Println("\nRunning until Ctrl-C (or `make demo-down`).")
 	<-ctx.Done()
 	step("stopping")
-	return nil
+	return ctx.Err()
 }
 
 func waitPromise(ctx context.Context, c client.Client) error {
@@ -246,13 +269,22 @@ func report(w io.Writer, stack *testenv.Stack, reqs []request, kubeconfigs map[s
 		fmt.Fprintln(w, strings.Join(out.TableNames, "\n"))
 	}
 
-	fmt.Fprintf(w, "\n== Look around\n")
+	fmt.Fprintf(w, "\n== Look around (from the repository's top directory)\n")
+	fmt.Fprintf(w, "%s\n", cloneCommand(stack.RepoURL))
+	fmt.Fprintf(w, "%s state ls --kubeconfig %s\n", routerCmd, kubeconfigs["platform"])
+	fmt.Fprintf(w, "%s place --dry-run -f config/samples/requests.yaml --kubeconfig %s\n", routerCmd, kubeconfigs["platform"])
 	fmt.Fprintf(w, "kubectl --kubeconfig %s get dynamodbrequests,destinations -A\n", kubeconfigs["platform"])
 	fmt.Fprintf(w, "kubectl --kubeconfig %s get gitrepositories,buckets,kustomizations,tables -A\n", kubeconfigs["destination"])
 	if _, err := exec.LookPath("aws"); err == nil {
 		fmt.Fprintf(w, "AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=... aws --endpoint-url %s --region %s dynamodb list-tables\n", testenv.AWSAccessKeyID, stack.Dynalite.Endpoint, testenv.AWSRegion)
 	}
 	fmt.Fprintf(w, "Logs: %s\n", stack.Dir)
+}
+
+// cloneCommand clones the demo's state repository: its Git server wants
+// the demo's (throwaway) credentials, so the URL carries them.
+func cloneCommand(repoURL string) string {
+	return "git clone " + testenv.AuthURL(repoURL)
 }
 
 func short(s string) string {

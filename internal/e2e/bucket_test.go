@@ -93,13 +93,15 @@ func TestBucketStoreEndToEnd(t *testing.T) {
 		t.Errorf("destination status.flux = %+v", dest.Status.Flux)
 	}
 	// `router state ls` reads the bucket too; revisions are not per
-	// directory there, so it shows the object's age only.
+	// directory there, so it shows the revision in the request's status,
+	// and says so.
 	var out bytes.Buffer
 	if err := inspect.State(ctx, platform, "north", &out); err != nil {
 		t.Fatal(err)
 	}
-	if !regexp.MustCompile(`(?m)^north\s+team-bucket\s+dynamodb\s+orders\s+-\s+\d`).MatchString(out.String()) {
-		t.Errorf("state ls --destination north:\n%s", out.String())
+	if !regexp.MustCompile(`(?m)^north\s+team-bucket\s+dynamodb\s+orders\s+`+rs.Commit[:12]+`\s+\d`).MatchString(out.String()) ||
+		!strings.Contains(out.String(), "the revision (digest) in the request's status") {
+		t.Errorf("state ls --destination north:\n%s\nwant orders at %s, and why", out.String(), rs.Commit[:12])
 	}
 	tbl := &unstructured.Unstructured{}
 	tbl.SetGroupVersionKind(tableGVK)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
+	"strconv"
 	"strings"
 	"text/template"
 	"text/template/parse"
@@ -30,8 +31,12 @@ func hookPrints(n parse.Node) {
 		}
 	case *parse.ActionNode:
 		if len(n.Pipe.Decl) == 0 {
+			// The hook is told the action's text, to name it when it
+			// prints nothing.
+			action := n.String()
 			hook := parse.NewIdentifier(printHook).SetPos(n.Pos)
-			n.Pipe.Cmds = append(n.Pipe.Cmds, &parse.CommandNode{NodeType: parse.NodeCommand, Pos: n.Pos, Args: []parse.Node{hook}})
+			text := &parse.StringNode{NodeType: parse.NodeString, Pos: n.Pos, Quoted: strconv.Quote(action), Text: action}
+			n.Pipe.Cmds = append(n.Pipe.Cmds, &parse.CommandNode{NodeType: parse.NodeCommand, Pos: n.Pos, Args: []parse.Node{hook, text}})
 		}
 	case *parse.IfNode:
 		hookPrints(n.List)
@@ -45,14 +50,16 @@ func hookPrints(n parse.Node) {
 	}
 }
 
-// emit turns what an action computed into text. User data becomes a
-// token; numbers and booleans print as they are, so YAML still reads them
-// as numbers; the template's own strings and plain keys print as they are.
-func (r *renderer) emit(v any) (string, error) {
+// emit turns what action computed into text. User data becomes a token;
+// numbers and booleans print as they are, so YAML still reads them as
+// numbers; the template's own strings and plain keys print as they are.
+// Nothing (a field the request leaves unset or null) fails the render:
+// text/template would print "<no value>" where a value belongs.
+func (r *renderer) emit(action string, v any) (string, error) {
 	var m minted
 	switch v := v.(type) {
 	case nil:
-		return "<no value>", nil
+		return "", fmt.Errorf("%s has no value: the request leaves it unset or null (use default or required)", action)
 	case userString:
 		m = minted{text: string(v)}
 	case jsonValue:

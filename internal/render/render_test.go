@@ -348,3 +348,47 @@ func FuzzHashKeyName(f *testing.F) {
 		}
 	})
 }
+
+// TestNoValueFailsTheRender checks that a field the request leaves unset
+// or sets to null fails the render, naming the field, instead of writing
+// "<no value>" where a value belongs.
+func TestNoValueFailsTheRender(t *testing.T) {
+	cm := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  x: {{ %s }}\n"
+	tests := []struct {
+		name, action string
+		spec         map[string]any
+		err          string
+	}{
+		{"null", ".spec.mode", map[string]any{"mode": nil}, "{{.spec.mode}} has no value"},
+		{"unset", ".spec.mode", map[string]any{}, "{{.spec.mode}} has no value"},
+		{"unset, nested", ".spec.key.name", map[string]any{"key": map[string]any{}}, "{{.spec.key.name}} has no value"},
+		{"through a variable", "$x := .spec.mode }}{{ $x", map[string]any{"mode": nil}, "{{$x}} has no value"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			files, err := Request([]v1alpha1.ResourceTemplate{{Name: "t", Template: strings.Replace(cm, "%s", tt.action, 1)}}, Input{Request: request(tt.spec)})
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Fatalf("error %v, want %q; rendered %s", err, tt.err, files["t.yaml"])
+			}
+		})
+	}
+	t.Run("dynamodb, PROVISIONED without capacities", func(t *testing.T) {
+		spec := map[string]any{"tableName": "orders", "billingMode": "PROVISIONED", "hashKey": map[string]any{"name": "id", "type": "S"}}
+		files, err := Request(dynamoDBPromise(t).Spec.Resources, Input{Request: request(spec), Promise: "dynamodb"})
+		if err == nil || !strings.Contains(err.Error(), "{{.spec.readCapacityUnits}} has no value") {
+			t.Fatalf("error %v, want one naming .spec.readCapacityUnits; rendered %s", err, files["table.yaml"])
+		}
+	})
+	t.Run("Value", func(t *testing.T) {
+		_, err := Value("tableName", "{{ .spec.tableName }}", Input{Request: request(map[string]any{"tableName": nil})})
+		if err == nil || !strings.Contains(err.Error(), "{{.spec.tableName}} has no value") {
+			t.Fatalf("error %v, want one naming .spec.tableName", err)
+		}
+	})
+	t.Run("default still fills in", func(t *testing.T) {
+		files, err := Request([]v1alpha1.ResourceTemplate{{Name: "t", Template: strings.Replace(cm, "%s", `.spec.mode | default "on"`, 1)}}, Input{Request: request(map[string]any{"mode": nil})})
+		if err != nil || !strings.Contains(string(files["t.yaml"]), "x: \"on\"") {
+			t.Fatalf("error %v; rendered %s", err, files["t.yaml"])
+		}
+	})
+}

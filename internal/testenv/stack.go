@@ -70,9 +70,10 @@ func StartStack(dir string, o StackOptions) (s *Stack, err error) {
 		progress = func(string) {}
 	}
 	s = &Stack{Dir: dir}
+	started := s // the returns below set s to nil
 	defer func() {
 		if err != nil {
-			s.Stop()
+			started.Stop()
 			s = nil
 		}
 	}()
