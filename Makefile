@@ -62,8 +62,8 @@ tidy: ## go mod tidy for every module
 	cd hack/tools/flux && go mod tidy -e # -e: the controllers' own tests import modules the proxy does not serve
 
 .PHONY: verify
-verify: manifests lint ## Regenerate and fail when the tree changes
-	@git diff --exit-code -- api config || { echo "generated files are stale: run make manifests"; exit 1; }
+verify: chart lint ## Regenerate and fail when the tree changes
+	@git diff --exit-code -- api config charts || { echo "generated files are stale: run make manifests chart"; exit 1; }
 
 IMG       ?= switchyard-router:dev
 DEMO_DIR  ?= /tmp/switchyard-demo
@@ -97,6 +97,10 @@ demo-down: ## Stop a running `make demo` (only if the PID in its demo.pid is the
 .PHONY: docker-build
 docker-build: ## Build the router image $(IMG)
 	docker build -t $(IMG) .
+
+.PHONY: chart
+chart: manifests ## Write the Helm chart charts/switchyard from config/ (one source for both installs)
+	go run ./hack/chart
 
 .PHONY: build-installer
 build-installer: ## Write dist/install.yaml (CRDs, RBAC, Deployment of $(IMG)) from config/default

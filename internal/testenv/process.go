@@ -117,3 +117,7 @@ func script(name string) (string, error) {
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	return lines[len(lines)-1], nil
 }
+
+// Helm returns the path of the helm binary hack/helm.sh builds (or finds
+// cached).
+func Helm() (string, error) { return script("helm.sh") }
