@@ -220,10 +220,11 @@ type FluxStatus struct {
 // +kubebuilder:resource:scope=Cluster,categories=switchyard
 // +kubebuilder:printcolumn:name="Store",type=string,JSONPath=`.spec.stateStoreRef.name`
 // +kubebuilder:printcolumn:name="Kind",type=string,JSONPath=`.spec.stateStoreRef.kind`,priority=1
-// +kubebuilder:printcolumn:name="Path",type=string,JSONPath=`.status.path`
+// +kubebuilder:printcolumn:name="Path",type=string,JSONPath=`.status.path`,priority=1
 // +kubebuilder:printcolumn:name="Schedulable",type=boolean,JSONPath=`.spec.schedulable`
 // +kubebuilder:printcolumn:name="Placements",type=integer,JSONPath=`.status.placements`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Applied",type=string,JSONPath=`.status.conditions[?(@.type=="Applied")].reason`
 // +kubebuilder:printcolumn:name="Revision",type=string,JSONPath=`.status.flux.lastAppliedRevision`,priority=1
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1

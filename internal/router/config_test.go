@@ -4,10 +4,14 @@ import (
 	"path/filepath"
 	"testing"
 
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/switchyard-dev/switchyard/internal/controller"
 	"github.com/switchyard-dev/switchyard/internal/testenv"
 )
 
@@ -58,4 +62,46 @@ func readObjects(t *testing.T, path string) []*unstructured.Unstructured {
 		t.Fatal(err)
 	}
 	return objs
+}
+
+// TestPrinterColumns: `kubectl get` on every kind says at a glance whether
+// it works and why not (Ready and its reason), and `-o wide` adds the
+// message; a request also says where it went and which commit.
+func TestPrinterColumns(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(testenv.RepoRoot(), "config", "crd", "bases", "*.yaml"))
+	if len(files) == 0 {
+		t.Fatal("no CRDs")
+	}
+	var crds []*apiextensionsv1.CustomResourceDefinition
+	for _, f := range files {
+		for _, o := range readObjects(t, f) {
+			var crd apiextensionsv1.CustomResourceDefinition
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &crd); err != nil {
+				t.Fatal(err)
+			}
+			crds = append(crds, &crd)
+		}
+	}
+	request, _, err := controller.RequestCRD(shippedPromise(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	crds = append(crds, request)
+	for _, crd := range crds {
+		want := map[string]int32{"Ready": 0, "Reason": 0, "Age": 0}
+		if crd.Name == request.Name {
+			want["Destination"], want["Commit"] = 0, 0
+		} else {
+			want["Status"] = 1
+		}
+		got := map[string]int32{}
+		for _, c := range crd.Spec.Versions[0].AdditionalPrinterColumns {
+			got[c.Name] = c.Priority
+		}
+		for name, priority := range want {
+			if p, ok := got[name]; !ok || p != priority {
+				t.Errorf("%s: column %s at priority %d (present: %t), want %d", crd.Name, name, p, ok, priority)
+			}
+		}
+	}
 }
