@@ -32,6 +32,16 @@ func (w *Writer) pack(objects []plumbing.Hash) ([]byte, error) {
 // savePack stores a pushed pack in the on-disk clone and empties the
 // in-memory overlay. Callers hold mu exclusively.
 func (w *Writer) savePack(pack []byte) error {
+	if err := w.storePack(pack); err != nil {
+		return err
+	}
+	w.objects.clear()
+	return nil
+}
+
+// storePack stores a pack in the on-disk clone. Callers hold mu
+// exclusively.
+func (w *Writer) storePack(pack []byte) error {
 	pw, err := w.repo.Storer.(storer.PackfileWriter).PackfileWriter()
 	if err != nil {
 		return err
@@ -43,7 +53,6 @@ func (w *Writer) savePack(pack []byte) error {
 	if err := pw.Close(); err != nil {
 		return fmt.Errorf("saving the pack: %w", err)
 	}
-	w.objects.clear()
 	return nil
 }
 

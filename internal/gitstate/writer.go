@@ -55,9 +55,13 @@ type Writer struct {
 	repo  *git.Repository
 	batch *statestore.Batcher
 
+	// net serialises the network operations that move the writer's view
+	// of the remote, fetches and pushes; lookups never take it.
+	net sync.Mutex
 	// mu guards the repository: writing objects and refs (building a
-	// commit, fetching) takes it exclusively; reading (pushing, Exists)
-	// shares it, so lookups do not wait for the network.
+	// commit, storing what a fetch or push sent) takes it exclusively;
+	// reading (packing, Exists, Contains) shares it. Nobody holds it across
+	// the network, so lookups do not wait for a slow remote.
 	mu sync.RWMutex
 	// fetched is true once the remote branch was fetched at least once.
 	fetched atomic.Bool
@@ -342,58 +346,6 @@ func (w *Writer) push(ctx context.Context, base, commit, tree plumbing.Hash) err
 		return err
 	}
 	return w.setRemoteHead(commit, tree)
-}
-
-// Fetch updates the local copy of the remote branch and returns its head
-// ("" when the branch does not exist yet). It is the cheap reachability and
-// credentials check of a state store.
-func (w *Writer) Fetch(ctx context.Context) (string, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.fetchLocked(ctx)
-}
-
-// Refresh fetches like Fetch and also reports whether any fetch since the
-// last Refresh found the branch away from the head the writer knew:
-// someone else pushed, or reset it. The writer's own pushes are not moves.
-func (w *Writer) Refresh(ctx context.Context) (head string, moved bool, err error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if head, err = w.fetchLocked(ctx); err != nil {
-		return "", false, err
-	}
-	return head, w.moved.Swap(false), nil
-}
-
-func (w *Writer) fetchLocked(ctx context.Context) (string, error) {
-	spec := config.RefSpec(fmt.Sprintf("+%s:%s", w.localRef(), w.remoteRef()))
-	err := w.repo.FetchContext(ctx, &git.FetchOptions{RemoteName: remoteName, RefSpecs: []config.RefSpec{spec}, Auth: w.cfg.Auth, Tags: git.NoTags})
-	var noMatch git.NoMatchingRefSpecError
-	switch {
-	case err == nil, errors.Is(err, git.NoErrAlreadyUpToDate):
-	case errors.Is(err, transport.ErrEmptyRemoteRepository), errors.As(err, &noMatch):
-		// The branch does not exist yet: the first push creates it.
-		if err := w.repo.Storer.RemoveReference(w.remoteRef()); err != nil {
-			return "", err
-		}
-	default:
-		return "", fmt.Errorf("fetching %s from %s: %w", w.cfg.Branch, w.cfg.URL, err)
-	}
-	known, before := w.head.known, w.head.commit
-	w.fetched.Store(true)
-	w.head.known = false
-	c, t, err := w.remoteHead()
-	if err != nil {
-		return "", err
-	}
-	if known && c != before {
-		w.moved.Store(true)
-	}
-	w.head.known, w.head.commit, w.head.tree = true, c, t
-	if c.IsZero() {
-		return "", nil
-	}
-	return c.String(), nil
 }
 
 // unchanged reports whether changes would leave the last known head as it

@@ -282,3 +282,67 @@ func TestCommitMessageSaysWhatChanged(t *testing.T) {
 		t.Fatalf("subject %q", msg)
 	}
 }
+
+// TestLookupsDoNotWaitForTheNetwork: while a fetch hangs on a server that
+// accepted the connection but never answers, lookups (Exists, Contains,
+// an unchanged Write) answer from what the writer already knows.
+func TestLookupsDoNotWaitForTheNetwork(t *testing.T) {
+	g := testenv.StartGitServer(t)
+	url := g.NewRepo(t, "state")
+	w := open(t, url, "")
+	a := write(t, w, file("d/resources/ns/p/a", "x.yaml", "a"))
+	b := write(t, w, file("d/resources/ns/p/b", "x.yaml", "b"))
+
+	g.Proxy.Hold()
+	t.Cleanup(g.Proxy.Release)
+	fetched := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_, err := w.Fetch(ctx)
+		fetched <- err
+	}()
+	testenv.WaitFor(t, 10*time.Second, "the fetch to reach the server", func() (bool, string) {
+		return g.Proxy.Held() > 0, fmt.Sprintf("%d held", g.Proxy.Held())
+	})
+
+	answers := func(what string, f func() error) {
+		t.Helper()
+		done := make(chan error, 1)
+		go func() { done <- f() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("%s: %v", what, err)
+			}
+		case <-time.After(2 * time.Second):
+			t.Errorf("%s waited for the fetch", what)
+		}
+	}
+	answers("Exists", func() error {
+		if ok, err := w.Exists("d/resources/ns/p/a"); err != nil || !ok {
+			return fmt.Errorf("got %v, %v; want true", ok, err)
+		}
+		return nil
+	})
+	answers("Contains", func() error {
+		if ok, err := w.Contains(b.Commit, a.Commit); err != nil || !ok {
+			return fmt.Errorf("got %v, %v; want true", ok, err)
+		}
+		return nil
+	})
+	answers("an unchanged Write", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		r, err := w.Write(ctx, "again", file("d/resources/ns/p/b", "x.yaml", "b"))
+		if err == nil && (r.Changed || r.Commit != b.Commit) {
+			err = fmt.Errorf("got %+v, want commit %s unchanged", r, b.Commit)
+		}
+		return err
+	})
+
+	g.Proxy.Release()
+	if err := <-fetched; err != nil {
+		t.Fatalf("fetch after the release: %v", err)
+	}
+}

@@ -16,6 +16,10 @@ type Proxy struct {
 	mu    sync.Mutex
 	ln    net.Listener
 	conns map[net.Conn]struct{}
+	// gate, when not nil, holds new connections until it is closed
+	// (Hold, Release); held counts the connections waiting on it.
+	gate chan struct{}
+	held int
 }
 
 // NewProxy starts a proxy to target on a free loopback port.
@@ -56,6 +60,19 @@ func (p *Proxy) serve(ln net.Listener) {
 }
 
 func (p *Proxy) forward(c net.Conn) {
+	p.mu.Lock()
+	gate := p.gate
+	if gate != nil {
+		p.conns[c] = struct{}{}
+		p.held++
+	}
+	p.mu.Unlock()
+	if gate != nil {
+		<-gate
+		p.mu.Lock()
+		p.held--
+		p.mu.Unlock()
+	}
 	up, err := net.Dial("tcp", p.target)
 	if err != nil {
 		c.Close()
@@ -89,4 +106,31 @@ func (p *Proxy) Stop() {
 	for c := range p.conns {
 		c.Close()
 	}
+}
+
+// Hold makes new connections wait, accepted but unanswered, as a server
+// that hangs looks from outside, until Release.
+func (p *Proxy) Hold() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.gate == nil {
+		p.gate = make(chan struct{})
+	}
+}
+
+// Release lets held connections through and stops holding new ones.
+func (p *Proxy) Release() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.gate != nil {
+		close(p.gate)
+		p.gate = nil
+	}
+}
+
+// Held is the number of connections waiting for Release.
+func (p *Proxy) Held() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.held
 }
