@@ -324,10 +324,14 @@ func (w *Writer) setRemoteHead(commit, tree plumbing.Hash) error {
 
 // push sends commit, built on base, as the new head of the branch
 // (fast-forward only), then keeps the pushed pack on disk and records the
-// commit as the remote head.
+// commit as the remote head. It holds net throughout: a fetch that saw the
+// commit on the remote before it is recorded would take the writer's own
+// push for someone else's move of the branch.
 func (w *Writer) push(ctx context.Context, base, commit, tree plumbing.Hash) error {
 	ctx, cancel := context.WithTimeout(ctx, networkTimeout)
 	defer cancel()
+	w.net.Lock()
+	defer w.net.Unlock()
 	w.mu.RLock()
 	pack, err := w.pack(w.trees.written)
 	w.mu.RUnlock()

@@ -346,3 +346,48 @@ func TestLookupsDoNotWaitForTheNetwork(t *testing.T) {
 		t.Fatalf("fetch after the release: %v", err)
 	}
 }
+
+// TestOwnPushIsNotDrift: Refreshes running while the writer pushes see the
+// writer's own commits on the remote, sometimes before the writer recorded
+// them; none of them is a move of the branch.
+func TestOwnPushIsNotDrift(t *testing.T) {
+	g := testenv.StartGitServer(t)
+	url := g.NewRepo(t, "state")
+	w := open(t, url, "")
+	write(t, w, file("d/resources/ns/p/first", "x.yaml", "0"))
+	if _, _, err := w.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	stop := make(chan struct{})
+	var moves, refreshes int
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_, moved, err := w.Refresh(context.Background())
+			if err != nil {
+				t.Errorf("refresh: %v", err)
+				return
+			}
+			refreshes++
+			if moved {
+				moves++
+			}
+		}
+	}()
+	for i := range 40 {
+		write(t, w, file(fmt.Sprintf("d/resources/ns/p/r%d", i), "x.yaml", "x"))
+	}
+	close(stop)
+	wg.Wait()
+	if moves != 0 {
+		t.Errorf("%d of %d refreshes during 40 pushes of the writer's own reported the branch moved", moves, refreshes)
+	}
+}
