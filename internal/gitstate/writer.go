@@ -18,6 +18,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	"k8s.io/utils/lru"
 
 	"github.com/switchyard-dev/switchyard/internal/metrics"
 	"github.com/switchyard-dev/switchyard/internal/statestore"
@@ -75,13 +76,11 @@ type Writer struct {
 		known        bool
 		commit, tree plumbing.Hash
 	}
-	// ancestry caches Contains answers; commits never change, so entries
-	// never go stale. It is emptied when it reaches maxAncestry entries.
-	ancestryMu sync.Mutex
-	ancestry   map[[2]string]bool
+	// ancestry caches Contains answers and generations the generation
+	// number of known commits (ancestry.go); commits never change, so
+	// entries never go stale. Both are bounded LRU caches.
+	ancestry, generations *lru.Cache
 }
-
-const maxAncestry = 100000
 
 const remoteName = "origin"
 
@@ -104,7 +103,8 @@ func Open(cfg Config) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &Writer{cfg: cfg, repo: repo, objects: newOverlay(repo.Storer)}
+	w := &Writer{cfg: cfg, repo: repo, objects: newOverlay(repo.Storer),
+		ancestry: lru.New(maxAncestry), generations: lru.New(maxGenerations)}
 	w.trees = newTrees(w.objects)
 	w.batch = statestore.NewBatcher(cfg.Name, cfg.MaxBatch, cfg.Retries, statestore.Funcs{Write: w.commit, Unchanged: w.unchanged})
 	return w, nil
@@ -405,42 +405,4 @@ func (w *Writer) Exists(dir string) (bool, error) {
 	}
 	h, err := w.trees.subtree(tree, w.full(dir))
 	return !h.IsZero(), err
-}
-
-// Contains reports whether commit head includes commit c: it is c or a
-// descendant of it. It answers "did Flux apply my commit?" when Flux
-// reports head. Answers are cached, as many requests ask about the same
-// pair.
-func (w *Writer) Contains(head, c string) (bool, error) {
-	if head == c {
-		return true, nil
-	}
-	key := [2]string{head, c}
-	w.ancestryMu.Lock()
-	v, ok := w.ancestry[key]
-	w.ancestryMu.Unlock()
-	if ok {
-		return v, nil
-	}
-	w.mu.RLock()
-	defer w.mu.RUnlock()
-	hc, err := object.GetCommit(w.objects, plumbing.NewHash(head))
-	if err != nil {
-		return false, fmt.Errorf("%w: %s", statestore.ErrUnknownCommit, head)
-	}
-	cc, err := object.GetCommit(w.objects, plumbing.NewHash(c))
-	if err != nil {
-		return false, fmt.Errorf("%w: %s", statestore.ErrUnknownCommit, c)
-	}
-	ok, err = cc.IsAncestor(hc)
-	if err != nil {
-		return false, err
-	}
-	w.ancestryMu.Lock()
-	if w.ancestry == nil || len(w.ancestry) >= maxAncestry {
-		w.ancestry = map[[2]string]bool{}
-	}
-	w.ancestry[key] = ok
-	w.ancestryMu.Unlock()
-	return ok, nil
 }

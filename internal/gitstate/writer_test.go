@@ -391,3 +391,34 @@ func TestOwnPushIsNotDrift(t *testing.T) {
 		t.Errorf("%d of %d refreshes during 40 pushes of the writer's own reported the branch moved", moves, refreshes)
 	}
 }
+
+// TestContainsCostDoesNotGrowWithHistory: "is my commit applied?" asked
+// while Flux still reports an older head (the usual case right after a
+// write) reads no history once the writer knows the commits, however long
+// the history is; a true answer reads only the commits in between.
+func TestContainsCostDoesNotGrowWithHistory(t *testing.T) {
+	g := testenv.StartGitServer(t)
+	url := g.NewRepo(t, "state")
+	w := open(t, url, "")
+	var heads []string
+	for i := range 200 {
+		heads = append(heads, write(t, w, file("d/resources/ns/p/r", "x.yaml", fmt.Sprint(i))).Commit)
+	}
+	reads := gitstate.CountReads(w)
+	contains := func(head, c string, want bool) int64 {
+		t.Helper()
+		before := reads()
+		got, err := w.Contains(head, c)
+		if err != nil || got != want {
+			t.Fatalf("Contains(%.7s, %.7s) = %v, %v; want %v", head, c, got, err, want)
+		}
+		return reads() - before
+	}
+	contains(heads[100], heads[199], false) // the writer learns its commits
+	if n := contains(heads[150], heads[198], false); n > 2 {
+		t.Errorf("not applied yet, head at commit 151 of 200: %d objects read, want at most 2", n)
+	}
+	if n := contains(heads[190], heads[185], true); n > 2*(190-185)+2 {
+		t.Errorf("applied, head 5 commits later: %d objects read", n)
+	}
+}
