@@ -2,6 +2,7 @@ package gitstate_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -420,5 +421,75 @@ func TestContainsCostDoesNotGrowWithHistory(t *testing.T) {
 	}
 	if n := contains(heads[190], heads[185], true); n > 2*(190-185)+2 {
 		t.Errorf("applied, head 5 commits later: %d objects read", n)
+	}
+}
+
+// refusingHook is a pre-receive hook that refuses any push adding a path
+// with "forbidden" in it, naming the path.
+const refusingHook = `#!/bin/sh
+while read old new ref; do
+  if [ "$old" = 0000000000000000000000000000000000000000 ]; then
+    paths=$(git ls-tree -r --name-only "$new")
+  else
+    paths=$(git diff --name-only "$old" "$new")
+  fi
+  for p in $paths; do
+    case "$p" in *forbidden*) echo "policy: $p is not allowed here" >&2; exit 1;; esac
+  done
+done
+`
+
+// TestRefusedChangeFailsAlone: a change the server refuses (its
+// pre-receive hook) fails with the server's message, and only it: writes
+// queued with it are written.
+func TestRefusedChangeFailsAlone(t *testing.T) {
+	g := testenv.StartGitServer(t)
+	url := g.NewRepo(t, "state")
+	if err := os.WriteFile(filepath.Join(g.RepoDir("state"), "hooks", "pre-receive"), []byte(refusingHook), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w := open(t, url, "")
+	write(t, w, file("d/resources/ns/p/first", "x.yaml", "0"))
+
+	// Hold the server so the next writes queue behind one in flight and
+	// go out as one batch.
+	g.Proxy.Hold()
+	errs := make(chan error, 1)
+	go func() {
+		_, err := w.Write(context.Background(), "held", file("d/resources/ns/p/held", "x.yaml", "h"))
+		errs <- err
+	}()
+	testenv.WaitFor(t, 10*time.Second, "the held write to reach the server", func() (bool, string) {
+		return g.Proxy.Held() > 0, fmt.Sprintf("%d held", g.Proxy.Held())
+	})
+	dirs := []string{"d/resources/ns/p/a", "d/resources/ns/p/b", "d/resources/ns/p/forbidden", "d/resources/ns/p/c"}
+	results := make([]chan error, len(dirs))
+	for i, dir := range dirs {
+		results[i] = make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			_, err := w.Write(ctx, dir, file(dir, "x.yaml", "x"))
+			results[i] <- err
+		}()
+	}
+	g.Proxy.Release()
+	if err := <-errs; err != nil {
+		t.Fatalf("held write: %v", err)
+	}
+	for i, dir := range dirs {
+		err := <-results[i]
+		switch {
+		case strings.Contains(dir, "forbidden"):
+			if !errors.Is(err, statestore.ErrRefused) || !strings.Contains(fmt.Sprint(err), "policy: d/resources/ns/p/forbidden/x.yaml is not allowed here") {
+				t.Errorf("%s: %v, want the server's refusal", dir, err)
+			}
+		case err != nil:
+			t.Errorf("%s failed with the refused one: %v", dir, err)
+		}
+	}
+	files := testenv.Files(t, url)
+	if len(files) != 5 || slices.ContainsFunc(files, func(f string) bool { return strings.Contains(f, "forbidden") }) {
+		t.Errorf("files %v, want the 5 allowed ones", files)
 	}
 }
