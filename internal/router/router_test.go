@@ -840,6 +840,10 @@ func TestStayKeepsRequestOnLostDestination(t *testing.T) {
 		t.Fatal(err)
 	}
 	track(p)
+	// Its own grant: run alone, no earlier test has made one.
+	if err := testenv.GrantPromise(ctx(t), k8s, p, routerNamespace); err != nil {
+		t.Fatal(err)
+	}
 	waitReady(t, &v1alpha1.Promise{}, "queue", 30*time.Second)
 	newNamespace(t, "team-stay")
 	q := &unstructured.Unstructured{Object: map[string]any{"spec": map[string]any{"size": int64(3)}}}
