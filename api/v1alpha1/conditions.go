@@ -128,6 +128,10 @@ const (
 	// Rescheduled (event): the request left its old destination and was
 	// placed on another.
 	Rescheduled = "Rescheduled"
+	// Rewriting (event on a state store): the router took a new value of
+	// the rewrite annotation and woke the store's destinations to check
+	// their files against the store.
+	Rewriting = "Rewriting"
 
 	// Applied reasons (requests and destinations).
 	// InSync: Flux applied the commit or a later one.

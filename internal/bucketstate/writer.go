@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/switchyard-dev/switchyard/internal/metrics"
 	"github.com/switchyard-dev/switchyard/internal/statestore"
@@ -329,10 +330,28 @@ func (w *Writer) putAll(ctx context.Context, keys []string, wanted map[string]wa
 			all = append(all, err)
 		}
 	}
-	if len(all) > 0 {
-		return fmt.Errorf("%d of %d puts failed: %w", len(all), len(keys), all[0])
+	if len(all) == 0 {
+		return nil
 	}
-	return nil
+	// A failure to reach the bucket is retried whole; only when every
+	// failed put was refused is the batch refused (and split).
+	first := all[0]
+	for _, err := range all {
+		if !errors.Is(err, statestore.ErrRefused) {
+			first = err
+			break
+		}
+	}
+	return fmt.Errorf("%d of %d puts failed: %w", len(all), len(keys), first)
+}
+
+// refusedCodes are S3 errors about the object itself: sending it again
+// gets the same answer.
+var refusedCodes = map[string]bool{"KeyTooLongError": true, "EntityTooLarge": true, "InvalidObjectName": true}
+
+func refused(err error) bool {
+	var api smithy.APIError
+	return errors.As(err, &api) && refusedCodes[api.ErrorCode()]
 }
 
 func (w *Writer) put(ctx context.Context, key string, content []byte) error {
@@ -344,6 +363,9 @@ func (w *Writer) put(ctx context.Context, key string, content []byte) error {
 		ContentMD5: aws.String(base64.StdEncoding.EncodeToString(s[:])), ContentType: aws.String(contentType(key)),
 	})
 	if err != nil {
+		if refused(err) {
+			err = fmt.Errorf("%w: %w", statestore.ErrRefused, err)
+		}
 		return fmt.Errorf("putting %s in bucket %s: %w", key, w.cfg.Bucket, err)
 	}
 	metrics.ObjectWrites.WithLabelValues(w.cfg.Name, "put").Inc()

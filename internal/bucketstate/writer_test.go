@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -338,5 +339,38 @@ func TestDirs(t *testing.T) {
 	sort.Strings(got)
 	if want := "dev-1/resources/team-a/dynamodb/a dev-1/resources/team-a/dynamodb/b"; strings.Join(got, " ") != want {
 		t.Fatalf("Dirs = %v", got)
+	}
+}
+
+// TestKeyTooLongFailsAlone: a Write whose key the bucket refuses (over
+// S3's 1,024 bytes) fails with the store's message as a refusal, not
+// retried, and a Write sent with it is written.
+func TestKeyTooLongFailsAlone(t *testing.T) {
+	s := testenv.StartS3(t, bucket)
+	w := open(t, s, "clusters")
+	long := request("dev-1", strings.Repeat("n", 200)+"/"+strings.Repeat("n", 200)+"/"+strings.Repeat("n", 200)+"/"+
+		strings.Repeat("n", 200)+"/"+strings.Repeat("n", 200), "a: 1\n")
+	errs := make(chan error, 2)
+	for _, c := range []statestore.Change{long, request("dev-1", "orders", "a: 2\n")} {
+		go func() {
+			_, err := w.Write(ctx(t), c.Dir, c)
+			errs <- err
+		}()
+	}
+	var refused, failed int
+	for range 2 {
+		switch err := <-errs; {
+		case errors.Is(err, statestore.ErrRefused) && strings.Contains(err.Error(), "KeyTooLongError"):
+			refused++
+		case err != nil:
+			t.Errorf("write: %v", err)
+			failed++
+		}
+	}
+	if refused != 1 || failed != 0 {
+		t.Errorf("%d refused (want 1), %d failed otherwise", refused, failed)
+	}
+	if keys := s.Keys(t, bucket); !slices.Contains(keys, "clusters/dev-1/resources/team-a/dynamodb/orders/table.yaml") {
+		t.Errorf("keys %v: the good write is missing", keys)
 	}
 }

@@ -16,8 +16,12 @@
 // One RequestReconciler per kind, working on unstructured objects:
 // schedule (internal/scheduler), check the Promise's claims
 // (internal/claims, fed from the kind's informer), render
-// (internal/render), write (internal/gitstate), then one status patch
-// with Scheduled, Written and Ready. With a table probe, Ready needs the
+// (internal/render), write through the destination's state store writer
+// (internal/statestore; a Git or bucket store from
+// internal/destinations.Stores), then one status patch with Scheduled,
+// Written and Ready. The patch carries the resourceVersion the reconcile
+// read: a status decided from a stale cache is refused and decided again,
+// and status-only updates (the router's own patches) wake no reconcile. With a table probe, Ready needs the
 // table to be the one ACK reports for the request's own Table object
 // (internal/probe). A finalizer removes the request's files when it is
 // deleted, and releases its claims when it goes.

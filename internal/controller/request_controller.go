@@ -72,7 +72,8 @@ func (r *RequestReconciler) SetupWithManager(mgr ctrl.Manager, workers int) erro
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("request-"+r.GVK.GroupKind().String()).
-		For(r.newObject()).
+		// The router's own status patch does not wake the request again.
+		For(r.newObject(), builder.WithPredicates(RequestChanged)).
 		// A destination event wakes only the requests it concerns, and only
 		// when something scheduling reads changed.
 		Watches(&v1alpha1.Destination{}, handler.EnqueueRequestsFromMapFunc(r.forDestination),
@@ -128,6 +129,16 @@ var fluxConfirmed = predicate.Funcs{
 	DeleteFunc:  func(event.DeleteEvent) bool { return false },
 	GenericFunc: func(event.GenericEvent) bool { return false },
 }
+
+// RequestChanged passes request events a reconcile must see: creation,
+// deletion, a spec change, a label or annotation change (the rewrite,
+// skip-cleanup and released-from annotations) and the start of deletion.
+// Updates of status alone, the router's own patches among them, do not
+// pass: a reconcile decides from the spec and the state store, and reads
+// status only as its memory of what it wrote.
+var RequestChanged = predicate.Or[client.Object](
+	predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{},
+	predicate.AnnotationChangedPredicate{}, deletionStarted)
 
 // deletionStarted passes the update that sets deletionTimestamp.
 var deletionStarted = predicate.Funcs{
@@ -216,10 +227,18 @@ func (r *RequestReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	result, err := r.reconcile(ctx, obj, st, dests.Items)
 	st.ObservedGeneration = obj.GetGeneration()
 	if perr := r.patchStatus(ctx, obj, before, st); perr != nil {
+		if apierrors.IsConflict(perr) && err == nil {
+			// Decided from a stale copy: decide again from a fresh one.
+			return ctrl.Result{RequeueAfter: conflictRetry}, nil
+		}
 		return ctrl.Result{}, errors.Join(err, perr)
 	}
 	return result, err
 }
+
+// conflictRetry is how soon a reconcile whose status patch met a newer
+// object runs again (the cache is then usually current).
+const conflictRetry = 100 * time.Millisecond
 
 // reconcile schedules, renders and writes, recording each step in st.
 func (r *RequestReconciler) reconcile(ctx context.Context, obj *unstructured.Unstructured, st *v1alpha1.RequestStatus, dests []v1alpha1.Destination) (ctrl.Result, error) {
@@ -695,7 +714,9 @@ func readStatus(obj *unstructured.Unstructured) (*v1alpha1.RequestStatus, error)
 }
 
 // patchStatus writes st when it differs from before: one patch per
-// reconcile at most.
+// reconcile at most. The patch carries the resourceVersion of obj, the
+// copy st was computed from, so a status decided from a stale copy is
+// refused with a conflict instead of overwriting a newer one.
 func (r *RequestReconciler) patchStatus(ctx context.Context, obj *unstructured.Unstructured, before, st *v1alpha1.RequestStatus) error {
 	if equality.Semantic.DeepEqual(before, st) {
 		return nil
@@ -705,6 +726,7 @@ func (r *RequestReconciler) patchStatus(ctx context.Context, obj *unstructured.U
 		return err
 	}
 	patch := &unstructured.Unstructured{Object: map[string]any{"status": raw}}
+	patch.SetResourceVersion(obj.GetResourceVersion())
 	data, err := patch.MarshalJSON()
 	if err != nil {
 		return err

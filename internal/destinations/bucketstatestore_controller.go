@@ -50,7 +50,7 @@ func (r *BucketStateStoreReconciler) check(ctx context.Context, ref v1alpha1.Sta
 	if err != nil {
 		return notReady(v1alpha1.BucketUnreachable, err.Error())
 	}
-	rev, err := r.refresh(ctx, ref, st.Annotations, w)
+	rev, err := r.refresh(ctx, ref, st, w)
 	if err != nil {
 		return notReady(v1alpha1.BucketUnreachable, err.Error())
 	}

@@ -53,7 +53,7 @@ func (r *GitStateStoreReconciler) check(ctx context.Context, ref v1alpha1.StateS
 	if err != nil {
 		return notReady(v1alpha1.RepositoryUnreachable, err.Error())
 	}
-	head, err := r.refresh(ctx, ref, st.Annotations, w)
+	head, err := r.refresh(ctx, ref, st, w)
 	if err != nil {
 		return notReady(v1alpha1.RepositoryUnreachable, err.Error())
 	}

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -37,6 +38,9 @@ type StoreReconciler struct {
 	Index *placement.Index
 	// Interval between checks of a Ready store.
 	Interval time.Duration
+	// Recorder, when set, records a Rewriting event when a rewrite is
+	// taken.
+	Recorder events.EventRecorder
 
 	// rewrites holds the last RewriteAnnotation value seen per store.
 	rewrites sync.Map
@@ -81,10 +85,11 @@ func (r *StoreReconciler) reconcile(ctx context.Context, ref v1alpha1.StateStore
 // refreshed wakes the store's destinations when the store moved under the
 // router or its rewrite annotation changed: every request and canary is
 // then checked against the store, and whatever differs is written back.
-func (r *StoreReconciler) refreshed(ctx context.Context, ref v1alpha1.StateStoreReference, annotations map[string]string, moved bool) {
-	rewrite := annotations[v1alpha1.RewriteAnnotation]
+func (r *StoreReconciler) refreshed(ctx context.Context, ref v1alpha1.StateStoreReference, obj client.Object, moved bool) {
+	rewrite := obj.GetAnnotations()[v1alpha1.RewriteAnnotation]
 	last, seen := r.rewrites.Swap(ref.String(), rewrite)
-	if !moved && (!seen || last == rewrite) {
+	asked := seen && last != rewrite
+	if !moved && !asked {
 		return
 	}
 	var list v1alpha1.DestinationList
@@ -93,21 +98,27 @@ func (r *StoreReconciler) refreshed(ctx context.Context, ref v1alpha1.StateStore
 		log.FromContext(ctx).Error(err, "Listing destinations to wake them")
 		return
 	}
+	woken := 0
 	for _, d := range list.Items {
 		if d.Spec.StateStoreRef.String() == ref.String() {
 			r.Index.Wake(d.Name)
+			woken++
 		}
+	}
+	if asked && r.Recorder != nil {
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, v1alpha1.Rewriting, "Rewrite",
+			"Rewrite %q: checking the files of %d destination(s) against the store", rewrite, woken)
 	}
 }
 
 // refresh re-reads the store through its writer and returns its revision,
 // waking destinations on drift.
-func (r *StoreReconciler) refresh(ctx context.Context, ref v1alpha1.StateStoreReference, annotations map[string]string, w statestore.Writer) (string, error) {
+func (r *StoreReconciler) refresh(ctx context.Context, ref v1alpha1.StateStoreReference, obj client.Object, w statestore.Writer) (string, error) {
 	rev, moved, err := w.Refresh(ctx)
 	if err != nil {
 		return "", err
 	}
-	r.refreshed(ctx, ref, annotations, moved)
+	r.refreshed(ctx, ref, obj, moved)
 	return rev, nil
 }
 

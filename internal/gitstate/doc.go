@@ -19,8 +19,25 @@
 // and tries again with backoff. It never force-pushes, so other writers'
 // commits survive. Changes that leave the tree as it was make no commit.
 //
+// A change the server refuses (a pre-receive hook, a size rule) is not
+// retried as it is: the push fails with statestore.ErrRefused and the
+// server's message, and the statestore.Batcher splits the batch until only
+// the refused Writes fail.
+//
+// # Lookups and the network
+//
+// Fetches (fetch.go) and pushes (push.go) talk to the server holding only
+// the writer's network lock, and take the repository lock just to store
+// what they received or record what they sent. Exists, Contains and
+// unchanged Writes take only the repository lock, so a slow server never
+// stalls them; and since a push records its commit before any fetch can
+// run, the writer's own push is never taken for drift. Contains uses
+// generation numbers (ancestry.go), so its cost does not grow with the
+// history.
+//
 // # Layout
 //
-// Paths in the state repo are built by the functions in layout.go, which
-// refuse any element that could leave its directory.
+// Paths in the state repo are built by the functions in
+// internal/statestore/layout.go, which refuse any element that could
+// leave its directory.
 package gitstate

@@ -6,13 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
 	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/plumbing/transport/client"
+
+	"github.com/switchyard-dev/switchyard/internal/statestore"
 )
 
 // errRemoteMoved means the branch is not where the commit was built on:
@@ -32,6 +36,16 @@ func (w *Writer) pack(objects []plumbing.Hash) ([]byte, error) {
 // savePack stores a pushed pack in the on-disk clone and empties the
 // in-memory overlay. Callers hold mu exclusively.
 func (w *Writer) savePack(pack []byte) error {
+	if err := w.storePack(pack); err != nil {
+		return err
+	}
+	w.objects.clear()
+	return nil
+}
+
+// storePack stores a pack in the on-disk clone. Callers hold mu
+// exclusively.
+func (w *Writer) storePack(pack []byte) error {
 	pw, err := w.repo.Storer.(storer.PackfileWriter).PackfileWriter()
 	if err != nil {
 		return err
@@ -43,7 +57,6 @@ func (w *Writer) savePack(pack []byte) error {
 	if err := pw.Close(); err != nil {
 		return fmt.Errorf("saving the pack: %w", err)
 	}
-	w.objects.clear()
 	return nil
 }
 
@@ -83,14 +96,36 @@ func (w *Writer) sendPack(ctx context.Context, base, commit plumbing.Hash, pack 
 	if adv != nil {
 		req = packp.NewReferenceUpdateRequestFromCapabilities(adv.Capabilities)
 	}
+	// The server's messages (a hook's refusal among them) come on side
+	// band 2: keep them for the error.
+	var messages bytes.Buffer
+	if adv != nil && adv.Capabilities.Supports(capability.Sideband64k) {
+		if err := req.Capabilities.Set(capability.Sideband64k); err != nil {
+			return err
+		}
+		req.Progress = &messages
+	}
 	req.Commands = []*packp.Command{{Name: ref, Old: base, New: commit}}
 	req.Packfile = io.NopCloser(bytes.NewReader(pack))
 	status, err := sess.ReceivePack(ctx, req)
-	if err != nil {
-		return err
+	if err == nil && status != nil {
+		err = status.Error()
 	}
-	if status != nil {
-		return status.Error()
+	if err != nil && status != nil && status.Error() != nil {
+		// The server read the pack and refused the update (a hook, a
+		// size rule): the same content would be refused again.
+		return fmt.Errorf("%w: %v: %s", statestore.ErrRefused, err, serverMessages(messages.String()))
 	}
-	return nil
+	return err
+}
+
+// serverMessages joins what the server said into one line.
+func serverMessages(s string) string {
+	var lines []string
+	for _, l := range strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }) {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, "; ")
 }

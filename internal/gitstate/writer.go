@@ -18,6 +18,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	"k8s.io/utils/lru"
 
 	"github.com/switchyard-dev/switchyard/internal/metrics"
 	"github.com/switchyard-dev/switchyard/internal/statestore"
@@ -55,9 +56,13 @@ type Writer struct {
 	repo  *git.Repository
 	batch *statestore.Batcher
 
+	// net serialises the network operations that move the writer's view
+	// of the remote, fetches and pushes; lookups never take it.
+	net sync.Mutex
 	// mu guards the repository: writing objects and refs (building a
-	// commit, fetching) takes it exclusively; reading (pushing, Exists)
-	// shares it, so lookups do not wait for the network.
+	// commit, storing what a fetch or push sent) takes it exclusively;
+	// reading (packing, Exists, Contains) shares it. Nobody holds it across
+	// the network, so lookups do not wait for a slow remote.
 	mu sync.RWMutex
 	// fetched is true once the remote branch was fetched at least once.
 	fetched atomic.Bool
@@ -71,13 +76,11 @@ type Writer struct {
 		known        bool
 		commit, tree plumbing.Hash
 	}
-	// ancestry caches Contains answers; commits never change, so entries
-	// never go stale. It is emptied when it reaches maxAncestry entries.
-	ancestryMu sync.Mutex
-	ancestry   map[[2]string]bool
+	// ancestry caches Contains answers and generations the generation
+	// number of known commits (ancestry.go); commits never change, so
+	// entries never go stale. Both are bounded LRU caches.
+	ancestry, generations *lru.Cache
 }
-
-const maxAncestry = 100000
 
 const remoteName = "origin"
 
@@ -100,7 +103,8 @@ func Open(cfg Config) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &Writer{cfg: cfg, repo: repo, objects: newOverlay(repo.Storer)}
+	w := &Writer{cfg: cfg, repo: repo, objects: newOverlay(repo.Storer),
+		ancestry: lru.New(maxAncestry), generations: lru.New(maxGenerations)}
 	w.trees = newTrees(w.objects)
 	w.batch = statestore.NewBatcher(cfg.Name, cfg.MaxBatch, cfg.Retries, statestore.Funcs{Write: w.commit, Unchanged: w.unchanged})
 	return w, nil
@@ -320,10 +324,14 @@ func (w *Writer) setRemoteHead(commit, tree plumbing.Hash) error {
 
 // push sends commit, built on base, as the new head of the branch
 // (fast-forward only), then keeps the pushed pack on disk and records the
-// commit as the remote head.
+// commit as the remote head. It holds net throughout: a fetch that saw the
+// commit on the remote before it is recorded would take the writer's own
+// push for someone else's move of the branch.
 func (w *Writer) push(ctx context.Context, base, commit, tree plumbing.Hash) error {
 	ctx, cancel := context.WithTimeout(ctx, networkTimeout)
 	defer cancel()
+	w.net.Lock()
+	defer w.net.Unlock()
 	w.mu.RLock()
 	pack, err := w.pack(w.trees.written)
 	w.mu.RUnlock()
@@ -342,58 +350,6 @@ func (w *Writer) push(ctx context.Context, base, commit, tree plumbing.Hash) err
 		return err
 	}
 	return w.setRemoteHead(commit, tree)
-}
-
-// Fetch updates the local copy of the remote branch and returns its head
-// ("" when the branch does not exist yet). It is the cheap reachability and
-// credentials check of a state store.
-func (w *Writer) Fetch(ctx context.Context) (string, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.fetchLocked(ctx)
-}
-
-// Refresh fetches like Fetch and also reports whether any fetch since the
-// last Refresh found the branch away from the head the writer knew:
-// someone else pushed, or reset it. The writer's own pushes are not moves.
-func (w *Writer) Refresh(ctx context.Context) (head string, moved bool, err error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if head, err = w.fetchLocked(ctx); err != nil {
-		return "", false, err
-	}
-	return head, w.moved.Swap(false), nil
-}
-
-func (w *Writer) fetchLocked(ctx context.Context) (string, error) {
-	spec := config.RefSpec(fmt.Sprintf("+%s:%s", w.localRef(), w.remoteRef()))
-	err := w.repo.FetchContext(ctx, &git.FetchOptions{RemoteName: remoteName, RefSpecs: []config.RefSpec{spec}, Auth: w.cfg.Auth, Tags: git.NoTags})
-	var noMatch git.NoMatchingRefSpecError
-	switch {
-	case err == nil, errors.Is(err, git.NoErrAlreadyUpToDate):
-	case errors.Is(err, transport.ErrEmptyRemoteRepository), errors.As(err, &noMatch):
-		// The branch does not exist yet: the first push creates it.
-		if err := w.repo.Storer.RemoveReference(w.remoteRef()); err != nil {
-			return "", err
-		}
-	default:
-		return "", fmt.Errorf("fetching %s from %s: %w", w.cfg.Branch, w.cfg.URL, err)
-	}
-	known, before := w.head.known, w.head.commit
-	w.fetched.Store(true)
-	w.head.known = false
-	c, t, err := w.remoteHead()
-	if err != nil {
-		return "", err
-	}
-	if known && c != before {
-		w.moved.Store(true)
-	}
-	w.head.known, w.head.commit, w.head.tree = true, c, t
-	if c.IsZero() {
-		return "", nil
-	}
-	return c.String(), nil
 }
 
 // unchanged reports whether changes would leave the last known head as it
@@ -449,42 +405,4 @@ func (w *Writer) Exists(dir string) (bool, error) {
 	}
 	h, err := w.trees.subtree(tree, w.full(dir))
 	return !h.IsZero(), err
-}
-
-// Contains reports whether commit head includes commit c: it is c or a
-// descendant of it. It answers "did Flux apply my commit?" when Flux
-// reports head. Answers are cached, as many requests ask about the same
-// pair.
-func (w *Writer) Contains(head, c string) (bool, error) {
-	if head == c {
-		return true, nil
-	}
-	key := [2]string{head, c}
-	w.ancestryMu.Lock()
-	v, ok := w.ancestry[key]
-	w.ancestryMu.Unlock()
-	if ok {
-		return v, nil
-	}
-	w.mu.RLock()
-	defer w.mu.RUnlock()
-	hc, err := object.GetCommit(w.objects, plumbing.NewHash(head))
-	if err != nil {
-		return false, fmt.Errorf("%w: %s", statestore.ErrUnknownCommit, head)
-	}
-	cc, err := object.GetCommit(w.objects, plumbing.NewHash(c))
-	if err != nil {
-		return false, fmt.Errorf("%w: %s", statestore.ErrUnknownCommit, c)
-	}
-	ok, err = cc.IsAncestor(hc)
-	if err != nil {
-		return false, err
-	}
-	w.ancestryMu.Lock()
-	if w.ancestry == nil || len(w.ancestry) >= maxAncestry {
-		w.ancestry = map[[2]string]bool{}
-	}
-	w.ancestry[key] = ok
-	w.ancestryMu.Unlock()
-	return ok, nil
 }

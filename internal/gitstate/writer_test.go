@@ -2,6 +2,7 @@ package gitstate_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -280,5 +281,215 @@ func TestCommitMessageSaysWhatChanged(t *testing.T) {
 	}
 	if msg := testenv.Git(t, testenv.Clone(t, url), "log", "-1", "--format=%s"); msg != "switchyard: remove ns/gone DynamoDBRequest (p) from dev-1" {
 		t.Fatalf("subject %q", msg)
+	}
+}
+
+// TestLookupsDoNotWaitForTheNetwork: while a fetch hangs on a server that
+// accepted the connection but never answers, lookups (Exists, Contains,
+// an unchanged Write) answer from what the writer already knows.
+func TestLookupsDoNotWaitForTheNetwork(t *testing.T) {
+	g := testenv.StartGitServer(t)
+	url := g.NewRepo(t, "state")
+	w := open(t, url, "")
+	a := write(t, w, file("d/resources/ns/p/a", "x.yaml", "a"))
+	b := write(t, w, file("d/resources/ns/p/b", "x.yaml", "b"))
+
+	g.Proxy.Hold()
+	t.Cleanup(g.Proxy.Release)
+	fetched := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_, err := w.Fetch(ctx)
+		fetched <- err
+	}()
+	testenv.WaitFor(t, 10*time.Second, "the fetch to reach the server", func() (bool, string) {
+		return g.Proxy.Held() > 0, fmt.Sprintf("%d held", g.Proxy.Held())
+	})
+
+	answers := func(what string, f func() error) {
+		t.Helper()
+		done := make(chan error, 1)
+		go func() { done <- f() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("%s: %v", what, err)
+			}
+		case <-time.After(2 * time.Second):
+			t.Errorf("%s waited for the fetch", what)
+		}
+	}
+	answers("Exists", func() error {
+		if ok, err := w.Exists("d/resources/ns/p/a"); err != nil || !ok {
+			return fmt.Errorf("got %v, %v; want true", ok, err)
+		}
+		return nil
+	})
+	answers("Contains", func() error {
+		if ok, err := w.Contains(b.Commit, a.Commit); err != nil || !ok {
+			return fmt.Errorf("got %v, %v; want true", ok, err)
+		}
+		return nil
+	})
+	answers("an unchanged Write", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		r, err := w.Write(ctx, "again", file("d/resources/ns/p/b", "x.yaml", "b"))
+		if err == nil && (r.Changed || r.Commit != b.Commit) {
+			err = fmt.Errorf("got %+v, want commit %s unchanged", r, b.Commit)
+		}
+		return err
+	})
+
+	g.Proxy.Release()
+	if err := <-fetched; err != nil {
+		t.Fatalf("fetch after the release: %v", err)
+	}
+}
+
+// TestOwnPushIsNotDrift: Refreshes running while the writer pushes see the
+// writer's own commits on the remote, sometimes before the writer recorded
+// them; none of them is a move of the branch.
+func TestOwnPushIsNotDrift(t *testing.T) {
+	g := testenv.StartGitServer(t)
+	url := g.NewRepo(t, "state")
+	w := open(t, url, "")
+	write(t, w, file("d/resources/ns/p/first", "x.yaml", "0"))
+	if _, _, err := w.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	stop := make(chan struct{})
+	var moves, refreshes int
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_, moved, err := w.Refresh(context.Background())
+			if err != nil {
+				t.Errorf("refresh: %v", err)
+				return
+			}
+			refreshes++
+			if moved {
+				moves++
+			}
+		}
+	}()
+	for i := range 40 {
+		write(t, w, file(fmt.Sprintf("d/resources/ns/p/r%d", i), "x.yaml", "x"))
+	}
+	close(stop)
+	wg.Wait()
+	if moves != 0 {
+		t.Errorf("%d of %d refreshes during 40 pushes of the writer's own reported the branch moved", moves, refreshes)
+	}
+}
+
+// TestContainsCostDoesNotGrowWithHistory: "is my commit applied?" asked
+// while Flux still reports an older head (the usual case right after a
+// write) reads no history once the writer knows the commits, however long
+// the history is; a true answer reads only the commits in between.
+func TestContainsCostDoesNotGrowWithHistory(t *testing.T) {
+	g := testenv.StartGitServer(t)
+	url := g.NewRepo(t, "state")
+	w := open(t, url, "")
+	var heads []string
+	for i := range 200 {
+		heads = append(heads, write(t, w, file("d/resources/ns/p/r", "x.yaml", fmt.Sprint(i))).Commit)
+	}
+	reads := gitstate.CountReads(w)
+	contains := func(head, c string, want bool) int64 {
+		t.Helper()
+		before := reads()
+		got, err := w.Contains(head, c)
+		if err != nil || got != want {
+			t.Fatalf("Contains(%.7s, %.7s) = %v, %v; want %v", head, c, got, err, want)
+		}
+		return reads() - before
+	}
+	contains(heads[100], heads[199], false) // the writer learns its commits
+	if n := contains(heads[150], heads[198], false); n > 2 {
+		t.Errorf("not applied yet, head at commit 151 of 200: %d objects read, want at most 2", n)
+	}
+	if n := contains(heads[190], heads[185], true); n > 2*(190-185)+2 {
+		t.Errorf("applied, head 5 commits later: %d objects read", n)
+	}
+}
+
+// refusingHook is a pre-receive hook that refuses any push adding a path
+// with "forbidden" in it, naming the path.
+const refusingHook = `#!/bin/sh
+while read old new ref; do
+  if [ "$old" = 0000000000000000000000000000000000000000 ]; then
+    paths=$(git ls-tree -r --name-only "$new")
+  else
+    paths=$(git diff --name-only "$old" "$new")
+  fi
+  for p in $paths; do
+    case "$p" in *forbidden*) echo "policy: $p is not allowed here" >&2; exit 1;; esac
+  done
+done
+`
+
+// TestRefusedChangeFailsAlone: a change the server refuses (its
+// pre-receive hook) fails with the server's message, and only it: writes
+// queued with it are written.
+func TestRefusedChangeFailsAlone(t *testing.T) {
+	g := testenv.StartGitServer(t)
+	url := g.NewRepo(t, "state")
+	if err := os.WriteFile(filepath.Join(g.RepoDir("state"), "hooks", "pre-receive"), []byte(refusingHook), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w := open(t, url, "")
+	write(t, w, file("d/resources/ns/p/first", "x.yaml", "0"))
+
+	// Hold the server so the next writes queue behind one in flight and
+	// go out as one batch.
+	g.Proxy.Hold()
+	errs := make(chan error, 1)
+	go func() {
+		_, err := w.Write(context.Background(), "held", file("d/resources/ns/p/held", "x.yaml", "h"))
+		errs <- err
+	}()
+	testenv.WaitFor(t, 10*time.Second, "the held write to reach the server", func() (bool, string) {
+		return g.Proxy.Held() > 0, fmt.Sprintf("%d held", g.Proxy.Held())
+	})
+	dirs := []string{"d/resources/ns/p/a", "d/resources/ns/p/b", "d/resources/ns/p/forbidden", "d/resources/ns/p/c"}
+	results := make([]chan error, len(dirs))
+	for i, dir := range dirs {
+		results[i] = make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			_, err := w.Write(ctx, dir, file(dir, "x.yaml", "x"))
+			results[i] <- err
+		}()
+	}
+	g.Proxy.Release()
+	if err := <-errs; err != nil {
+		t.Fatalf("held write: %v", err)
+	}
+	for i, dir := range dirs {
+		err := <-results[i]
+		switch {
+		case strings.Contains(dir, "forbidden"):
+			if !errors.Is(err, statestore.ErrRefused) || !strings.Contains(fmt.Sprint(err), "policy: d/resources/ns/p/forbidden/x.yaml is not allowed here") {
+				t.Errorf("%s: %v, want the server's refusal", dir, err)
+			}
+		case err != nil:
+			t.Errorf("%s failed with the refused one: %v", dir, err)
+		}
+	}
+	files := testenv.Files(t, url)
+	if len(files) != 5 || slices.ContainsFunc(files, func(f string) bool { return strings.Contains(f, "forbidden") }) {
+		t.Errorf("files %v, want the 5 allowed ones", files)
 	}
 }

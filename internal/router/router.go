@@ -182,7 +182,7 @@ func Setup(mgr ctrl.Manager, o Options) (*destinations.Stores, error) {
 	// Promises.
 	claimIndex := claims.New()
 	storeChecks := &destinations.StoreReconciler{Client: mgr.GetClient(), SecretReader: secrets,
-		Stores: stores, Index: index, Interval: o.StoreInterval}
+		Stores: stores, Index: index, Interval: o.StoreInterval, Recorder: recorder}
 	reconcilers := []interface{ SetupWithManager(ctrl.Manager) error }{
 		&destinations.GitStateStoreReconciler{StoreReconciler: storeChecks},
 		&destinations.BucketStateStoreReconciler{StoreReconciler: storeChecks},

@@ -673,8 +673,8 @@ func statusOf(t *testing.T, u *unstructured.Unstructured) v1alpha1.RequestStatus
 // edits another, in a commit of its own. The router sees the branch move
 // (at its next store check, or when its own push is refused and replayed)
 // and writes both back, without touching the other writer's history; a
-// rewrite asked for with the annotation on an intact repository changes
-// nothing.
+// rewrite asked for with the annotation on an intact repository, once the
+// router took it (its Rewriting event), changes nothing.
 func TestDriftIsRepaired(t *testing.T) {
 	_, url := scenario(t, "drift")
 	newDestination(t, "drift-1", "drift", labels("drift"))
@@ -711,6 +711,20 @@ func TestDriftIsRepaired(t *testing.T) {
 	if err := k8s.Patch(ctx(t), st, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{"switchyard.dev/rewrite":"1"}}}`))); err != nil {
 		t.Fatal(err)
 	}
+	// The rewrite must have been taken (its destinations woken) before
+	// "no commit" means anything.
+	testenv.WaitFor(t, 30*time.Second, "the rewrite taken", func() (bool, string) {
+		var list eventsv1.EventList
+		if err := k8s.List(ctx(t), &list); err != nil {
+			return false, err.Error()
+		}
+		for _, e := range list.Items {
+			if e.Regarding.Name == "drift" && e.Reason == v1alpha1.Rewriting && strings.Contains(e.Note, `"1"`) {
+				return true, e.Note
+			}
+		}
+		return false, fmt.Sprintf("no %s event among %d", v1alpha1.Rewriting, len(list.Items))
+	})
 	createRequest(t, "team-drift", "after", tableSpec("after", "drift", nil))
 	waitReadyRequest(t, "team-drift", "after")
 	log := testenv.Git(t, testenv.Clone(t, url), "log", "--format=%s", head+"..HEAD")
@@ -826,6 +840,10 @@ func TestStayKeepsRequestOnLostDestination(t *testing.T) {
 		t.Fatal(err)
 	}
 	track(p)
+	// Its own grant: run alone, no earlier test has made one.
+	if err := testenv.GrantPromise(ctx(t), k8s, p, routerNamespace); err != nil {
+		t.Fatal(err)
+	}
 	waitReady(t, &v1alpha1.Promise{}, "queue", 30*time.Second)
 	newNamespace(t, "team-stay")
 	q := &unstructured.Unstructured{Object: map[string]any{"spec": map[string]any{"size": int64(3)}}}

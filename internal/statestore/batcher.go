@@ -2,7 +2,10 @@ package statestore
 
 import (
 	"context"
+	"errors"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/switchyard-dev/switchyard/internal/metrics"
 )
@@ -169,29 +172,26 @@ func (b *Batcher) failQueued() {
 }
 
 // run writes the batch, retrying with backoff, and answers every Write.
+// A batch the store refuses (ErrRefused) is not retried whole: its halves
+// are run in turn, so only the Writes the store refuses fail, each with
+// the store's own message.
 func (b *Batcher) run(batch []*op) {
 	writes := make([]Write, len(batch))
 	for i, o := range batch {
 		writes[i] = o.Write
 	}
-	var err error
-	backoff := 100 * time.Millisecond
-	for attempt := 0; attempt <= b.retries; attempt++ {
-		if attempt > 0 {
-			metrics.PushRetries.WithLabelValues(b.name).Inc()
-			if !b.sleep(backoff) {
-				err = ErrClosed
-				break
-			}
-			backoff *= 2
+	results, err := b.write(writes)
+	if err == nil {
+		for i, o := range batch {
+			o.result <- opResult{Result: results[i]}
 		}
-		var results []Result
-		if results, err = b.funcs.Write(b.ctx, writes, attempt); err == nil {
-			for i, o := range batch {
-				o.result <- opResult{Result: results[i]}
-			}
-			return
-		}
+		return
+	}
+	if errors.Is(err, ErrRefused) && len(batch) > 1 {
+		metrics.PushRetries.WithLabelValues(b.name).Inc()
+		b.run(batch[:len(batch)/2])
+		b.run(batch[len(batch)/2:])
+		return
 	}
 	metrics.PushFailures.WithLabelValues(b.name).Inc()
 	for _, o := range batch {
@@ -199,12 +199,34 @@ func (b *Batcher) run(batch []*op) {
 	}
 }
 
-// sleep waits d and reports false when the batcher is closing.
-func (b *Batcher) sleep(d time.Duration) bool {
-	select {
-	case <-time.After(d):
-		return true
-	case <-b.stop:
-		return false
+// write writes one batch, retrying failures other than a refusal with
+// backoff from 100ms, doubling.
+func (b *Batcher) write(writes []Write) ([]Result, error) {
+	var results []Result
+	var err error
+	attempt := 0
+	backoff := wait.Backoff{Duration: 100 * time.Millisecond, Factor: 2, Steps: b.retries + 1}
+	werr := wait.ExponentialBackoffWithContext(b.ctx, backoff, func(ctx context.Context) (bool, error) {
+		if attempt > 0 {
+			metrics.PushRetries.WithLabelValues(b.name).Inc()
+		}
+		results, err = b.funcs.Write(ctx, writes, attempt)
+		attempt++
+		switch {
+		case err == nil:
+			return true, nil
+		case errors.Is(err, ErrRefused):
+			return false, err // the same content is refused again
+		}
+		return false, nil
+	})
+	switch {
+	case werr == nil:
+		return results, nil
+	case b.ctx.Err() != nil:
+		return nil, ErrClosed
+	case err != nil:
+		return nil, err
 	}
+	return nil, werr
 }

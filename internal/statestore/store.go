@@ -81,3 +81,9 @@ var ErrClosed = errors.New("state store writer closed")
 // ErrUnknownCommit is returned by Contains for a revision the writer has not
 // seen (yet): someone else's write it has not read.
 var ErrUnknownCommit = errors.New("revision not known to the writer")
+
+// ErrRefused wraps a store's refusal of the content of a batch (a Git
+// pre-receive hook, a key the bucket will not take), as opposed to a
+// failure to reach it. A refused batch is not retried as it is: the
+// Batcher splits it until only the Writes the store refuses fail.
+var ErrRefused = errors.New("refused by the state store")

@@ -16,6 +16,10 @@ type Proxy struct {
 	mu    sync.Mutex
 	ln    net.Listener
 	conns map[net.Conn]struct{}
+	// gate, when not nil, holds what clients send until it is closed
+	// (Hold, Release); held counts the sends waiting on it.
+	gate chan struct{}
+	held int
 }
 
 // NewProxy starts a proxy to target on a free loopback port.
@@ -73,9 +77,43 @@ func (p *Proxy) forward(c net.Conn) {
 		up.Close()
 	}()
 	done := make(chan struct{}, 2)
-	go func() { _, _ = io.Copy(up, c); done <- struct{}{} }()
+	go func() { p.pipe(up, c); done <- struct{}{} }()
 	go func() { _, _ = io.Copy(c, up); done <- struct{}{} }()
 	<-done
+}
+
+// pipe copies what the client sends, waiting while the proxy is held.
+func (p *Proxy) pipe(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.wait()
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// wait returns at once unless the proxy is held, and then at Release.
+func (p *Proxy) wait() {
+	p.mu.Lock()
+	gate := p.gate
+	if gate != nil {
+		p.held++
+	}
+	p.mu.Unlock()
+	if gate == nil {
+		return
+	}
+	<-gate
+	p.mu.Lock()
+	p.held--
+	p.mu.Unlock()
 }
 
 // Stop closes the listener and cuts every open connection.
@@ -89,4 +127,35 @@ func (p *Proxy) Stop() {
 	for c := range p.conns {
 		c.Close()
 	}
+	if p.gate != nil {
+		close(p.gate)
+		p.gate = nil
+	}
+}
+
+// Hold makes what clients send wait, on new connections and open ones,
+// until Release: a server that hangs, as it looks from outside.
+func (p *Proxy) Hold() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.gate == nil {
+		p.gate = make(chan struct{})
+	}
+}
+
+// Release lets held connections through and stops holding new ones.
+func (p *Proxy) Release() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.gate != nil {
+		close(p.gate)
+		p.gate = nil
+	}
+}
+
+// Held is the number of client sends waiting for Release.
+func (p *Proxy) Held() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.held
 }

@@ -94,6 +94,9 @@ func (s *S3Server) Close() {
 	s.server.Close()
 }
 
+// maxS3Key is S3's limit on a key's length, in bytes of UTF-8.
+const maxS3Key = 1024
+
 // record checks the access key and logs object writes.
 func (s *S3Server) record(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -105,6 +108,13 @@ func (s *S3Server) record(next http.Handler) http.Handler {
 		}
 		// Path style: /<bucket>/<key>.
 		_, key, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+		if r.Method == http.MethodPut && len(key) > maxS3Key {
+			// S3's own rule, which gofakes3 does not apply.
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>KeyTooLongError</Code><Message>Your key is too long</Message></Error>`)
+			return
+		}
 		s.mu.Lock()
 		fail := s.failPuts != "" && r.Method == http.MethodPut && strings.Contains(key, s.failPuts)
 		s.mu.Unlock()

@@ -1,0 +1,26 @@
+package gitstate
+
+import (
+	"sync/atomic"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/storer"
+)
+
+type countingStorer struct {
+	storer.EncodedObjectStorer
+	reads atomic.Int64
+}
+
+func (c *countingStorer) EncodedObject(t plumbing.ObjectType, h plumbing.Hash) (plumbing.EncodedObject, error) {
+	c.reads.Add(1)
+	return c.EncodedObjectStorer.EncodedObject(t, h)
+}
+
+// CountReads makes w count the objects it reads from its clone and returns
+// the count so far. Call it before w is used concurrently.
+func CountReads(w *Writer) func() int64 {
+	c := &countingStorer{EncodedObjectStorer: w.objects.EncodedObjectStorer}
+	w.objects.EncodedObjectStorer = c
+	return c.reads.Load
+}
