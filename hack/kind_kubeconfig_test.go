@@ -261,7 +261,7 @@ func (r stubRun) applied(t *testing.T, context string) []*unstructured.Unstructu
 	sort.Slice(files, func(i, j int) bool { return seq(files[i]) < seq(files[j]) })
 	var objs []*unstructured.Unstructured
 	for _, f := range files {
-		objs = append(objs, readObjects(t, f)...)
+		objs = append(objs, testenv.MustReadObjects(t, f)...)
 	}
 	return objs
 }

@@ -304,7 +304,7 @@ func TestKindLocalStackServices(t *testing.T) {
 				}
 				f, ok := strings.CutPrefix(s, "kubectl --context kind-platform apply -f "+root+"/config/kind/")
 				if ok {
-					for _, o := range readObjects(t, filepath.Join(root, "config", "kind", f)) {
+					for _, o := range testenv.MustReadObjects(t, filepath.Join(root, "config", "kind", f)) {
 						endpoint, _, _ := unstructured.NestedString(o.Object, "spec", "endpoint")
 						probe, _, _ := unstructured.NestedString(o.Object, "spec", "aws", "endpoint")
 						if o.GetKind() == "BucketStateStore" && strings.Contains(endpoint, "localstack") {
@@ -317,7 +317,7 @@ func TestKindLocalStackServices(t *testing.T) {
 				}
 				f, ok = strings.CutPrefix(s, "kubectl --context kind-localstack apply -f "+root+"/")
 				if ok {
-					for _, o := range readObjects(t, filepath.Join(root, f)) {
+					for _, o := range testenv.MustReadObjects(t, filepath.Join(root, f)) {
 						if o.GetKind() != "Deployment" || o.GetName() != "localstack" {
 							continue
 						}
@@ -350,15 +350,6 @@ func TestKindLocalStackServices(t *testing.T) {
 			}
 		})
 	}
-}
-
-func readObjects(t *testing.T, path string) []*unstructured.Unstructured {
-	t.Helper()
-	objs, err := testenv.ReadObjects(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return objs
 }
 
 // TestKindNodeImagePinned checks that every cluster the script creates uses
@@ -451,7 +442,7 @@ func TestKindRegionsAgree(t *testing.T) {
 					}
 				}
 				if f, ok := strings.CutPrefix(s, "kubectl --context kind-localstack apply -f "+root+"/config/kind/"); ok {
-					for _, o := range readObjects(t, filepath.Join(root, "config", "kind", f)) {
+					for _, o := range testenv.MustReadObjects(t, filepath.Join(root, "config", "kind", f)) {
 						containers, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
 						for _, c := range containers {
 							env, _ := c.(map[string]any)["env"].([]any)
@@ -464,7 +455,7 @@ func TestKindRegionsAgree(t *testing.T) {
 					}
 				}
 				if f, ok := strings.CutPrefix(s, "kubectl --context kind-platform apply -f "+root+"/config/kind/"); ok {
-					for _, o := range readObjects(t, filepath.Join(root, "config", "kind", f)) {
+					for _, o := range testenv.MustReadObjects(t, filepath.Join(root, "config", "kind", f)) {
 						switch o.GetKind() {
 						case "Destination":
 							labels = o.GetLabels()
@@ -493,7 +484,7 @@ func TestKindRegionsAgree(t *testing.T) {
 					t.Errorf("%s is %q, the Destination's region label %q", what, r, want)
 				}
 			}
-			for _, o := range readObjects(t, filepath.Join(root, "config", "samples", "requests.yaml")) {
+			for _, o := range testenv.MustReadObjects(t, filepath.Join(root, "config", "samples", "requests.yaml")) {
 				if !waited[o.GetNamespace()+"/"+o.GetName()] {
 					continue
 				}

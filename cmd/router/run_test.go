@@ -17,7 +17,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/switchyard-dev/switchyard/internal/router"
 	"github.com/switchyard-dev/switchyard/internal/testenv"
 )
 
@@ -47,19 +46,7 @@ func TestServeGitReadyOnlyWhenLeading(t *testing.T) {
 		t.Skip("run registers its controllers' names once per process (go test -count > 1)")
 	}
 	ranRouter = true
-	cp, err := testenv.StartControlPlane()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := cp.Stop(); err != nil {
-			t.Log(err)
-		}
-	}()
-	k8s, err := client.New(cp.Config, client.Options{Scheme: router.Scheme()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cp, k8s := testenv.StartTestControlPlane(t)
 	kc, err := cp.KubeConfig()
 	if err != nil {
 		t.Fatal(err)

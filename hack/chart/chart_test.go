@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/switchyard-dev/switchyard/internal/router"
 	"github.com/switchyard-dev/switchyard/internal/testenv"
 )
 
@@ -87,15 +86,7 @@ func TestChartInstalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cp, err := testenv.StartControlPlane()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cp.Stop() })
-	c, err := client.New(cp.Config, client.Options{Scheme: router.Scheme()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, c := testenv.StartTestControlPlane(t)
 	ctx := context.Background()
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		t.Fatal(err)

@@ -22,7 +22,6 @@ import (
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/controller"
 	"github.com/switchyard-dev/switchyard/internal/inspect"
-	"github.com/switchyard-dev/switchyard/internal/router"
 	"github.com/switchyard-dev/switchyard/internal/testenv"
 )
 
@@ -32,19 +31,7 @@ import (
 // (not "Placed" with "<no value>" in its manifests), and a file holding
 // Namespaces and requests previews the requests and skips the rest.
 func TestPlaceDryRun(t *testing.T) {
-	cp, err := testenv.StartControlPlane()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := cp.Stop(); err != nil {
-			t.Log(err)
-		}
-	}()
-	c, err := client.New(cp.Config, client.Options{Scheme: router.Scheme()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, c := testenv.StartTestControlPlane(t)
 	ctx := context.Background()
 	gvk := servePromise(ctx, t, c)
 	dest := &v1alpha1.Destination{ObjectMeta: metav1.ObjectMeta{Name: "eu", Labels: map[string]string{"provider": "localstack", "region": "eu-west-1"}},

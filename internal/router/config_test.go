@@ -8,7 +8,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/switchyard-dev/switchyard/internal/controller"
@@ -32,7 +31,7 @@ func TestConfigIsAcceptedByTheAPIServer(t *testing.T) {
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			for _, obj := range readObjects(t, filepath.Join(testenv.RepoRoot(), f)) {
+			for _, obj := range testenv.MustReadObjects(t, filepath.Join(testenv.RepoRoot(), f)) {
 				var err error
 				if obj.GetKind() == "Namespace" {
 					err = k8s.Create(ctx(t), obj)
@@ -55,15 +54,6 @@ func TestConfigIsAcceptedByTheAPIServer(t *testing.T) {
 	}
 }
 
-func readObjects(t *testing.T, path string) []*unstructured.Unstructured {
-	t.Helper()
-	objs, err := testenv.ReadObjects(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return objs
-}
-
 // TestPrinterColumns: `kubectl get` on every kind says at a glance whether
 // it works and why not (Ready and its reason), and `-o wide` adds the
 // message; a request also says where it went and which commit.
@@ -74,7 +64,7 @@ func TestPrinterColumns(t *testing.T) {
 	}
 	var crds []*apiextensionsv1.CustomResourceDefinition
 	for _, f := range files {
-		for _, o := range readObjects(t, f) {
+		for _, o := range testenv.MustReadObjects(t, f) {
 			var crd apiextensionsv1.CustomResourceDefinition
 			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &crd); err != nil {
 				t.Fatal(err)

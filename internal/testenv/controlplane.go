@@ -5,9 +5,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"testing"
 
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/switchyard-dev/switchyard/internal/router"
 )
 
 // RepoRoot is the repository's top directory.
@@ -92,3 +96,24 @@ func (c *ControlPlane) UserKubeConfig(name string, groups ...string) ([]byte, er
 
 // Stop stops the control plane.
 func (c *ControlPlane) Stop() error { return c.env.Stop() }
+
+// StartTestControlPlane starts a control plane with Switchyard's CRDs for
+// one test, stopped when the test ends, and returns it with an admin
+// client.
+func StartTestControlPlane(t testing.TB) (*ControlPlane, client.Client) {
+	t.Helper()
+	cp, err := StartControlPlane()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := cp.Stop(); err != nil {
+			t.Log(err)
+		}
+	})
+	c, err := client.New(cp.Config, client.Options{Scheme: router.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cp, c
+}

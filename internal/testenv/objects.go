@@ -75,3 +75,13 @@ func EventReasons(t testing.TB, c client.Reader, ns, name string) []string {
 	}
 	return out
 }
+
+// MustReadObjects is ReadObjects for a test: an error fails it.
+func MustReadObjects(t testing.TB, path string) []*unstructured.Unstructured {
+	t.Helper()
+	objs, err := ReadObjects(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return objs
+}
