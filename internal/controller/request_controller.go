@@ -528,8 +528,10 @@ func (r *RequestReconciler) removalPending(ctx context.Context, obj *unstructure
 		return 0, ""
 	}
 	// Its own backoff: the last answer before deletion (ACTIVE, recheck in
-	// minutes) says nothing about the table going.
+	// minutes) says nothing about the table going, and an ACTIVE table now
+	// is not final either (ACK may be waiting for an update to finish).
 	target.Key += deletingKey
+	target.AwaitGone = true
 	res := r.Prober.Table(ctx, *target)
 	if res.Gone() {
 		return 0, ""

@@ -45,6 +45,10 @@ type Target struct {
 	Key   string
 	AWS   v1alpha1.AWSSpec
 	Table string
+	// AwaitGone is set while the caller waits for the table to be deleted:
+	// an ACTIVE table is then not final, and is looked at again within
+	// Max, not Recheck.
+	AwaitGone bool
 	// Owner, when it has a Name, is the ACK Table object the request
 	// rendered for the table: then the table counts only if it is the
 	// object's (see Own). Without one the probe checks existence only.
@@ -146,7 +150,7 @@ func (p *Prober) Table(ctx context.Context, t Target) Result {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch {
-	case r.Active():
+	case r.Active() && !t.AwaitGone:
 		e.delay = Recheck
 	case e.delay == 0:
 		e.delay = First

@@ -132,3 +132,22 @@ func TestTableBacksOff(t *testing.T) {
 		t.Errorf("endpoint called %d times after the target changed, want 2", n)
 	}
 }
+
+// TestWaitingForDeletionKeepsLooking: a request being deleted waits for
+// its table to go. An ACTIVE answer then is not final (ACK may not have
+// deleted it yet, or it was busy updating): the probe must look again
+// within Max, not after Recheck, or the deletion waits ten minutes for
+// nothing.
+func TestWaitingForDeletionKeepsLooking(t *testing.T) {
+	url, _ := fakeEndpoint(t, 200, `{"Table":{"TableName":"orders","TableStatus":"ACTIVE","TableArn":"arn:aws:dynamodb:us-east-1:000000000000:table/orders"}}`)
+	p := prober(secret(map[string]string{AccessKeyIDKey: "AKIDTEST", SecretAccessKeyKey: secretValue}))
+	tg := target(url)
+	tg.AwaitGone = true
+	r := p.Table(context.Background(), tg)
+	if r.Gone() {
+		t.Fatalf("an ACTIVE table is gone: %+v", r)
+	}
+	if r.RetryAfter > Max {
+		t.Fatalf("RetryAfter %s while waiting for the table to go, want at most %s", r.RetryAfter, Max)
+	}
+}
