@@ -157,7 +157,7 @@ func (r *RequestReconciler) leave(ctx context.Context, obj *unstructured.Unstruc
 		if ok, msg := feedback.AppliedOn(old, fs, commit, w.Contains); !ok {
 			st.Commit = commit
 			r.moveStep(obj, st, old.Name, v1alpha1.Retaining, fmt.Sprintf("retain annotations (%s) written to %s at %s; waiting for Flux there to apply them before the copy is removed: %s",
-				annotationList(retain), old.Name, short(commit), msg))
+				annotationList(retain), old.Name, statestore.Short(commit), msg))
 			r.Feedback.NudgeBehind(old.Name, commit, w.Contains)
 			return true, ctrl.Result{RequeueAfter: afterFlux}, nil
 		}
@@ -170,7 +170,7 @@ func (r *RequestReconciler) leave(ctx context.Context, obj *unstructured.Unstruc
 	if ok, msg := feedback.AppliedOn(old, fs, commit, w.Contains); !ok {
 		st.Commit = commit
 		r.moveStep(obj, st, old.Name, v1alpha1.Pruning, fmt.Sprintf("files removed from %s at %s; waiting for Flux there to prune them before the request is written elsewhere: %s",
-			old.Name, short(commit), msg))
+			old.Name, statestore.Short(commit), msg))
 		r.Feedback.NudgeBehind(old.Name, commit, w.Contains)
 		return true, ctrl.Result{RequeueAfter: afterFlux}, nil
 	}

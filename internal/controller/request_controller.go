@@ -349,7 +349,7 @@ func (r *RequestReconciler) write(ctx context.Context, obj *unstructured.Unstruc
 		r.Index.Committed(dest.Name, res.Commit)
 	}
 	setCondition(st, obj, v1alpha1.WrittenCondition, metav1.ConditionTrue, v1alpha1.Committed,
-		fmt.Sprintf("committed to %s at %s", dest.Spec.StateStoreRef.Name, short(st.Commit)))
+		fmt.Sprintf("committed to %s at %s", dest.Spec.StateStoreRef.Name, statestore.Short(st.Commit)))
 	return r.observe(ctx, obj, st, promise, dest, w, files), nil
 }
 
@@ -380,7 +380,7 @@ func (r *RequestReconciler) observe(ctx context.Context, obj *unstructured.Unstr
 		setCondition(st, obj, v1alpha1.ReadyCondition, status, reason, msg)
 	default:
 		setCondition(st, obj, v1alpha1.ReadyCondition, metav1.ConditionTrue, v1alpha1.Committed,
-			fmt.Sprintf("committed at %s; the router cannot see the destination (no spec.kubeConfigSecretRef), so Ready means written", short(st.Commit)))
+			fmt.Sprintf("committed at %s; the router cannot see the destination (no spec.kubeConfigSecretRef), so Ready means written", statestore.Short(st.Commit)))
 	}
 	return ctrl.Result{}
 }
@@ -489,7 +489,7 @@ func (r *RequestReconciler) finalize(ctx context.Context, obj *unstructured.Unst
 	if dest != nil && !skip && (changed || before.Commit != "") {
 		if wait, msg := r.removalPending(ctx, obj, dest, w, commit); wait != 0 {
 			st.Commit = commit
-			setCondition(st, obj, v1alpha1.WrittenCondition, metav1.ConditionFalse, v1alpha1.Deleting, "files removed at "+short(commit))
+			setCondition(st, obj, v1alpha1.WrittenCondition, metav1.ConditionFalse, v1alpha1.Deleting, "files removed at "+statestore.Short(commit))
 			setCondition(st, obj, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.Deleting,
 				msg+fmt.Sprintf("; annotate %s=true to stop waiting", v1alpha1.SkipCleanupAnnotation))
 			return ctrl.Result{RequeueAfter: wait}, r.patchStatus(ctx, obj, before, st)
@@ -517,7 +517,7 @@ func (r *RequestReconciler) removalPending(ctx context.Context, obj *unstructure
 	}
 	status, _, msg := fs.Applied(commit, w.Contains)
 	if status != metav1.ConditionTrue {
-		return afterFlux, fmt.Sprintf("files removed at %s; waiting for Flux to prune them: %s", short(commit), msg)
+		return afterFlux, fmt.Sprintf("files removed at %s; waiting for Flux to prune them: %s", statestore.Short(commit), msg)
 	}
 	var promise v1alpha1.Promise
 	if err := r.Get(ctx, types.NamespacedName{Name: r.Promise}, &promise); err != nil {
@@ -759,11 +759,4 @@ func find(dests []v1alpha1.Destination, name string) *v1alpha1.Destination {
 		}
 	}
 	return nil
-}
-
-func short(sha string) string {
-	if len(sha) > 12 {
-		return sha[:12]
-	}
-	return sha
 }

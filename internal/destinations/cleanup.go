@@ -208,7 +208,7 @@ func (r *DestinationReconciler) prune(ctx context.Context, d *v1alpha1.Destinati
 		r.Feedback.NudgeBehind(d.Name, res.Commit, w.Contains)
 		return false, fmt.Sprintf("%s were removed at %s (the canaries kept); %s", what, res.Commit, msg), nil
 	}
-	return true, fmt.Sprintf("Flux on %s applied a revision without %s (removed at %s): %s", d.Name, what, short(res.Commit), msg), nil
+	return true, fmt.Sprintf("Flux on %s applied a revision without %s (removed at %s): %s", d.Name, what, statestore.Short(res.Commit), msg), nil
 }
 
 // keepDependencies says why d's dependencies must not be pruned, or "".
@@ -246,11 +246,4 @@ func list(items []string, n int) string {
 		return strings.Join(items, ", ")
 	}
 	return fmt.Sprintf("%s and %d more", strings.Join(items[:n], ", "), len(items)-n)
-}
-
-func short(sha string) string {
-	if len(sha) > 12 {
-		return sha[:12]
-	}
-	return sha
 }

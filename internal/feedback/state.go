@@ -74,7 +74,7 @@ func (s State) Applied(commit string, contains Contains) (metav1.ConditionStatus
 		return metav1.ConditionFalse, v1alpha1.FluxNotFound, fmt.Sprintf("Kustomization %s not found on the destination; apply what `router flux-manifests` prints", s.Resources.Name)
 	}
 	applied := s.Resources.Revision
-	waiting := fmt.Sprintf("waiting for Flux to apply %s (last applied: %s)", short(commit), orNone(applied))
+	waiting := fmt.Sprintf("waiting for Flux to apply %s (last applied: %s)", statestore.Short(commit), orNone(applied))
 	if head := SHA(applied); head != "" {
 		if commit == "" {
 			commit = head
@@ -86,7 +86,7 @@ func (s State) Applied(commit string, contains Contains) (metav1.ConditionStatus
 		case errors.Is(err, statestore.ErrUnknownCommit):
 			waiting += "; the router does not know that revision yet (someone else's write)"
 		case err != nil:
-			return metav1.ConditionUnknown, v1alpha1.AwaitingFlux, fmt.Sprintf("comparing %s with %s: %v", short(commit), applied, err)
+			return metav1.ConditionUnknown, v1alpha1.AwaitingFlux, fmt.Sprintf("comparing %s with %s: %v", statestore.Short(commit), applied, err)
 		}
 	}
 	for _, o := range []Object{s.Source, s.Dependencies, s.Resources} {
@@ -105,13 +105,6 @@ func SHA(revision string) string {
 		return revision[i+1:]
 	}
 	return ""
-}
-
-func short(sha string) string {
-	if len(sha) > 12 {
-		return sha[:12]
-	}
-	return sha
 }
 
 func orNone(s string) string {
@@ -151,9 +144,9 @@ func AppliedOn(d *v1alpha1.Destination, s State, commit string, contains Contain
 	case ok:
 		return true, fmt.Sprintf("Flux applied %s (%s)", rev, v1alpha1.FluxAppliedAnnotation)
 	case err != nil && !errors.Is(err, statestore.ErrUnknownCommit):
-		return false, fmt.Sprintf("comparing %s with %s (%s): %v", short(commit), rev, v1alpha1.FluxAppliedAnnotation, err)
+		return false, fmt.Sprintf("comparing %s with %s (%s): %v", statestore.Short(commit), rev, v1alpha1.FluxAppliedAnnotation, err)
 	}
 	// Not the annotation's value: a message that changes with it would
 	// change the status of every waiting request at each confirmation.
-	return false, fmt.Sprintf("the revision in %s does not include %s yet; %s", v1alpha1.FluxAppliedAnnotation, short(commit), ask)
+	return false, fmt.Sprintf("the revision in %s does not include %s yet; %s", v1alpha1.FluxAppliedAnnotation, statestore.Short(commit), ask)
 }

@@ -65,6 +65,14 @@ type Result struct {
 	Changed bool
 }
 
+// Short is a revision cut to 12 characters, as messages show it.
+func Short(revision string) string {
+	if len(revision) > 12 {
+		return revision[:12]
+	}
+	return revision
+}
+
 // Dir is a directory at the last known revision and when it last changed.
 type Dir struct {
 	// Path is relative to the writer's root.
