@@ -11,31 +11,35 @@ import (
 	"github.com/switchyard-dev/switchyard/internal/statestore"
 )
 
-func TestApplied(t *testing.T) {
-	// History: a <- b <- c; x is someone else's commit the clone lacks.
+// contains answers for the history a <- b <- c; x is someone else's
+// commit the clone lacks.
+func contains(head, c string) (bool, error) {
+	if head == "x" || c == "x" {
+		return false, fmt.Errorf("%w: x", statestore.ErrUnknownCommit)
+	}
 	parents := map[string]string{"b": "a", "c": "b"}
-	contains := func(head, c string) (bool, error) {
-		if head == "x" || c == "x" {
-			return false, fmt.Errorf("%w: x", statestore.ErrUnknownCommit)
+	for h := head; h != ""; h = parents[h] {
+		if h == c {
+			return true, nil
 		}
-		for h := head; h != ""; h = parents[h] {
-			if h == c {
-				return true, nil
-			}
-		}
-		return false, nil
 	}
+	return false, nil
+}
+
+// seen is a healthy destination whose Flux applied revision applied.
+func seen(applied string) State {
 	ok := Object{Name: "flux-system/k", Found: true, Ready: metav1.ConditionTrue}
-	healthy := func(applied string) State {
-		res := ok
-		res.Revision = "main@sha1:" + applied
-		return State{Configured: true, Synced: true, Source: ok, Dependencies: ok, Resources: res}
-	}
-	failing := healthy("a")
+	res := ok
+	res.Revision = "main@sha1:" + applied
+	return State{Configured: true, Synced: true, Source: ok, Dependencies: ok, Resources: res}
+}
+
+func TestApplied(t *testing.T) {
+	failing := seen("a")
 	failing.Resources.Ready, failing.Resources.Reason, failing.Resources.Message = metav1.ConditionFalse, "BuildFailed", "kustomize build failed: boom"
-	waitingDep := healthy("a")
+	waitingDep := seen("a")
 	waitingDep.Resources.Ready, waitingDep.Resources.Reason = metav1.ConditionFalse, "DependencyNotReady"
-	noKustomization := healthy("a")
+	noKustomization := seen("a")
 	noKustomization.Resources = Object{Name: "flux-system/k"}
 
 	tests := []struct {
@@ -51,10 +55,10 @@ func TestApplied(t *testing.T) {
 		{"kubeconfig refused", State{Configured: true, Refused: true, Err: `user "u": tokenFile`}, "a", metav1.ConditionUnknown, v1alpha1.InsecureKubeConfig, "tokenFile"},
 		{"not synced", State{Configured: true}, "a", metav1.ConditionUnknown, v1alpha1.AwaitingFlux, "connecting"},
 		{"no Kustomization", noKustomization, "a", metav1.ConditionFalse, v1alpha1.FluxNotFound, "flux-manifests"},
-		{"applied exactly", healthy("b"), "b", metav1.ConditionTrue, v1alpha1.InSync, "main@sha1:b"},
-		{"applied a descendant", healthy("c"), "a", metav1.ConditionTrue, v1alpha1.InSync, ""},
-		{"not yet", healthy("a"), "c", metav1.ConditionFalse, v1alpha1.AwaitingFlux, "last applied: main@sha1:a"},
-		{"unknown revision", healthy("x"), "c", metav1.ConditionFalse, v1alpha1.AwaitingFlux, "does not know that revision yet"},
+		{"applied exactly", seen("b"), "b", metav1.ConditionTrue, v1alpha1.InSync, "main@sha1:b"},
+		{"applied a descendant", seen("c"), "a", metav1.ConditionTrue, v1alpha1.InSync, ""},
+		{"not yet", seen("a"), "c", metav1.ConditionFalse, v1alpha1.AwaitingFlux, "last applied: main@sha1:a"},
+		{"unknown revision", seen("x"), "c", metav1.ConditionFalse, v1alpha1.AwaitingFlux, "does not know that revision yet"},
 		{"Flux fails", failing, "c", metav1.ConditionFalse, v1alpha1.FluxFailed, "boom"},
 		{"failing but already applied", failing, "a", metav1.ConditionTrue, v1alpha1.InSync, ""},
 		{"waiting for dependencies is no failure", waitingDep, "c", metav1.ConditionFalse, v1alpha1.AwaitingFlux, ""},
@@ -70,25 +74,6 @@ func TestApplied(t *testing.T) {
 }
 
 func TestAppliedOn(t *testing.T) {
-	// History: a <- b <- c; x is unknown to the clone.
-	parents := map[string]string{"b": "a", "c": "b"}
-	contains := func(head, c string) (bool, error) {
-		if head == "x" {
-			return false, fmt.Errorf("%w: x", statestore.ErrUnknownCommit)
-		}
-		for h := head; h != ""; h = parents[h] {
-			if h == c {
-				return true, nil
-			}
-		}
-		return false, nil
-	}
-	ok := Object{Name: "flux-system/k", Found: true, Ready: metav1.ConditionTrue}
-	seen := func(applied string) State {
-		res := ok
-		res.Revision = "main@sha1:" + applied
-		return State{Configured: true, Synced: true, Source: ok, Dependencies: ok, Resources: res}
-	}
 	dest := func(confirmed string) *v1alpha1.Destination {
 		d := &v1alpha1.Destination{}
 		d.Name = "east"
