@@ -135,7 +135,6 @@ func (r *RequestReconciler) leave(ctx context.Context, obj *unstructured.Unstruc
 		r.moveStep(obj, st, old.Name, v1alpha1.StateStoreNotReady, err.Error())
 		return true, ctrl.Result{RequeueAfter: afterFlux}, nil
 	}
-	fs := r.Feedback.State(old.Name)
 	what := fmt.Sprintf("%s/%s %s (%s) on %s", obj.GetNamespace(), obj.GetName(), r.GVK.Kind, promise.Name, old.Name)
 	exists, err := w.Exists(dir)
 	if err != nil {
@@ -149,32 +148,44 @@ func (r *RequestReconciler) leave(ctx context.Context, obj *unstructured.Unstruc
 			r.moveStep(obj, st, old.Name, v1alpha1.RenderFailed, fmt.Sprintf("rendering the copy on %s with the retain annotations: %v; the copy stays there until Promise %s renders", old.Name, err, promise.Name))
 			return true, ctrl.Result{}, nil
 		}
-		commit, err := r.writeOld(ctx, w, st, v1alpha1.Retaining, old.Name, "retain annotations on "+what+" before it moves", statestore.Change{Dir: dir, Files: files, Replace: true})
-		if err != nil {
-			r.moveStep(obj, st, old.Name, v1alpha1.WriteFailed, err.Error())
-			return true, ctrl.Result{}, err
+		pending := func(commit, msg string) string {
+			return fmt.Sprintf("retain annotations (%s) written to %s at %s; waiting for Flux there to apply them before the copy is removed: %s",
+				annotationList(retain), old.Name, commit, msg)
 		}
-		if ok, msg := feedback.AppliedOn(old, fs, commit, w.Contains); !ok {
-			st.Commit = commit
-			r.moveStep(obj, st, old.Name, v1alpha1.Retaining, fmt.Sprintf("retain annotations (%s) written to %s at %s; waiting for Flux there to apply them before the copy is removed: %s",
-				annotationList(retain), old.Name, statestore.Short(commit), msg))
-			r.Feedback.NudgeBehind(old.Name, commit, w.Contains)
-			return true, ctrl.Result{RequeueAfter: afterFlux}, nil
+		if res, err := r.step(ctx, obj, st, w, old, v1alpha1.Retaining, "retain annotations on "+what+" before it moves",
+			statestore.Change{Dir: dir, Files: files, Replace: true}, pending); res != nil || err != nil {
+			return true, *res, err
 		}
 	}
-	commit, err := r.writeOld(ctx, w, st, v1alpha1.Pruning, old.Name, "remove "+what+" before it moves", statestore.Change{Dir: dir, Replace: true})
-	if err != nil {
-		r.moveStep(obj, st, old.Name, v1alpha1.WriteFailed, err.Error())
-		return true, ctrl.Result{}, err
+	pending := func(commit, msg string) string {
+		return fmt.Sprintf("files removed from %s at %s; waiting for Flux there to prune them before the request is written elsewhere: %s", old.Name, commit, msg)
 	}
-	if ok, msg := feedback.AppliedOn(old, fs, commit, w.Contains); !ok {
-		st.Commit = commit
-		r.moveStep(obj, st, old.Name, v1alpha1.Pruning, fmt.Sprintf("files removed from %s at %s; waiting for Flux there to prune them before the request is written elsewhere: %s",
-			old.Name, statestore.Short(commit), msg))
-		r.Feedback.NudgeBehind(old.Name, commit, w.Contains)
-		return true, ctrl.Result{RequeueAfter: afterFlux}, nil
+	if res, err := r.step(ctx, obj, st, w, old, v1alpha1.Pruning, "remove "+what+" before it moves",
+		statestore.Change{Dir: dir, Replace: true}, pending); res != nil || err != nil {
+		return true, *res, err
 	}
 	return false, ctrl.Result{}, nil
+}
+
+// step writes the change of one step of leaving old (Retaining or
+// Pruning) and returns nil once Flux there applied it. Otherwise it
+// records the step as pending, in the words pending gives for the commit
+// and what Flux there lacks, and returns when to look again.
+func (r *RequestReconciler) step(ctx context.Context, obj *unstructured.Unstructured, st *v1alpha1.RequestStatus, w statestore.Writer,
+	old *v1alpha1.Destination, reason, note string, c statestore.Change, pending func(commit, msg string) string) (*ctrl.Result, error) {
+	commit, err := r.writeOld(ctx, w, st, reason, old.Name, note, c)
+	if err != nil {
+		r.moveStep(obj, st, old.Name, v1alpha1.WriteFailed, err.Error())
+		return &ctrl.Result{}, err
+	}
+	ok, msg := feedback.AppliedOn(old, r.Feedback.State(old.Name), commit, w.Contains)
+	if ok {
+		return nil, nil
+	}
+	st.Commit = commit
+	r.moveStep(obj, st, old.Name, reason, pending(statestore.Short(commit), msg))
+	r.Feedback.NudgeBehind(old.Name, commit, w.Contains)
+	return &ctrl.Result{RequeueAfter: afterFlux}, nil
 }
 
 // writeOld writes the change of one step (Retaining or Pruning) to the
