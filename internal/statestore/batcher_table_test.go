@@ -25,6 +25,8 @@ func TestBatcherPaths(t *testing.T) {
 		check     error
 		// during runs while the store is answering the first attempt.
 		during func(b *Batcher, cancel context.CancelFunc)
+		// blocks holds the store's answer until the caller's Write returned.
+		blocks bool
 		// wantErr is the error the caller gets (errors.Is); errAny: any.
 		wantErr  error
 		wantRev  string
@@ -45,8 +47,7 @@ func TestBatcherPaths(t *testing.T) {
 			store: func(int) error { return errDown }},
 		{name: "a refusal is not retried", changes: good, attempts: 1, wantErr: ErrRefused,
 			store: func(int) error { return fmt.Errorf("%w: hook declined", ErrRefused) }},
-		{name: "caller gives up", changes: good, attempts: 1, wantErr: context.Canceled,
-			store:  func(int) error { time.Sleep(200 * time.Millisecond); return nil },
+		{name: "caller gives up", changes: good, attempts: 1, wantErr: context.Canceled, blocks: true,
 			during: func(_ *Batcher, cancel context.CancelFunc) { cancel() }},
 		{name: "closed while retrying", changes: good, wantErr: ErrClosed,
 			store:  func(int) error { return errDown },
@@ -57,11 +58,14 @@ func TestBatcherPaths(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			var b *Batcher
-			entered := make(chan struct{}, 10)
+			entered, answered := make(chan struct{}, 10), make(chan struct{})
 			b = NewBatcher("test", 10, 2, Funcs{
 				Write: func(_ context.Context, batch []Write, attempt int) ([]Result, error) {
 					attempts.Add(1)
 					entered <- struct{}{}
+					if tc.blocks {
+						<-answered
+					}
 					if tc.store != nil {
 						if err := tc.store(attempt); err != nil {
 							return nil, err
@@ -80,6 +84,7 @@ func TestBatcherPaths(t *testing.T) {
 				}()
 			}
 			res, err := b.Write(ctx, tc.name, tc.changes)
+			close(answered)
 			switch {
 			case tc.wantErr == nil && err != nil:
 				t.Fatalf("error %v", err)
