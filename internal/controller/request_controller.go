@@ -70,6 +70,9 @@ func (r *RequestReconciler) SetupWithManager(mgr ctrl.Manager, workers int) erro
 	if err := r.watchClaims(mgr.GetCache()); err != nil {
 		return err
 	}
+	if err := r.watchPlacements(mgr.GetCache()); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("request-"+r.GVK.GroupKind().String()).
 		// The router's own status patch does not wake the request again.
@@ -267,6 +270,12 @@ func (r *RequestReconciler) reconcile(ctx context.Context, obj *unstructured.Uns
 	nsLabels, err := r.namespaceLabels(ctx, obj.GetNamespace(), dests)
 	if err != nil {
 		return ctrl.Result{}, err
+	}
+	// Choosing a destination reads loads; keeping one does not.
+	if d := find(dests, current); d == nil || !d.DeletionTimestamp.IsZero() {
+		if wait, err := r.waitForPlacements(ctx, obj, st); wait || err != nil {
+			return ctrl.Result{RequeueAfter: claimsLoading}, err
+		}
 	}
 	key := r.key(client.ObjectKeyFromObject(obj))
 	var decision scheduler.Decision

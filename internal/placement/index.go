@@ -31,6 +31,10 @@ type Index struct {
 
 	subsMu sync.Mutex
 	subs   []chan event.GenericEvent
+
+	// primed holds, per Promise, whether its requests' placements are
+	// loaded (see SetPrimed).
+	primed map[string]func() bool
 }
 
 // Subscribe returns a channel of events naming destinations whose requests
@@ -68,7 +72,45 @@ func New() *Index {
 		waiting:    map[schema.GroupKind]map[types.NamespacedName]struct{}{},
 		lastCommit: map[string]string{},
 		changed:    make(chan string, 4096),
+		primed:     map[string]func() bool{},
 	}
+}
+
+// Seed records that k is placed on dest, as its status in the cache says,
+// unless the index already knows k: a reconcile's own decision is newer
+// than what the cache shows. It rebuilds the loads after a start, before
+// the placed requests are reconciled again.
+func (i *Index) Seed(k Key, dest string) {
+	if dest == "" {
+		return
+	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if _, ok := i.byRequest[k]; ok {
+		return
+	}
+	if _, ok := i.waiting[k.GroupKind][k.NamespacedName]; ok {
+		return
+	}
+	i.place(k, dest)
+}
+
+// SetPrimed registers how to know that the placements of Promise
+// promise's requests are loaded into the index (an informer handler's
+// HasSynced, the handler calling Seed).
+func (i *Index) SetPrimed(promise string, loaded func() bool) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.primed[promise] = loaded
+}
+
+// Primed says whether the placements of Promise promise's requests are
+// loaded. Until every Promise's are, loads may be counted too low.
+func (i *Index) Primed(promise string) bool {
+	i.mu.Lock()
+	loaded := i.primed[promise]
+	i.mu.Unlock()
+	return loaded != nil && loaded()
 }
 
 // Changed delivers names of destinations whose load or last commit

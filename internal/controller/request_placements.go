@@ -1,0 +1,88 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/switchyard-dev/switchyard/api/v1alpha1"
+)
+
+// Loads are counted from the placement index, which a start finds empty.
+// Each request controller seeds it from its informer (status.destination
+// of every cached request), and a request that needs a destination chosen
+// waits until every serving Promise's requests are seeded: otherwise a
+// full destination looks empty until its requests are reconciled again.
+
+// watchPlacements seeds r.Index from the kind's informer and registers
+// when it has seen every request that existed at the start.
+func (r *RequestReconciler) watchPlacements(c cache.Cache) error {
+	inf, err := c.GetInformer(context.Background(), r.newObject(), cache.BlockUntilSynced(false))
+	if err != nil {
+		return err
+	}
+	reg, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    r.seedPlacement,
+		UpdateFunc: func(_, obj any) { r.seedPlacement(obj) },
+		DeleteFunc: func(obj any) {
+			if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			if u, ok := obj.(*unstructured.Unstructured); ok {
+				r.Index.Forget(r.key(client.ObjectKeyFromObject(u)))
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	r.Index.SetPrimed(r.Promise, reg.HasSynced)
+	return nil
+}
+
+func (r *RequestReconciler) seedPlacement(obj any) {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return
+	}
+	dest, _, _ := unstructured.NestedString(u.Object, "status", "destination")
+	r.Index.Seed(r.key(client.ObjectKeyFromObject(u)), dest)
+}
+
+// placementsLoading names the serving Promises whose requests' placements
+// the index has not loaded yet.
+func (r *RequestReconciler) placementsLoading(ctx context.Context) ([]string, error) {
+	var list v1alpha1.PromiseList
+	if err := r.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, err
+	}
+	var out []string
+	for k := range list.Items {
+		p := &list.Items[k]
+		if serving(p) && !r.Index.Primed(p.Name) {
+			out = append(out, p.Name)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// waitForPlacements reports whether a request that needs a destination
+// chosen must wait for placements to load, and says so in Scheduled.
+func (r *RequestReconciler) waitForPlacements(ctx context.Context, obj *unstructured.Unstructured, st *v1alpha1.RequestStatus) (bool, error) {
+	loading, err := r.placementsLoading(ctx)
+	if err != nil || len(loading) == 0 {
+		return false, err
+	}
+	setCondition(st, obj, v1alpha1.ScheduledCondition, metav1.ConditionFalse, v1alpha1.Progressing, fmt.Sprintf(
+		"loading where the requests of Promise %s are placed, to count destination loads; after a start this takes as long as filling the cache",
+		strings.Join(loading, ", ")))
+	return true, nil
+}
