@@ -128,6 +128,9 @@ const (
 	// Rescheduled (event): the request left its old destination and was
 	// placed on another.
 	Rescheduled = "Rescheduled"
+	// OrphansSwept (Destination event): the sweep removed request
+	// directories on the destination that no live request owns.
+	OrphansSwept = "OrphansSwept"
 	// Rewriting (event on a state store): the router took a new value of
 	// the rewrite annotation and woke the store's destinations to check
 	// their files against the store.

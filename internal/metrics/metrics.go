@@ -65,9 +65,21 @@ var (
 		Name: "switchyard_requests_waiting",
 		Help: "Requests with no matching destination (Scheduled=False, NoMatchingDestination).",
 	})
+	// OrphansSwept counts request directories the sweep removed because
+	// no live request owns them.
+	OrphansSwept = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchyard_orphans_swept_total",
+		Help: "Request directories removed from a destination's files because no live request owns them.",
+	}, []string{"destination"})
+	// Sweeps counts sweeps by result: complete, incomplete (some part
+	// was kept because a read failed or a cache had not synced) or failed.
+	Sweeps = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchyard_sweeps_total",
+		Help: "Orphan sweeps by result: complete, incomplete (a part kept for want of a complete view) or failed (nothing removed).",
+	}, []string{"result"})
 )
 
 func init() {
 	crmetrics.Registry.MustRegister(ScheduleSeconds, WrittenSeconds, QueueDepth, BatchSize,
-		Commits, PushRetries, PushFailures, ObjectWrites, Placements, Waiting)
+		Commits, PushRetries, PushFailures, ObjectWrites, Placements, Waiting, OrphansSwept, Sweeps)
 }

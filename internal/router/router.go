@@ -58,6 +58,13 @@ type Options struct {
 	// from loopback), so a GitStateStore can use
 	// http://127.0.0.1:<port>/<name>.git and needs no Git server.
 	ServeGit string
+	// SweepInterval is how often request directories no live request owns
+	// are removed (see controller.Sweeper); 0 means 10 minutes, negative
+	// disables the sweep.
+	SweepInterval time.Duration
+	// SweepGrace keeps directories changed less than this long ago; 0
+	// means 5 minutes.
+	SweepGrace time.Duration
 	// InsecureKubeConfig is what the kubeconfigs of Destinations'
 	// kubeConfigSecretRef may use beyond inline credentials; the zero value
 	// refuses exec, auth-provider and insecure-skip-tls-verify.
@@ -194,6 +201,14 @@ func Setup(mgr ctrl.Manager, o Options) (*destinations.Stores, error) {
 		if err := r.SetupWithManager(mgr); err != nil {
 			stores.Close()
 			return nil, fmt.Errorf("setting up %T: %w", r, err)
+		}
+	}
+	if o.SweepInterval >= 0 {
+		sweeper := &controller.Sweeper{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Stores: stores, Index: index,
+			Recorder: recorder, Interval: o.SweepInterval, Grace: o.SweepGrace}
+		if err := mgr.Add(sweeper); err != nil {
+			stores.Close()
+			return nil, err
 		}
 	}
 	return stores, nil

@@ -1,0 +1,328 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"github.com/switchyard-dev/switchyard/api/v1alpha1"
+	"github.com/switchyard-dev/switchyard/internal/destinations"
+	"github.com/switchyard-dev/switchyard/internal/metrics"
+	"github.com/switchyard-dev/switchyard/internal/placement"
+	"github.com/switchyard-dev/switchyard/internal/statestore"
+)
+
+// Sweeper removes request directories (resources/<namespace>/<promise>/<name>
+// under a destination's path) that no live request owns: files left by a
+// request deleted while its finalizer was bypassed, or rewritten by a stale
+// reconcile after its request removed them. It runs when this replica
+// starts leading and then every Interval.
+//
+// It removes nothing it cannot prove orphaned. A directory is kept when
+//   - listing destinations or Promises fails (the whole sweep stops);
+//   - its destination is being deleted: cleanup and moves own its files;
+//   - its store is not ready, or its directories cannot be listed;
+//   - its Promise does not exist (its files cannot be told from another
+//     writer's), is not Ready at its generation, or its requests' informer
+//     has not synced (placement.Index.Primed), or listing them fails;
+//   - any request of its Promise's kind has its namespace and name, on any
+//     destination and in any state: being deleted (finalizer still on),
+//     moving (its old copy is the move's), or misplaced;
+//   - it changed less than Grace ago;
+//   - an uncached read just before removal does not answer NotFound.
+type Sweeper struct {
+	// Client reads destinations, Promises and requests: the manager's cache.
+	Client client.Reader
+	// APIReader confirms, without the cache, that an orphan's request does
+	// not exist, just before it is removed.
+	APIReader client.Reader
+	Stores    *destinations.Stores
+	// Index says whether a Promise's requests are loaded; removals are
+	// recorded in it and wake the destination's requests, so one that
+	// wrote a swept directory in the meantime writes it again.
+	Index    *placement.Index
+	Recorder events.EventRecorder
+	// Interval between sweeps (default 10 minutes). After an incomplete
+	// or failed sweep the next comes sooner, backing off from 2 s.
+	Interval time.Duration
+	// Grace keeps directories changed less than this long ago (default 5
+	// minutes): a write from another replica whose request this replica's
+	// cache does not show yet.
+	Grace time.Duration
+}
+
+var _ manager.LeaderElectionRunnable = &Sweeper{}
+
+// SweepResult says what one sweep removed and what it could not check.
+type SweepResult struct {
+	// Removed lists the directories removed, relative to their store.
+	Removed []string
+	// Incomplete says, per part kept, why it could not be checked.
+	Incomplete []string
+}
+
+// NeedLeaderElection: only the leader writes to the stores.
+func (s *Sweeper) NeedLeaderElection() bool { return true }
+
+func (s *Sweeper) interval() time.Duration {
+	if s.Interval <= 0 {
+		return 10 * time.Minute
+	}
+	return s.Interval
+}
+
+func (s *Sweeper) grace() time.Duration {
+	if s.Grace <= 0 {
+		return 5 * time.Minute
+	}
+	return s.Grace
+}
+
+// Start sweeps until ctx ends.
+func (s *Sweeper) Start(ctx context.Context) error {
+	log := ctrl.Log.WithName("sweep")
+	soon := func() *wait.Backoff {
+		return &wait.Backoff{Duration: 2 * time.Second, Factor: 2, Jitter: 0.1, Steps: math.MaxInt32, Cap: s.interval()}
+	}
+	backoff := soon()
+	for {
+		res, err := s.Sweep(ctx)
+		next := s.interval()
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			log.Error(err, "Sweep failed; nothing removed")
+			next = backoff.Step()
+		case len(res.Incomplete) > 0:
+			log.Info("Sweep incomplete; kept what it could not check", "removed", len(res.Removed), "kept", res.Incomplete)
+			next = backoff.Step()
+		default:
+			backoff = soon()
+		}
+		t := time.NewTimer(next)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// orphan is a request directory found in a destination's files.
+type orphan struct {
+	dest                     *v1alpha1.Destination
+	w                        statestore.Writer
+	dir                      string
+	namespace, promise, name string
+}
+
+// Sweep runs one sweep.
+func (s *Sweeper) Sweep(ctx context.Context) (res SweepResult, err error) {
+	defer func() {
+		result := "complete"
+		switch {
+		case err != nil:
+			result = "failed"
+		case len(res.Incomplete) > 0:
+			result = "incomplete"
+		}
+		metrics.Sweeps.WithLabelValues(result).Inc()
+	}()
+	var dests v1alpha1.DestinationList
+	if err := s.Client.List(ctx, &dests); err != nil {
+		return res, fmt.Errorf("listing destinations: %w", err)
+	}
+	// The files first, their owners after: a directory the router wrote
+	// was written for a request its cache showed before, so the lists
+	// read next show it too unless it is gone.
+	found := s.found(dests.Items, &res)
+	var promises v1alpha1.PromiseList
+	if err := s.Client.List(ctx, &promises); err != nil {
+		return res, fmt.Errorf("listing Promises: %w", err)
+	}
+	orphans, err := s.unowned(ctx, found, promises.Items, &res)
+	if err != nil {
+		return res, err
+	}
+	return res, s.remove(ctx, orphans, &res)
+}
+
+// found lists the request directories of every destination that may be
+// swept, older than the grace period.
+func (s *Sweeper) found(dests []v1alpha1.Destination, res *SweepResult) []orphan {
+	var out []orphan
+	for i := range dests {
+		d := &dests[i]
+		if !d.DeletionTimestamp.IsZero() {
+			res.Incomplete = append(res.Incomplete, fmt.Sprintf("destination %s: being deleted; its cleanup and moves own its files", d.Name))
+			continue
+		}
+		w, err := s.Stores.Writer(d.Spec.StateStoreRef)
+		if err != nil {
+			res.Incomplete = append(res.Incomplete, fmt.Sprintf("destination %s: %v", d.Name, err))
+			continue
+		}
+		root := path.Join(d.EffectivePath(), statestore.ResourcesDir)
+		dirs, err := w.Dirs(root, 3)
+		if err != nil {
+			res.Incomplete = append(res.Incomplete, fmt.Sprintf("destination %s: listing %s: %v", d.Name, root, err))
+			continue
+		}
+		for _, dir := range dirs {
+			parts := strings.Split(strings.TrimPrefix(dir.Path, root+"/"), "/")
+			if len(parts) != 3 || !dir.When.IsZero() && time.Since(dir.When) < s.grace() {
+				continue
+			}
+			out = append(out, orphan{dest: d, w: w, dir: dir.Path, namespace: parts[0], promise: parts[1], name: parts[2]})
+		}
+	}
+	return out
+}
+
+// unowned keeps, of found, the directories whose request does not exist.
+func (s *Sweeper) unowned(ctx context.Context, found []orphan, promises []v1alpha1.Promise, res *SweepResult) ([]orphan, error) {
+	byName := map[string]*v1alpha1.Promise{}
+	for i := range promises {
+		byName[promises[i].Name] = &promises[i]
+	}
+	// Per Promise: the kind, and its requests' keys; nil when unknown.
+	live := map[string]map[types.NamespacedName]bool{}
+	kinds := map[string]schema.GroupVersionKind{}
+	var out []orphan
+	for _, o := range found {
+		p := byName[o.promise]
+		if p == nil {
+			continue // not the router's to tell apart from another writer's
+		}
+		owners, seen := live[p.Name]
+		if !seen {
+			var why string
+			kinds[p.Name], owners, why = s.requests(ctx, p)
+			live[p.Name] = owners
+			if why != "" {
+				res.Incomplete = append(res.Incomplete, fmt.Sprintf("Promise %s: %s", p.Name, why))
+			}
+		}
+		nn := types.NamespacedName{Namespace: o.namespace, Name: o.name}
+		if owners == nil || owners[nn] {
+			continue
+		}
+		gone, err := s.confirmGone(ctx, kinds[p.Name], nn)
+		if err != nil {
+			res.Incomplete = append(res.Incomplete, fmt.Sprintf("%s: %v", o.dir, err))
+			continue
+		}
+		if gone {
+			out = append(out, o)
+		}
+	}
+	return out, nil
+}
+
+// requests returns the kind of p and the keys of its requests in the
+// cache, or nil keys and why they cannot be known.
+func (s *Sweeper) requests(ctx context.Context, p *v1alpha1.Promise) (schema.GroupVersionKind, map[types.NamespacedName]bool, string) {
+	_, gvk, err := RequestCRD(p)
+	if err != nil {
+		return gvk, nil, fmt.Sprintf("invalid API: %v", err)
+	}
+	if c := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ReadyCondition); c == nil || c.Status != metav1.ConditionTrue || c.ObservedGeneration != p.Generation {
+		return gvk, nil, "not Ready at its generation; its requests cannot be listed"
+	}
+	if !s.Index.Primed(p.Name) {
+		return gvk, nil, "its requests' cache has not synced"
+	}
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+	if err := s.Client.List(ctx, list); err != nil {
+		return gvk, nil, fmt.Sprintf("listing %s: %v", gvk.Kind, err)
+	}
+	keys := make(map[types.NamespacedName]bool, len(list.Items))
+	for i := range list.Items {
+		keys[client.ObjectKeyFromObject(&list.Items[i])] = true
+	}
+	return gvk, keys, ""
+}
+
+// confirmGone asks the API server, bypassing the cache, whether the
+// request nn of kind gvk is gone.
+func (s *Sweeper) confirmGone(ctx context.Context, gvk schema.GroupVersionKind, nn types.NamespacedName) (bool, error) {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(gvk)
+	err := s.APIReader.Get(ctx, nn, u)
+	switch {
+	case apierrors.IsNotFound(err):
+		return true, nil
+	case err != nil:
+		return false, fmt.Errorf("reading %s %s: %w", gvk.Kind, nn, err)
+	}
+	return false, nil
+}
+
+// remove removes the orphans, one write per destination, and reports it.
+func (s *Sweeper) remove(ctx context.Context, orphans []orphan, res *SweepResult) error {
+	byDest := map[string][]orphan{}
+	var names []string
+	for _, o := range orphans {
+		if byDest[o.dest.Name] == nil {
+			names = append(names, o.dest.Name)
+		}
+		byDest[o.dest.Name] = append(byDest[o.dest.Name], o)
+	}
+	sort.Strings(names)
+	var errs []error
+	for _, name := range names {
+		group := byDest[name]
+		d, w := group[0].dest, group[0].w
+		changes := make([]statestore.Change, len(group))
+		dirs := make([]string, len(group))
+		for i, o := range group {
+			changes[i] = statestore.Change{Dir: o.dir, Replace: true}
+			dirs[i] = o.dir
+		}
+		r, err := w.Write(ctx, fmt.Sprintf("sweep %d director(ies) no request owns from %s", len(group), d.Name), changes...)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("removing orphans from destination %s: %w", d.Name, err))
+			continue
+		}
+		res.Removed = append(res.Removed, dirs...)
+		metrics.OrphansSwept.WithLabelValues(d.Name).Add(float64(len(dirs)))
+		ctrl.Log.WithName("sweep").Info("Removed directories no request owns", "destination", d.Name, "commit", r.Commit, "dirs", dirs)
+		s.Recorder.Eventf(d, nil, corev1.EventTypeNormal, v1alpha1.OrphansSwept, "Sweep",
+			"Removed %d request director(ies) no live request owns at %s: %s", len(dirs), statestore.Short(r.Commit), summary(dirs, 10))
+		if r.Changed {
+			s.Index.Committed(d.Name, r.Commit)
+		}
+		// A request written into one of them meanwhile writes it again.
+		s.Index.Wake(d.Name)
+	}
+	return errors.Join(errs...)
+}
+
+// summary joins the first n of items and counts the rest.
+func summary(items []string, n int) string {
+	if len(items) <= n {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(items[:n], ", "), len(items)-n)
+}
