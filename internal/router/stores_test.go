@@ -20,6 +20,7 @@ import (
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/bucketstate"
+	"github.com/switchyard-dev/switchyard/internal/router"
 	"github.com/switchyard-dev/switchyard/internal/testenv"
 )
 
@@ -47,6 +48,9 @@ type backend interface {
 	revisionLength() int
 	// check verifies the store's own integrity.
 	check(t *testing.T)
+	// putOther writes files as another writer would (for Git, in a commit
+	// dated two hours ago).
+	putOther(t *testing.T, paths ...string)
 }
 
 // storeKinds is the table of store kinds every scenario runs against.
@@ -69,6 +73,7 @@ var storeScenarios = []struct {
 	{"DeleteRequestRemovesFiles", deleteRequestRemovesFiles},
 	{"OutageIsReportedAndConverges", outageIsReportedAndConverges},
 	{"RestartMakesNoWrites", restartMakesNoWrites},
+	{"SweepRemovesOrphans", sweepRemovesOrphans},
 }
 
 func TestStoreScenarios(t *testing.T) {
@@ -262,6 +267,30 @@ func outageIsReportedAndConverges(t *testing.T, b backend, suite string) {
 	}
 }
 
+// sweepRemovesOrphans: a request's files left while the router was down
+// (its request gone) are removed when the router starts; a live
+// request's files and a directory of no Promise stay.
+func sweepRemovesOrphans(t *testing.T, b backend, suite string) {
+	addDestinations(t, b, suite, 1)
+	ns, dest := "team-"+suite, suite+"-1"
+	createRequest(t, ns, "live", tableSpec("live", suite, nil))
+	waitReadyRequest(t, ns, "live")
+	lastStop()
+	ghost := requestFile(dest, ns, "ghost")
+	foreign := fmt.Sprintf("clusters/%s/resources/%s/nopromise/x/a.yaml", dest, ns)
+	b.putOther(t, ghost, foreign)
+	// No grace: the bucket's objects are new.
+	startRouterWith(t, routerConfig, router.Options{DataDir: t.TempDir(), StoreInterval: 2 * time.Second, SweepGrace: time.Nanosecond})
+	testenv.WaitFor(t, 30*time.Second, "the orphan swept", func() (bool, string) {
+		files := b.files(t)
+		return !contains(files, ghost), strings.Join(files, " ")
+	})
+	files := b.files(t)
+	if !contains(files, requestFile(dest, ns, "live")) || !contains(files, foreign) {
+		t.Fatalf("the sweep removed more than the orphan: %v", files)
+	}
+}
+
 func restartMakesNoWrites(t *testing.T, b backend, suite string) {
 	addDestinations(t, b, suite, 2)
 	ns := "team-" + suite
@@ -324,6 +353,8 @@ func openGit(t *testing.T, suite string) backend {
 	g := testenv.StartGitServer(t)
 	return &gitBackend{g: g, name: suite, url: newStore(t, g, suite)}
 }
+
+func (b *gitBackend) putOther(t *testing.T, paths ...string) { pushOrphans(t, b.url, paths...) }
 
 func (b *gitBackend) ref() v1alpha1.StateStoreReference {
 	return v1alpha1.StateStoreReference{Kind: v1alpha1.GitStateStoreKind, Name: b.name}
@@ -393,6 +424,12 @@ func openBucket(t *testing.T, suite string) backend {
 }
 
 const controlPrefix = "clusters/" + bucketstate.ControlDir + "/"
+
+func (b *bucketBackend) putOther(t *testing.T, paths ...string) {
+	for _, p := range paths {
+		b.s.Put(t, b.bucketName, p, []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: orphan\n"))
+	}
+}
 
 func (b *bucketBackend) ref() v1alpha1.StateStoreReference {
 	return v1alpha1.StateStoreReference{Kind: v1alpha1.BucketStateStoreKind, Name: b.name}
