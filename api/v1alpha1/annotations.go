@@ -7,7 +7,9 @@ const Finalizer = "switchyard.dev/finalizer"
 // SkipCleanupAnnotation, set to "true" on a Destination, Promise or request
 // that is being deleted, lets it go without removing its files from the
 // state store. It is the escape hatch when the store is unreachable for
-// good; the files stay until removed by hand.
+// good. A request's files left so are removed by the router's orphan sweep
+// once the store can be written again (a Promise's dependencies and a
+// Destination's directory stay until removed by hand).
 const SkipCleanupAnnotation = "switchyard.dev/skip-cleanup"
 
 // PromiseLabel marks the request CRD a Promise installed.

@@ -33,4 +33,17 @@
 // annotations, then removed, each step applied by Flux there, before it is
 // written elsewhere; otherwise, or with the Promise's policy Stay, it
 // stays and reports DestinationLost.
+//
+// # Placements after a start
+//
+// Each request controller seeds the placement index from its informer
+// (request_placements.go). A request that needs a destination chosen waits
+// (Scheduled=False, Progressing) until every serving Promise's requests
+// are loaded, so capacity is counted from every placed request.
+//
+// # Orphans
+//
+// The Sweeper (sweep.go) removes request directories no live request owns,
+// when this replica starts leading and every --sweep-interval. It keeps
+// whatever it cannot prove orphaned: see its doc for the rules.
 package controller
