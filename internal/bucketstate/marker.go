@@ -266,6 +266,19 @@ func (w *Writer) Contains(head, r string) (bool, error) {
 	return hn >= rn, nil
 }
 
+// List lists the directories exactly depth levels below dir.
+func (w *Writer) List(dir string, depth int) ([]string, error) {
+	dirs, err := w.Dirs(dir, depth)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(dirs))
+	for i := range dirs {
+		out[i] = dirs[i].Path
+	}
+	return out, nil
+}
+
 // Dirs lists the directories exactly depth levels below dir, with the time
 // the newest object in each was written. Revisions are not per directory,
 // so Commit is "".

@@ -340,6 +340,14 @@ func TestDirs(t *testing.T) {
 	if want := "dev-1/resources/team-a/dynamodb/a dev-1/resources/team-a/dynamodb/b"; strings.Join(got, " ") != want {
 		t.Fatalf("Dirs = %v", got)
 	}
+	list, err := w.List("dev-1/resources", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(list)
+	if !slices.Equal(list, got) {
+		t.Fatalf("List = %v, want %v", list, got)
+	}
 }
 
 // TestKeyTooLongFailsAlone: a Write whose key the bucket refuses (over

@@ -8,6 +8,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -46,8 +47,8 @@ import (
 //   - any request of its Promise's kind has its namespace and name, on any
 //     destination and in any state: being deleted (finalizer still on),
 //     moving (its old copy is the move's), or misplaced;
-//   - it changed less than Grace ago;
-//   - an uncached read just before removal does not answer NotFound.
+//   - an uncached read just before removal does not answer NotFound;
+//   - it has not been found orphaned for Grace, by sweeps of this process.
 type Sweeper struct {
 	// Client reads destinations, Promises and requests: the manager's cache.
 	Client client.Reader
@@ -63,10 +64,16 @@ type Sweeper struct {
 	// Interval between sweeps (default 10 minutes). After an incomplete
 	// or failed sweep the next comes sooner, backing off from 2 s.
 	Interval time.Duration
-	// Grace keeps directories changed less than this long ago (default 5
-	// minutes): a write from another replica whose request this replica's
-	// cache does not show yet.
+	// Grace is how long a directory stays orphaned, sweep after sweep,
+	// before it is removed (default 5 minutes): long enough for this
+	// replica's cache to show a request that another replica (the
+	// previous leader) just wrote. The store's own times are not used:
+	// finding when a Git directory changed walks history.
 	Grace time.Duration
+
+	mu sync.Mutex
+	// seen is when each orphan (by store and directory) was first found.
+	seen map[string]time.Time
 }
 
 var _ manager.LeaderElectionRunnable = &Sweeper{}
@@ -77,6 +84,8 @@ type SweepResult struct {
 	Removed []string
 	// Incomplete says, per part kept, why it could not be checked.
 	Incomplete []string
+	// Pending lists orphans kept until they have been orphaned for Grace.
+	Pending []string
 }
 
 // NeedLeaderElection: only the leader writes to the stores.
@@ -118,6 +127,9 @@ func (s *Sweeper) Start(ctx context.Context) error {
 		default:
 			backoff = soon()
 		}
+		if len(res.Pending) > 0 && s.grace() < next {
+			next = s.grace()
+		}
 		t := time.NewTimer(next)
 		select {
 		case <-ctx.Done():
@@ -134,6 +146,13 @@ type orphan struct {
 	w                        statestore.Writer
 	dir                      string
 	namespace, promise, name string
+}
+
+// key identifies o's directory across destinations sharing a store.
+func (o orphan) key() string {
+	ref := o.dest.Spec.StateStoreRef
+	ref.Kind = ref.EffectiveKind()
+	return ref.String() + ":" + o.dir
 }
 
 // Sweep runs one sweep.
@@ -160,15 +179,37 @@ func (s *Sweeper) Sweep(ctx context.Context) (res SweepResult, err error) {
 	if err := s.Client.List(ctx, &promises); err != nil {
 		return res, fmt.Errorf("listing Promises: %w", err)
 	}
-	orphans, err := s.unowned(ctx, found, promises.Items, &res)
-	if err != nil {
-		return res, err
-	}
+	orphans := s.ripe(s.unowned(ctx, found, promises.Items, &res), &res)
 	return res, s.remove(ctx, orphans, &res)
 }
 
+// ripe keeps the orphans found orphaned for Grace and records when the
+// others were first found. An orphan missing from a sweep (owned again,
+// or in a part that could not be checked) starts over.
+func (s *Sweeper) ripe(orphans []orphan, res *SweepResult) []orphan {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	seen := make(map[string]time.Time, len(orphans))
+	var out []orphan
+	for _, o := range orphans {
+		first, ok := s.seen[o.key()]
+		if !ok {
+			first = now
+		}
+		if now.Sub(first) >= s.grace() {
+			out = append(out, o)
+			continue
+		}
+		seen[o.key()] = first
+		res.Pending = append(res.Pending, o.dir)
+	}
+	s.seen = seen
+	return out
+}
+
 // found lists the request directories of every destination that may be
-// swept, older than the grace period.
+// swept.
 func (s *Sweeper) found(dests []v1alpha1.Destination, res *SweepResult) []orphan {
 	var out []orphan
 	for i := range dests {
@@ -183,24 +224,24 @@ func (s *Sweeper) found(dests []v1alpha1.Destination, res *SweepResult) []orphan
 			continue
 		}
 		root := path.Join(d.EffectivePath(), statestore.ResourcesDir)
-		dirs, err := w.Dirs(root, 3)
+		dirs, err := w.List(root, 3)
 		if err != nil {
 			res.Incomplete = append(res.Incomplete, fmt.Sprintf("destination %s: listing %s: %v", d.Name, root, err))
 			continue
 		}
 		for _, dir := range dirs {
-			parts := strings.Split(strings.TrimPrefix(dir.Path, root+"/"), "/")
-			if len(parts) != 3 || !dir.When.IsZero() && time.Since(dir.When) < s.grace() {
+			parts := strings.Split(strings.TrimPrefix(dir, root+"/"), "/")
+			if len(parts) != 3 {
 				continue
 			}
-			out = append(out, orphan{dest: d, w: w, dir: dir.Path, namespace: parts[0], promise: parts[1], name: parts[2]})
+			out = append(out, orphan{dest: d, w: w, dir: dir, namespace: parts[0], promise: parts[1], name: parts[2]})
 		}
 	}
 	return out
 }
 
 // unowned keeps, of found, the directories whose request does not exist.
-func (s *Sweeper) unowned(ctx context.Context, found []orphan, promises []v1alpha1.Promise, res *SweepResult) ([]orphan, error) {
+func (s *Sweeper) unowned(ctx context.Context, found []orphan, promises []v1alpha1.Promise, res *SweepResult) []orphan {
 	byName := map[string]*v1alpha1.Promise{}
 	for i := range promises {
 		byName[promises[i].Name] = &promises[i]
@@ -236,7 +277,7 @@ func (s *Sweeper) unowned(ctx context.Context, found []orphan, promises []v1alph
 			out = append(out, o)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // requests returns the kind of p and the keys of its requests in the

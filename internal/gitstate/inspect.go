@@ -18,14 +18,40 @@ const maxHistory = 10000
 // each, following first parents. It is for inspection (`router state ls`),
 // not for the write path.
 func (w *Writer) Dirs(dir string, depth int) ([]statestore.Dir, error) {
-	if err := statestore.CheckPath(dir); err != nil {
-		return nil, err
-	}
 	w.mu.RLock()
 	defer w.mu.RUnlock()
+	head, out, err := w.dirs(dir, depth)
+	if err != nil || len(out) == 0 {
+		return nil, err
+	}
+	return out, w.lastChanges(head, out)
+}
+
+// List lists the directories exactly depth levels below dir at the last
+// known head. It reads only the head's trees, so its cost does not grow
+// with history (the orphan sweep runs it on every destination).
+func (w *Writer) List(dir string, depth int) ([]string, error) {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	_, dirs, err := w.dirs(dir, depth)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(dirs))
+	for i := range dirs {
+		out[i] = dirs[i].Path
+	}
+	return out, nil
+}
+
+// dirs walks the head's trees for Dirs and List; w.mu is held.
+func (w *Writer) dirs(dir string, depth int) (plumbing.Hash, []statestore.Dir, error) {
+	if err := statestore.CheckPath(dir); err != nil {
+		return plumbing.ZeroHash, nil, err
+	}
 	head, tree, err := w.remoteHead()
 	if err != nil || head.IsZero() {
-		return nil, err
+		return head, nil, err
 	}
 	var out []statestore.Dir
 	var walk func(h plumbing.Hash, p string, level int) error
@@ -49,13 +75,13 @@ func (w *Writer) Dirs(dir string, depth int) ([]statestore.Dir, error) {
 	}
 	start, err := w.trees.subtree(tree, w.full(dir))
 	if err != nil || start.IsZero() {
-		return nil, err
+		return head, nil, err
 	}
 	if err := walk(start, dir, 0); err != nil {
-		return nil, err
+		return head, nil, err
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
-	return out, w.lastChanges(head, out)
+	return head, out, nil
 }
 
 // lastChanges fills in when each dir last changed: walking back from head,

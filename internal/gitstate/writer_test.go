@@ -493,3 +493,42 @@ func TestRefusedChangeFailsAlone(t *testing.T) {
 		t.Errorf("files %v, want the 5 allowed ones", files)
 	}
 }
+
+// TestList lists the request directories Dirs lists, without their
+// history; a missing directory and an empty repository list nothing.
+func TestList(t *testing.T) {
+	g := testenv.StartGitServer(t)
+	url := g.NewRepo(t, "state")
+	w := open(t, url, "clusters")
+	if got, err := w.List("d/resources", 3); err != nil || len(got) != 0 {
+		t.Fatalf("List on an empty repository = %v, %v", got, err)
+	}
+	write(t, w,
+		statestore.Change{Dir: "d/resources", Files: map[string][]byte{statestore.CanaryFile: []byte("c\n")}},
+		file("d/resources/ns/p/a", "x.yaml", "a\n"),
+		file("d/resources/ns/q/b", "x.yaml", "b\n"),
+		file("e/resources/ns/p/c", "x.yaml", "c\n"))
+	write(t, w, file("d/resources/ns/p/a", "x.yaml", "a2\n"))
+	got, err := w.List("d/resources", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"d/resources/ns/p/a", "d/resources/ns/q/b"}; !slices.Equal(got, want) {
+		t.Fatalf("List = %v, want %v", got, want)
+	}
+	dirs, err := w.Dirs("d/resources", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, d := range dirs {
+		if d.Path != got[i] || d.Commit == "" {
+			t.Errorf("Dirs[%d] = %+v, want %s with its commit", i, d, got[i])
+		}
+	}
+	if got, err := w.List("f/resources", 3); err != nil || len(got) != 0 {
+		t.Fatalf("List of a missing directory = %v, %v", got, err)
+	}
+	if _, err := w.List("../x", 1); err == nil {
+		t.Fatal("List of a path leaving the root succeeded")
+	}
+}

@@ -48,8 +48,7 @@ type backend interface {
 	revisionLength() int
 	// check verifies the store's own integrity.
 	check(t *testing.T)
-	// putOther writes files as another writer would (for Git, in a commit
-	// dated two hours ago).
+	// putOther writes files as another writer would.
 	putOther(t *testing.T, paths ...string)
 }
 
@@ -279,7 +278,7 @@ func sweepRemovesOrphans(t *testing.T, b backend, suite string) {
 	ghost := requestFile(dest, ns, "ghost")
 	foreign := fmt.Sprintf("clusters/%s/resources/%s/nopromise/x/a.yaml", dest, ns)
 	b.putOther(t, ghost, foreign)
-	// No grace: the bucket's objects are new.
+	// No grace: the orphan goes at the second sweep after the start.
 	startRouterWith(t, routerConfig, router.Options{DataDir: t.TempDir(), StoreInterval: 2 * time.Second, SweepGrace: time.Nanosecond})
 	testenv.WaitFor(t, 30*time.Second, "the orphan swept", func() (bool, string) {
 		files := b.files(t)

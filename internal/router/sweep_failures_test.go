@@ -3,6 +3,7 @@ package router_test
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -149,16 +150,19 @@ func TestSweepNeverRemovesOnFailure(t *testing.T) {
 			}
 			index := placement.New()
 			index.SetPrimed("dynamodb", func() bool { return !tt.unsynced })
+			// No grace: the second sweep would remove what the first found.
 			s := &controller.Sweeper{Client: interceptor.NewClient(wc, tt.cached), APIReader: interceptor.NewClient(wc, tt.api),
-				Stores: stores, Index: index, Recorder: events.NewFakeRecorder(10), Grace: time.Minute}
-			res, err := s.Sweep(ctx(t))
-			if len(res.Removed) > 0 {
-				t.Errorf("removed %v", res.Removed)
+				Stores: stores, Index: index, Recorder: events.NewFakeRecorder(10), Grace: time.Nanosecond}
+			for range 2 {
+				res, err := s.Sweep(ctx(t))
+				if len(res.Removed) > 0 || len(res.Pending) > 0 {
+					t.Errorf("removed %v, found orphaned %v", res.Removed, res.Pending)
+				}
+				if err == nil && len(res.Incomplete) == 0 {
+					t.Errorf("the sweep says it was complete (error nil, nothing incomplete)")
+				}
+				t.Logf("error: %v; incomplete: %v", err, res.Incomplete)
 			}
-			if err == nil && len(res.Incomplete) == 0 {
-				t.Errorf("the sweep says it was complete (error nil, nothing incomplete)")
-			}
-			t.Logf("error: %v; incomplete: %v", err, res.Incomplete)
 			if now := testenv.Git(t, testenv.Clone(t, f.url), "rev-parse", "HEAD"); now != head {
 				t.Errorf("a commit was made (%s -> %s)", head, now)
 			}
@@ -171,12 +175,22 @@ func TestSweepNeverRemovesOnFailure(t *testing.T) {
 		index.SetPrimed("dynamodb", func() bool { return true })
 		recorder := events.NewFakeRecorder(10)
 		before := testutil.ToFloat64(metrics.OrphansSwept.WithLabelValues("sweep-1"))
-		s := &controller.Sweeper{Client: wc, APIReader: wc, Stores: f.stores, Index: index, Recorder: recorder, Grace: time.Minute}
+		want := filepath.Dir(strings.TrimPrefix(f.ghost, "clusters/"))
+		// Within the grace an orphan is only noted.
+		patient := &controller.Sweeper{Client: wc, APIReader: wc, Stores: f.stores, Index: index, Recorder: recorder, Grace: time.Hour}
+		for range 2 {
+			if res, err := patient.Sweep(ctx(t)); err != nil || len(res.Removed) > 0 || !slices.Equal(res.Pending, []string{want}) {
+				t.Fatalf("sweep within the grace: removed %v, pending %v (want [%s]), error %v", res.Removed, res.Pending, want, err)
+			}
+		}
+		s := &controller.Sweeper{Client: wc, APIReader: wc, Stores: f.stores, Index: index, Recorder: recorder, Grace: time.Nanosecond}
+		if res, err := s.Sweep(ctx(t)); err != nil || len(res.Removed) > 0 {
+			t.Fatalf("first sweep: removed %v, error %v", res.Removed, err)
+		}
 		res, err := s.Sweep(ctx(t))
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := filepath.Dir(strings.TrimPrefix(f.ghost, "clusters/"))
 		if len(res.Removed) != 1 || res.Removed[0] != want {
 			t.Errorf("removed %v, want [%s]", res.Removed, want)
 		}

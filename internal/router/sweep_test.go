@@ -7,14 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard-dev/switchyard/internal/router"
 	"github.com/switchyard-dev/switchyard/internal/testenv"
 )
 
-// pushOrphans commits files as another writer would, dated two hours ago
-// (older than any sweep grace), and pushes them.
+// pushOrphans commits files as another writer would and pushes them.
 func pushOrphans(t *testing.T, url string, files ...string) {
 	t.Helper()
-	t.Setenv("GIT_COMMITTER_DATE", time.Now().Add(-2*time.Hour).Format(time.RFC3339))
 	dir := testenv.Clone(t, url)
 	for _, f := range files {
 		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, f)), 0o755); err != nil {
@@ -43,7 +42,8 @@ func TestOrphansAreSwept(t *testing.T) {
 	foreign := "clusters/orphan-1/resources/team-orphan/nopromise/x/a.yaml"
 	stop()
 	pushOrphans(t, url, ghost, foreign)
-	startRouter(t)
+	// No grace: the orphan goes at the second sweep after the start.
+	startRouterWith(t, routerConfig, router.Options{DataDir: t.TempDir(), StoreInterval: 2 * time.Second, SweepGrace: time.Nanosecond})
 
 	testenv.WaitFor(t, 60*time.Second, "the orphan swept", func() (bool, string) {
 		files := testenv.Files(t, url)

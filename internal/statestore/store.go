@@ -25,6 +25,10 @@ type Writer interface {
 	// Dirs lists the directories exactly depth levels below dir with the
 	// revision that last changed each, for inspection.
 	Dirs(dir string, depth int) ([]Dir, error)
+	// List lists the directories exactly depth levels below dir at the
+	// last known revision, paths relative to the root, at a cost that does
+	// not grow with history (for the orphan sweep).
+	List(dir string, depth int) ([]string, error)
 	// Close stops the writer; queued Writes fail with ErrClosed.
 	Close()
 }
