@@ -84,7 +84,7 @@ func addRunFlags(fs *pflag.FlagSet, o *runOptions) {
 	fs.StringVar(&o.router.Namespace, "namespace", envOr("POD_NAMESPACE", router.DefaultNamespace), "the router's namespace: the only one whose Secrets stores and destinations may name (default $POD_NAMESPACE)")
 	fs.BoolVar(&o.router.AllowCrossNamespaceRefs, "allow-cross-namespace-refs", false, "let stores and destinations name Secrets in any namespace (grant the router get on them too); off, as Flux's --no-cross-namespace-refs")
 	fs.DurationVar(&o.router.SweepInterval, "sweep-interval", 10*time.Minute, "how often request directories no live request owns are removed from the state stores (also at start); negative disables the sweep")
-	fs.DurationVar(&o.router.SweepGrace, "sweep-grace", 5*time.Minute, "the sweep keeps directories changed less than this long ago")
+	fs.DurationVar(&o.router.SweepGrace, "sweep-grace", 5*time.Minute, "how long a directory must be found orphaned, sweep after sweep, before the sweep removes it")
 	fs.DurationVar(&o.router.StoreInterval, "store-interval", time.Minute, "how often a Ready state store is checked")
 	fs.BoolVar(&o.router.InsecureKubeConfig.Exec, "insecure-kubeconfig-exec", false, "allow exec and auth-provider in Destination kubeconfig Secrets: they run programs the Secret's author chooses, inside the router")
 	fs.BoolVar(&o.router.InsecureKubeConfig.TLS, "insecure-kubeconfig-tls", false, "allow insecure-skip-tls-verify in Destination kubeconfig Secrets")

@@ -62,8 +62,8 @@ type Options struct {
 	// are removed (see controller.Sweeper); 0 means 10 minutes, negative
 	// disables the sweep.
 	SweepInterval time.Duration
-	// SweepGrace keeps directories changed less than this long ago; 0
-	// means 5 minutes.
+	// SweepGrace is how long a directory must be found orphaned before
+	// the sweep removes it; 0 means 5 minutes.
 	SweepGrace time.Duration
 	// InsecureKubeConfig is what the kubeconfigs of Destinations'
 	// kubeConfigSecretRef may use beyond inline credentials; the zero value
