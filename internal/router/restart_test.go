@@ -79,6 +79,14 @@ func TestCapacityHoldsAfterRestart(t *testing.T) {
 			deleteAndWait(t, q)
 		}
 		deleteAndWait(t, p)
+		// Later tests expect the router without rights on QueueRequests.
+		role, binding, err := controller.RequestRBAC(p, routerNamespace)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		deleteAndWait(t, binding)
+		deleteAndWait(t, role)
 	})
 	st := waitCondition(t, "team-restart", "fresh", v1alpha1.ScheduledCondition, metav1.ConditionFalse, v1alpha1.Progressing, 30*time.Second)
 	if st.Destination != "" {
