@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -66,9 +67,16 @@ func (r *RequestReconciler) placementsLoading(ctx context.Context) ([]string, er
 	var out []string
 	for k := range list.Items {
 		p := &list.Items[k]
-		if serving(p) && !r.Index.Primed(p.Name) {
-			out = append(out, p.Name)
+		if !serving(p) || r.Index.Primed(p.Name) {
+			continue
 		}
+		// A Promise waiting for rights holds every kind's scheduling back
+		// until granted: say so where the waiting requests show it.
+		if c := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ReadyCondition); c != nil && c.Status == metav1.ConditionFalse {
+			out = append(out, fmt.Sprintf("%s (%s)", p.Name, c.Reason))
+			continue
+		}
+		out = append(out, p.Name)
 	}
 	sort.Strings(out)
 	return out, nil

@@ -92,9 +92,14 @@ func TestCapacityHoldsAfterRestart(t *testing.T) {
 	if st.Destination != "" {
 		t.Fatalf("placed on %q while QueueRequests could not be loaded", st.Destination)
 	}
-	if c := meta.FindStatusCondition(st.Conditions, v1alpha1.ScheduledCondition); !strings.Contains(c.Message, "queue") {
-		t.Errorf("Scheduled message %q does not name the Promise being loaded", c.Message)
-	}
+	testenv.WaitFor(t, 30*time.Second, "the wait names the Promise and why", func() (bool, string) {
+		st, err := requestStatus(t, "team-restart", "fresh")
+		if err != nil {
+			return false, err.Error()
+		}
+		c := meta.FindStatusCondition(st.Conditions, v1alpha1.ScheduledCondition)
+		return st.Destination == "" && c != nil && strings.Contains(c.Message, "queue ("+v1alpha1.MissingPermissions+")"), fmt.Sprintf("%q: %+v", st.Destination, c)
+	})
 
 	if err := testenv.GrantPromise(ctx(t), k8s, p, routerNamespace); err != nil {
 		t.Fatal(err)
