@@ -34,6 +34,7 @@ import (
 	"github.com/switchyard-dev/switchyard/internal/probe"
 	"github.com/switchyard-dev/switchyard/internal/render"
 	"github.com/switchyard-dev/switchyard/internal/scheduler"
+	"github.com/switchyard-dev/switchyard/internal/shutdown"
 	"github.com/switchyard-dev/switchyard/internal/statestore"
 )
 
@@ -81,7 +82,7 @@ func (r *PromiseReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// A destination's files changed under the router: rewrite what
 		// the dependencies lack.
 		WatchesRawSource(source.Channel(r.Index.Subscribe(), handler.EnqueueRequestsFromMapFunc(r.allPromises))).
-		Complete(r)
+		Complete(shutdown.Quiet(r))
 }
 
 func forCRD(_ context.Context, o client.Object) []reconcile.Request {
