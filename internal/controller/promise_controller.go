@@ -157,6 +157,7 @@ func (r *PromiseReconciler) reconcile(ctx context.Context, p *v1alpha1.Promise) 
 	if !established {
 		return notReady(v1alpha1.APINotEstablished, fmt.Sprintf("waiting for CRD %s to be established", crd.Name)), ctrl.Result{RequeueAfter: time.Second}, nil
 	}
+	r.ensureFinalizerPolicy(ctx, p, crd)
 	if !r.serving(gvk) {
 		missing, err := missingPermissions(ctx, r.Client, gvk.Group, crd.Spec.Names.Plural)
 		if err != nil {
@@ -361,6 +362,9 @@ func (r *PromiseReconciler) finalize(ctx context.Context, p *v1alpha1.Promise, c
 		if _, err := r.writeEach(ctx, p, dests.Items, false, func(*v1alpha1.Destination) map[string][]byte { return nil }); err != nil {
 			return metav1.Condition{}, ctrl.Result{}, err
 		}
+	}
+	if err := r.deleteFinalizerPolicy(ctx, p); err != nil {
+		return metav1.Condition{}, ctrl.Result{}, err
 	}
 	if crdErr == nil {
 		var have apiextensionsv1.CustomResourceDefinition
