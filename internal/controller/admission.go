@@ -133,14 +133,16 @@ func (r *PromiseReconciler) apply(ctx context.Context, want client.Object, curre
 	return r.Update(ctx, want)
 }
 
-// deleteFinalizerPolicy removes p's policy and binding, if any.
+// deleteFinalizerPolicy removes p's policy and binding, if any. A router
+// denied the rights leaves them to the garbage collector (they are owned by
+// p) rather than keep p forever.
 func (r *PromiseReconciler) deleteFinalizerPolicy(ctx context.Context, p *v1alpha1.Promise) error {
 	name := FinalizerPolicyName(p.Name)
 	for _, o := range []client.Object{
 		&admissionv1.MutatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: name}},
 		&admissionv1.MutatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: name}},
 	} {
-		if err := r.Delete(ctx, o); err != nil && !apierrors.IsNotFound(err) && !meta.IsNoMatchError(err) {
+		if err := r.Delete(ctx, o); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsForbidden(err) && !meta.IsNoMatchError(err) {
 			return fmt.Errorf("deleting %T %s: %w", o, name, err)
 		}
 	}
