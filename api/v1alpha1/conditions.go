@@ -190,6 +190,11 @@ const (
 	// MutatingAdmissionPolicy (before Kubernetes 1.36, or disabled with
 	// --runtime-config); the router updates each request.
 	AdmissionPolicyUnavailable = "AdmissionPolicyUnavailable"
+	// AdmissionPolicyPending: the request kind is new; the policy waits
+	// until the API server has had its schema for a few seconds (before
+	// that, its policy plugin refuses the creates a policy matches); the
+	// router updates each request meanwhile.
+	AdmissionPolicyPending = "AdmissionPolicyPending"
 	// AdmissionPolicyFailed: installing the policy failed (the message
 	// says why, for example missing permissions); the router updates
 	// each request meanwhile.

@@ -6,6 +6,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
+	"strings"
+	"sync"
+	"time"
 
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -14,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/openapi"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
@@ -47,7 +52,8 @@ var finalizerPatch = fmt.Sprintf(`!has(object.metadata.finalizers) ?
 // finalizerPolicy is the policy and binding for p's request kind, whose
 // CRD is crd. They belong to p (owner reference), and the router also
 // deletes them when it lets p go.
-func finalizerPolicy(p *v1alpha1.Promise, crd *apiextensionsv1.CustomResourceDefinition) (*admissionv1.MutatingAdmissionPolicy, *admissionv1.MutatingAdmissionPolicyBinding) {
+// It matches creates of the given versions only (see settledVersions).
+func finalizerPolicy(p *v1alpha1.Promise, crd *apiextensionsv1.CustomResourceDefinition, versions []string) (*admissionv1.MutatingAdmissionPolicy, *admissionv1.MutatingAdmissionPolicyBinding) {
 	meta := metav1.ObjectMeta{
 		Name:   FinalizerPolicyName(p.Name),
 		Labels: map[string]string{v1alpha1.PromiseLabel: p.Name},
@@ -61,7 +67,7 @@ func finalizerPolicy(p *v1alpha1.Promise, crd *apiextensionsv1.CustomResourceDef
 		MatchConstraints: &admissionv1.MatchResources{ResourceRules: []admissionv1.NamedRuleWithOperations{{
 			RuleWithOperations: admissionv1.RuleWithOperations{
 				Operations: []admissionv1.OperationType{admissionv1.Create},
-				Rule: admissionv1.Rule{APIGroups: []string{crd.Spec.Group}, APIVersions: []string{"*"},
+				Rule: admissionv1.Rule{APIGroups: []string{crd.Spec.Group}, APIVersions: versions,
 					Resources: []string{crd.Spec.Names.Plural}},
 			},
 		}}},
@@ -81,21 +87,79 @@ const (
 	modeUpdate    = "update"
 )
 
+// schemaSettle is how long a request version's schema must have been
+// published before a policy may match it. The API server's policy plugin
+// re-reads the OpenAPI v3 paths every 5 s (k8s.io/apiserver
+// pkg/admission/plugin/policy/mutating/patch/typeconverter.go) and, until
+// it has a kind's schema, answers creates the policy matches with 503
+// ServiceUnavailable, whatever the failurePolicy: a policy installed with
+// a new CRD would refuse the first requests.
+const schemaSettle = 8 * time.Second
+
+// schemaClock remembers when the router first saw each group/version in
+// the API server's OpenAPI v3 paths.
+type schemaClock struct {
+	mu      sync.Mutex
+	openapi openapi.Client
+	seen    map[string]time.Time
+}
+
+// settledVersions returns the served versions of crd whose schema the API
+// server has published for schemaSettle, and when the next one settles (0
+// when none is pending).
+func (c *schemaClock) settledVersions(crd *apiextensionsv1.CustomResourceDefinition, now time.Time) ([]string, time.Duration, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	paths, err := c.openapi.Paths()
+	if err != nil {
+		return nil, 0, fmt.Errorf("reading the API server's OpenAPI v3 paths: %w", err)
+	}
+	var settled []string
+	var wait time.Duration
+	for _, v := range crd.Spec.Versions {
+		if !v.Served {
+			continue
+		}
+		gv := "apis/" + crd.Spec.Group + "/" + v.Name
+		if _, ok := paths[gv]; !ok {
+			wait = time.Second
+			continue
+		}
+		first, ok := c.seen[gv]
+		if !ok {
+			first = now
+			c.seen[gv] = now
+		}
+		if left := schemaSettle - now.Sub(first); left > 0 {
+			wait = max(wait, left)
+			continue
+		}
+		settled = append(settled, v.Name)
+	}
+	return settled, wait, nil
+}
+
 // ensureFinalizerPolicy installs p's finalizer policy and binding and sets
 // p's FinalizerAtAdmission condition and the mode metric. It fails nothing:
 // without a policy the request reconciler adds the finalizer with an update,
-// as it does for requests created before the policy.
-func (r *PromiseReconciler) ensureFinalizerPolicy(ctx context.Context, p *v1alpha1.Promise, crd *apiextensionsv1.CustomResourceDefinition) {
-	policy, binding := finalizerPolicy(p, crd)
-	cond := metav1.Condition{Type: v1alpha1.FinalizerAtAdmissionCondition, Status: metav1.ConditionTrue, Reason: v1alpha1.AdmissionPolicy,
-		Message: fmt.Sprintf("MutatingAdmissionPolicy %s adds %s to new %s requests; the router makes no update for it", policy.Name, v1alpha1.Finalizer, crd.Spec.Names.Kind)}
-	err := r.apply(ctx, policy, func(have client.Object) bool {
-		return equality.Semantic.DeepDerivative(policy.Spec, have.(*admissionv1.MutatingAdmissionPolicy).Spec)
-	})
-	if err == nil {
-		err = r.apply(ctx, binding, func(have client.Object) bool {
-			return equality.Semantic.DeepDerivative(binding.Spec, have.(*admissionv1.MutatingAdmissionPolicyBinding).Spec)
+// as it does for requests created before the policy. It returns when to
+// look again, for versions whose schema is not settled yet.
+func (r *PromiseReconciler) ensureFinalizerPolicy(ctx context.Context, p *v1alpha1.Promise, crd *apiextensionsv1.CustomResourceDefinition) time.Duration {
+	versions, wait, err := r.settledVersions(crd)
+	cond := metav1.Condition{Type: v1alpha1.FinalizerAtAdmissionCondition, Status: metav1.ConditionTrue, Reason: v1alpha1.AdmissionPolicy}
+	name := FinalizerPolicyName(p.Name)
+	if err == nil && len(versions) > 0 {
+		policy, binding := finalizerPolicy(p, crd, versions)
+		cond.Message = fmt.Sprintf("MutatingAdmissionPolicy %s adds %s to new %s requests (%s); the router makes no update for it",
+			name, v1alpha1.Finalizer, crd.Spec.Names.Kind, strings.Join(versions, ", "))
+		err = r.apply(ctx, policy, func(have client.Object) bool {
+			return equality.Semantic.DeepDerivative(policy.Spec, have.(*admissionv1.MutatingAdmissionPolicy).Spec)
 		})
+		if err == nil {
+			err = r.apply(ctx, binding, func(have client.Object) bool {
+				return equality.Semantic.DeepDerivative(binding.Spec, have.(*admissionv1.MutatingAdmissionPolicyBinding).Spec)
+			})
+		}
 	}
 	switch {
 	case meta.IsNoMatchError(err):
@@ -104,7 +168,11 @@ func (r *PromiseReconciler) ensureFinalizerPolicy(ctx context.Context, p *v1alph
 			admissionv1.SchemeGroupVersion, v1alpha1.Finalizer)
 	case err != nil:
 		cond.Status, cond.Reason = metav1.ConditionFalse, v1alpha1.AdmissionPolicyFailed
-		cond.Message = fmt.Sprintf("installing MutatingAdmissionPolicy %s: %v; the router adds %s to each request with an update", policy.Name, err, v1alpha1.Finalizer)
+		cond.Message = fmt.Sprintf("installing MutatingAdmissionPolicy %s: %v; the router adds %s to each request with an update", name, err, v1alpha1.Finalizer)
+	case len(versions) == 0:
+		cond.Status, cond.Reason = metav1.ConditionFalse, v1alpha1.AdmissionPolicyPending
+		cond.Message = fmt.Sprintf("waiting until the API server has published the schema of %s for %s before MutatingAdmissionPolicy %s matches it; the router adds %s to each request with an update meanwhile",
+			crd.Spec.Names.Kind, schemaSettle, name, v1alpha1.Finalizer)
 	}
 	cond.ObservedGeneration = p.Generation
 	meta.SetStatusCondition(&p.Status.Conditions, cond)
@@ -114,6 +182,24 @@ func (r *PromiseReconciler) ensureFinalizerPolicy(ctx context.Context, p *v1alph
 	}
 	metrics.FinalizerMode.WithLabelValues(p.Name, modeAdmission).Set(admission)
 	metrics.FinalizerMode.WithLabelValues(p.Name, modeUpdate).Set(1 - admission)
+	return wait
+}
+
+// settledVersions is schemaClock.settledVersions with the clock made on
+// first use, from the manager's config.
+func (r *PromiseReconciler) settledVersions(crd *apiextensionsv1.CustomResourceDefinition) ([]string, time.Duration, error) {
+	r.mu.Lock()
+	if r.schemas == nil {
+		dc, err := discovery.NewDiscoveryClientForConfig(r.Manager.GetConfig())
+		if err != nil {
+			r.mu.Unlock()
+			return nil, 0, err
+		}
+		r.schemas = &schemaClock{openapi: dc.OpenAPIV3(), seen: map[string]time.Time{}}
+	}
+	clock := r.schemas
+	r.mu.Unlock()
+	return clock.settledVersions(crd, time.Now())
 }
 
 // apply creates want, or updates it when current(have) says it differs.

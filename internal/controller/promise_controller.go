@@ -62,6 +62,7 @@ type PromiseReconciler struct {
 
 	mu      sync.Mutex
 	started map[schema.GroupVersionKind]string
+	schemas *schemaClock // made on first use (admission.go)
 }
 
 // +kubebuilder:rbac:groups=switchyard.dev,resources=promises,verbs=get;list;watch;update;patch
@@ -157,7 +158,7 @@ func (r *PromiseReconciler) reconcile(ctx context.Context, p *v1alpha1.Promise) 
 	if !established {
 		return notReady(v1alpha1.APINotEstablished, fmt.Sprintf("waiting for CRD %s to be established", crd.Name)), ctrl.Result{RequeueAfter: time.Second}, nil
 	}
-	r.ensureFinalizerPolicy(ctx, p, crd)
+	policyWait := r.ensureFinalizerPolicy(ctx, p, crd)
 	if !r.serving(gvk) {
 		missing, err := missingPermissions(ctx, r.Client, gvk.Group, crd.Spec.Names.Plural)
 		if err != nil {
@@ -180,7 +181,7 @@ func (r *PromiseReconciler) reconcile(ctx context.Context, p *v1alpha1.Promise) 
 	if len(pending) > 0 {
 		msg += fmt.Sprintf("; pending until their store is ready: %s", strings.Join(pending, ", "))
 	}
-	return ready(v1alpha1.Reconciled, msg), ctrl.Result{}, nil
+	return ready(v1alpha1.Reconciled, msg), ctrl.Result{RequeueAfter: policyWait}, nil
 }
 
 // installCRD creates or updates the request CRD. A CRD of the same name

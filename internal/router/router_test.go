@@ -517,11 +517,15 @@ func TestPromiseDeletionWaitsForRequests(t *testing.T) {
 	policy := &admissionv1.MutatingAdmissionPolicy{}
 	binding := &admissionv1.MutatingAdmissionPolicyBinding{}
 	policyName := types.NamespacedName{Name: controller.FinalizerPolicyName("queue")}
-	for _, o := range []client.Object{policy, binding} {
-		if err := k8s.Get(ctx(t), policyName, o); err != nil {
-			t.Fatalf("the Promise's finalizer policy: %v", err)
+	// Installed once the API server has had the kind's schema a while.
+	testenv.WaitFor(t, 30*time.Second, "the Promise's finalizer policy", func() (bool, string) {
+		for _, o := range []client.Object{policy, binding} {
+			if err := k8s.Get(ctx(t), policyName, o); err != nil {
+				return false, err.Error()
+			}
 		}
-	}
+		return true, ""
+	})
 
 	if err := k8s.Delete(ctx(t), p); err != nil {
 		t.Fatal(err)
