@@ -60,6 +60,22 @@ func TestFinalizerAtAdmission(t *testing.T) {
 		return slices.Contains(probe.GetFinalizers(), v1alpha1.Finalizer), fmt.Sprintf("finalizers %v", probe.GetFinalizers())
 	})
 
+	// A creator's own finalizers stay, and the router's is not doubled.
+	for _, given := range [][]string{{"example.com/keep"}, {v1alpha1.Finalizer}, {"example.com/keep", v1alpha1.Finalizer}} {
+		probe := dynamoDBRequest("default", "admission-probe", tableSpec("probe", suite, nil))
+		probe.SetFinalizers(given)
+		if err := k8s.Create(ctx(t), probe, client.DryRunAll); err != nil {
+			t.Fatal(err)
+		}
+		want := slices.Clone(given)
+		if !slices.Contains(want, v1alpha1.Finalizer) {
+			want = append(want, v1alpha1.Finalizer)
+		}
+		if got := probe.GetFinalizers(); !slices.Equal(got, want) {
+			t.Errorf("created with finalizers %v: got %v, want %v", given, got, want)
+		}
+	}
+
 	newNamespace(t, "team-a")
 	writes := placeAndCount(t, suite, "team-a", 10, func(name string, finalizers []string) {
 		if !slices.Contains(finalizers, v1alpha1.Finalizer) {
