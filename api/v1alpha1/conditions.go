@@ -176,3 +176,30 @@ const (
 	// ProbeFailed: the probe could not run (bad template, other errors).
 	ProbeFailed = "ProbeFailed"
 )
+
+// The finalizer at admission (Promises). The router adds its finalizer to
+// each request; where the API server serves admissionregistration.k8s.io/v1
+// MutatingAdmissionPolicy it installs one per Promise that adds it at
+// create, saving an update per request.
+const (
+	// FinalizerAtAdmissionCondition (Promises): True when the Promise's
+	// MutatingAdmissionPolicy adds the finalizer to new requests; False
+	// when the router adds it with an update to each request instead.
+	FinalizerAtAdmissionCondition = "FinalizerAtAdmission"
+
+	// AdmissionPolicy: the policy and its binding are installed.
+	AdmissionPolicy = "AdmissionPolicy"
+	// AdmissionPolicyUnavailable: the API server does not serve
+	// MutatingAdmissionPolicy (before Kubernetes 1.36, or disabled with
+	// --runtime-config); the router updates each request.
+	AdmissionPolicyUnavailable = "AdmissionPolicyUnavailable"
+	// AdmissionPolicyPending: the request kind is new; the policy waits
+	// until the API server has had its schema for a few seconds (before
+	// that, its policy plugin refuses the creates a policy matches); the
+	// router updates each request meanwhile.
+	AdmissionPolicyPending = "AdmissionPolicyPending"
+	// AdmissionPolicyFailed: installing the policy failed (the message
+	// says why, for example missing permissions); the router updates
+	// each request meanwhile.
+	AdmissionPolicyFailed = "AdmissionPolicyFailed"
+)

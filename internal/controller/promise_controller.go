@@ -34,6 +34,7 @@ import (
 	"github.com/switchyard-dev/switchyard/internal/probe"
 	"github.com/switchyard-dev/switchyard/internal/render"
 	"github.com/switchyard-dev/switchyard/internal/scheduler"
+	"github.com/switchyard-dev/switchyard/internal/shutdown"
 	"github.com/switchyard-dev/switchyard/internal/statestore"
 )
 
@@ -61,6 +62,7 @@ type PromiseReconciler struct {
 
 	mu      sync.Mutex
 	started map[schema.GroupVersionKind]string
+	schemas *schemaClock // made on first use (admission.go)
 }
 
 // +kubebuilder:rbac:groups=switchyard.dev,resources=promises,verbs=get;list;watch;update;patch
@@ -81,7 +83,7 @@ func (r *PromiseReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// A destination's files changed under the router: rewrite what
 		// the dependencies lack.
 		WatchesRawSource(source.Channel(r.Index.Subscribe(), handler.EnqueueRequestsFromMapFunc(r.allPromises))).
-		Complete(r)
+		Complete(shutdown.Quiet(r))
 }
 
 func forCRD(_ context.Context, o client.Object) []reconcile.Request {
@@ -156,6 +158,7 @@ func (r *PromiseReconciler) reconcile(ctx context.Context, p *v1alpha1.Promise) 
 	if !established {
 		return notReady(v1alpha1.APINotEstablished, fmt.Sprintf("waiting for CRD %s to be established", crd.Name)), ctrl.Result{RequeueAfter: time.Second}, nil
 	}
+	policyWait := r.ensureFinalizerPolicy(ctx, p, crd)
 	if !r.serving(gvk) {
 		missing, err := missingPermissions(ctx, r.Client, gvk.Group, crd.Spec.Names.Plural)
 		if err != nil {
@@ -178,7 +181,7 @@ func (r *PromiseReconciler) reconcile(ctx context.Context, p *v1alpha1.Promise) 
 	if len(pending) > 0 {
 		msg += fmt.Sprintf("; pending until their store is ready: %s", strings.Join(pending, ", "))
 	}
-	return ready(v1alpha1.Reconciled, msg), ctrl.Result{}, nil
+	return ready(v1alpha1.Reconciled, msg), ctrl.Result{RequeueAfter: policyWait}, nil
 }
 
 // installCRD creates or updates the request CRD. A CRD of the same name
@@ -360,6 +363,9 @@ func (r *PromiseReconciler) finalize(ctx context.Context, p *v1alpha1.Promise, c
 		if _, err := r.writeEach(ctx, p, dests.Items, false, func(*v1alpha1.Destination) map[string][]byte { return nil }); err != nil {
 			return metav1.Condition{}, ctrl.Result{}, err
 		}
+	}
+	if err := r.deleteFinalizerPolicy(ctx, p); err != nil {
+		return metav1.Condition{}, ctrl.Result{}, err
 	}
 	if crdErr == nil {
 		var have apiextensionsv1.CustomResourceDefinition

@@ -41,6 +41,7 @@ import (
 	"github.com/switchyard-dev/switchyard/internal/probe"
 	"github.com/switchyard-dev/switchyard/internal/render"
 	"github.com/switchyard-dev/switchyard/internal/scheduler"
+	"github.com/switchyard-dev/switchyard/internal/shutdown"
 	"github.com/switchyard-dev/switchyard/internal/statestore"
 )
 
@@ -97,7 +98,7 @@ func (r *RequestReconciler) SetupWithManager(mgr ctrl.Manager, workers int) erro
 			MaxConcurrentReconciles: workers,
 			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](100*time.Millisecond, 30*time.Second),
 		}).
-		Complete(r)
+		Complete(shutdown.Quiet(r))
 }
 
 // waitingRecheck is how often a request with no destination looks again

@@ -13,6 +13,7 @@ import (
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/bucketstate"
+	"github.com/switchyard-dev/switchyard/internal/shutdown"
 	"github.com/switchyard-dev/switchyard/internal/statestore"
 )
 
@@ -27,7 +28,7 @@ type BucketStateStoreReconciler struct {
 
 // SetupWithManager registers the reconciler.
 func (r *BucketStateStoreReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).For(&v1alpha1.BucketStateStore{}).Named("bucketstatestore").Complete(r)
+	return ctrl.NewControllerManagedBy(mgr).For(&v1alpha1.BucketStateStore{}).Named("bucketstatestore").Complete(shutdown.Quiet(r))
 }
 
 // Reconcile checks one store.

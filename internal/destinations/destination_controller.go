@@ -27,6 +27,7 @@ import (
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/feedback"
 	"github.com/switchyard-dev/switchyard/internal/placement"
+	"github.com/switchyard-dev/switchyard/internal/shutdown"
 )
 
 // DestinationReconciler makes Destinations Ready and applies their cleanup
@@ -67,7 +68,7 @@ func (r *DestinationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WatchesRawSource(source.Channel(r.Index.Subscribe(), &handler.EnqueueRequestForObject{})).
 		// A slow store must not hold up the destinations of other stores.
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
-		Complete(r)
+		Complete(shutdown.Quiet(r))
 }
 
 // statusRefresh is how often, at most, a destination's status is refreshed

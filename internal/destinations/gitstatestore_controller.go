@@ -11,6 +11,7 @@ import (
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/gitstate"
+	"github.com/switchyard-dev/switchyard/internal/shutdown"
 	"github.com/switchyard-dev/switchyard/internal/statestore"
 )
 
@@ -27,7 +28,7 @@ type GitStateStoreReconciler struct {
 
 // SetupWithManager registers the reconciler.
 func (r *GitStateStoreReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).For(&v1alpha1.GitStateStore{}).Named("gitstatestore").Complete(r)
+	return ctrl.NewControllerManagedBy(mgr).For(&v1alpha1.GitStateStore{}).Named("gitstatestore").Complete(shutdown.Quiet(r))
 }
 
 // Reconcile checks one store.

@@ -142,6 +142,13 @@ func TestRouterRightsAreLeast(t *testing.T) {
 		{"aws.switchyard.dev", "dynamodbrequests", "", "create", "team-a", false},
 		{"test.switchyard.dev", "queuerequests", "", "list", "", false},
 		{"dynamodb.services.k8s.aws", "tables", "", "list", "", false},
+		// The finalizer at admission: its own policies, read by name only.
+		{"admissionregistration.k8s.io", "mutatingadmissionpolicies", "", "create", "", true},
+		{"admissionregistration.k8s.io", "mutatingadmissionpolicybindings", "", "delete", "", true},
+		{"admissionregistration.k8s.io", "mutatingadmissionpolicies", "", "list", "", false},
+		{"admissionregistration.k8s.io", "mutatingadmissionpolicies", "", "patch", "", false},
+		{"admissionregistration.k8s.io", "validatingadmissionpolicies", "", "create", "", false},
+		{"admissionregistration.k8s.io", "mutatingwebhookconfigurations", "", "create", "", false},
 	}
 	user := testenv.RouterUser(routerNamespace)
 	for _, tt := range tests {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	admissionv1 "k8s.io/api/admissionregistration/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -28,6 +29,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
+	"github.com/switchyard-dev/switchyard/internal/controller"
 	"github.com/switchyard-dev/switchyard/internal/testenv"
 )
 
@@ -512,6 +514,19 @@ func TestPromiseDeletionWaitsForRequests(t *testing.T) {
 		return contains(files, reqFile), strings.Join(files, " ")
 	})
 
+	policy := &admissionv1.MutatingAdmissionPolicy{}
+	binding := &admissionv1.MutatingAdmissionPolicyBinding{}
+	policyName := types.NamespacedName{Name: controller.FinalizerPolicyName("queue")}
+	// Installed once the API server has had the kind's schema a while.
+	testenv.WaitFor(t, 30*time.Second, "the Promise's finalizer policy", func() (bool, string) {
+		for _, o := range []client.Object{policy, binding} {
+			if err := k8s.Get(ctx(t), policyName, o); err != nil {
+				return false, err.Error()
+			}
+		}
+		return true, ""
+	})
+
 	if err := k8s.Delete(ctx(t), p); err != nil {
 		t.Fatal(err)
 	}
@@ -539,6 +554,11 @@ func TestPromiseDeletionWaitsForRequests(t *testing.T) {
 		cerr := k8s.Get(ctx(t), types.NamespacedName{Name: "queuerequests.test.switchyard.dev"}, &apiextensionsv1.CustomResourceDefinition{})
 		return apierrors.IsNotFound(perr) && apierrors.IsNotFound(cerr), fmt.Sprintf("promise: %v; crd: %v", perr, cerr)
 	})
+	for _, o := range []client.Object{policy, binding} {
+		if err := k8s.Get(ctx(t), policyName, o); !apierrors.IsNotFound(err) {
+			t.Errorf("%T %s left behind: %v", o, policyName.Name, err)
+		}
+	}
 	files := testenv.Files(t, url)
 	if contains(files, depFile) || contains(files, reqFile) {
 		t.Fatalf("files left behind: %v", files)

@@ -18,4 +18,13 @@
 // A placed request is sticky. If its destination still exists it stays there:
 // with reason Placed while it matches, Misplaced when it no longer does. Only
 // when its destination is gone or being deleted is it rescheduled.
+//
+// # Index
+//
+// Schedule and Targets look at every destination. An Index, built once per
+// change of the destinations, gives the same answers from per-label sets
+// of destinations (a selector is a few bitwise operations), and hashes only
+// the least-loaded candidates, resuming each name's hash from the prefix it
+// shares with the one before. TestIndexAgreesWithScan holds the two to the
+// same decisions.
 package scheduler

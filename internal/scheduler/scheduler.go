@@ -84,21 +84,13 @@ type Decision struct {
 	Moved bool
 }
 
-// Schedule decides where req goes among dests.
+// Schedule decides where req goes among dests by looking at each of them.
+// An Index gives the same answers without matching every destination.
 func Schedule(req Request, dests []Destination) Decision {
 	var moved bool
 	if req.Current != "" {
 		if d := find(dests, req.Current); d != nil && !d.Deleting {
-			if !d.admits(req) {
-				return Decision{Destination: d.Name, Reason: Misplaced,
-					Message: fmt.Sprintf("destination %s no longer takes requests from namespace %s (its spec.namespaceSelector); the request stays until it is moved by hand", d.Name, req.Namespace)}
-			}
-			if req.Selector.Matches(d) {
-				return Decision{Destination: d.Name, Reason: Placed,
-					Message: fmt.Sprintf("placed on %s", d.Name)}
-			}
-			return Decision{Destination: d.Name, Reason: Misplaced,
-				Message: fmt.Sprintf("destination %s no longer matches the request's selectors; the request stays until it is moved by hand", d.Name)}
+			return stay(req, d)
 		}
 		moved = true
 	}
@@ -106,6 +98,26 @@ func Schedule(req Request, dests []Destination) Decision {
 	if best == nil {
 		return Decision{Reason: NoMatchingDestination, Moved: moved, Message: noMatchMessage(req, dests)}
 	}
+	return placed(req, best, candidates, moved)
+}
+
+// stay is the decision for a request already on d, which is not being
+// deleted: placement is sticky.
+func stay(req Request, d *Destination) Decision {
+	if !d.admits(req) {
+		return Decision{Destination: d.Name, Reason: Misplaced,
+			Message: fmt.Sprintf("destination %s no longer takes requests from namespace %s (its spec.namespaceSelector); the request stays until it is moved by hand", d.Name, req.Namespace)}
+	}
+	if req.Selector.Matches(d) {
+		return Decision{Destination: d.Name, Reason: Placed,
+			Message: fmt.Sprintf("placed on %s", d.Name)}
+	}
+	return Decision{Destination: d.Name, Reason: Misplaced,
+		Message: fmt.Sprintf("destination %s no longer matches the request's selectors; the request stays until it is moved by hand", d.Name)}
+}
+
+// placed is the decision for best, chosen among candidates.
+func placed(req Request, best *Destination, candidates int, moved bool) Decision {
 	msg := fmt.Sprintf("least loaded of %d candidate(s): %s with %d request(s)", candidates, best.Name, best.Load)
 	if moved {
 		msg = fmt.Sprintf("rescheduled from %s (deleted): %s", req.Current, msg)
@@ -166,34 +178,47 @@ func tieBreak(key uint32, dest string) uint32 {
 // noMatchMessage says why nothing matched, counting each cause once, so a
 // user can tell "no labels match" from "all matches are full or cordoned".
 func noMatchMessage(req Request, dests []Destination) string {
-	var matching, notReady, cordoned, full, deleting, refused int
+	var c noMatchCounts
 	for i := range dests {
-		d := &dests[i]
-		if !req.Selector.Matches(d) {
-			continue
-		}
-		matching++
-		switch {
-		case d.Deleting:
-			deleting++
-		case !d.Ready:
-			notReady++
-		case !d.Schedulable:
-			cordoned++
-		case d.Capacity >= 0 && d.Load >= d.Capacity:
-			full++
-		case !d.admits(req):
-			refused++
+		if req.Selector.Matches(&dests[i]) {
+			c.add(req, &dests[i])
 		}
 	}
-	if matching == 0 {
-		return fmt.Sprintf("none of %d destination(s) match the selectors; waiting for one", len(dests))
+	return c.message(req, len(dests))
+}
+
+// noMatchCounts counts the destinations whose labels match a request by
+// the first reason each cannot take it.
+type noMatchCounts struct {
+	matching, notReady, cordoned, full, deleting, refused int
+}
+
+// add counts d, whose labels match req.
+func (c *noMatchCounts) add(req Request, d *Destination) {
+	c.matching++
+	switch {
+	case d.Deleting:
+		c.deleting++
+	case !d.Ready:
+		c.notReady++
+	case !d.Schedulable:
+		c.cordoned++
+	case d.Capacity >= 0 && d.Load >= d.Capacity:
+		c.full++
+	case !d.admits(req):
+		c.refused++
 	}
-	if refused == matching {
-		return fmt.Sprintf("%d destination(s) match but none takes requests from namespace %s (spec.namespaceSelector); ask the platform team, or use another namespace", matching, req.Namespace)
+}
+
+func (c *noMatchCounts) message(req Request, total int) string {
+	if c.matching == 0 {
+		return fmt.Sprintf("none of %d destination(s) match the selectors; waiting for one", total)
+	}
+	if c.refused == c.matching {
+		return fmt.Sprintf("%d destination(s) match but none takes requests from namespace %s (spec.namespaceSelector); ask the platform team, or use another namespace", c.matching, req.Namespace)
 	}
 	return fmt.Sprintf("%d destination(s) match but none can take it (%d not ready, %d cordoned, %d full, %d deleting, %d refuse namespace %s); waiting",
-		matching, notReady, cordoned, full, deleting, refused, req.Namespace)
+		c.matching, c.notReady, c.cordoned, c.full, c.deleting, c.refused, req.Namespace)
 }
 
 // Targets returns the names of the destinations that receive dependencies

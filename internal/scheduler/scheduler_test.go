@@ -144,25 +144,64 @@ func TestTargets(t *testing.T) {
 	}
 }
 
+// benchDestinations are n Ready destinations, all labelled env=dev (so
+// every one is a candidate for the benchmark's request) with 10,000
+// requests spread evenly over them: every decision is a tie among all n.
+func benchDestinations(n int) []Destination {
+	dests := make([]Destination, n)
+	for i := range dests {
+		dests[i] = dest(fmt.Sprintf("d-%d", i), fmt.Sprintf("env=dev,zone=z%d", i%10), 10000/n)
+	}
+	return dests
+}
+
+// benchDecisions runs b.N decisions of a request selecting env=dev with
+// the keys of 10,000 requests.
+func benchDecisions(b *testing.B, schedule func(Request) Decision) {
+	s, _ := labels.Parse("env=dev")
+	req := Request{Selector: Selector{Selectors: []labels.Selector{s}, Explicit: true}}
+	keys := make([]string, 10000)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("DynamoDBRequest/team-%d/r-%d", i%50, i)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		req.Key = keys[i%len(keys)]
+		schedule(req)
+	}
+}
+
+// BenchmarkSchedule measures a decision through the Index, the way the
+// router decides.
 func BenchmarkSchedule(b *testing.B) {
 	for _, n := range []int{10, 100, 1000} {
 		b.Run(fmt.Sprintf("destinations=%d", n), func(b *testing.B) {
-			dests := make([]Destination, n)
-			for i := range dests {
-				dests[i] = dest(fmt.Sprintf("d-%d", i), fmt.Sprintf("env=dev,zone=z%d", i%10), 10000/n)
-			}
-			s, _ := labels.Parse("env=dev")
-			req := Request{Selector: Selector{Selectors: []labels.Selector{s}, Explicit: true}}
-			// 10,000 placed requests: the loads above; keys of as many requests.
-			keys := make([]string, 10000)
-			for i := range keys {
-				keys[i] = fmt.Sprintf("DynamoDBRequest/team-%d/r-%d", i%50, i)
-			}
+			x := NewIndex(benchDestinations(n))
+			benchDecisions(b, x.Schedule)
+		})
+	}
+}
+
+// BenchmarkScheduleScan measures the linear scan, Schedule(req, dests).
+func BenchmarkScheduleScan(b *testing.B) {
+	for _, n := range []int{10, 100, 1000} {
+		b.Run(fmt.Sprintf("destinations=%d", n), func(b *testing.B) {
+			dests := benchDestinations(n)
+			benchDecisions(b, func(req Request) Decision { return Schedule(req, dests) })
+		})
+	}
+}
+
+// BenchmarkNewIndex measures building the index, paid once per change of
+// the destinations rather than per decision.
+func BenchmarkNewIndex(b *testing.B) {
+	for _, n := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("destinations=%d", n), func(b *testing.B) {
+			dests := benchDestinations(n)
 			b.ReportAllocs()
-			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				req.Key = keys[i%len(keys)]
-				Schedule(req, dests)
+				NewIndex(dests)
 			}
 		})
 	}

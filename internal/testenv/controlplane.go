@@ -58,6 +58,13 @@ type ControlPlane struct {
 // crdPaths (files or directories); none means Switchyard's, under
 // config/crd/bases.
 func StartControlPlane(crdPaths ...string) (*ControlPlane, error) {
+	return StartControlPlaneWithFlags(nil, crdPaths...)
+}
+
+// StartControlPlaneWithFlags is StartControlPlane with more kube-apiserver
+// flags (name without dashes, value), for example runtime-config to leave
+// an API out as an older or restricted cluster would.
+func StartControlPlaneWithFlags(flags map[string]string, crdPaths ...string) (*ControlPlane, error) {
 	dir, err := assets()
 	if err != nil {
 		return nil, err
@@ -69,6 +76,9 @@ func StartControlPlane(crdPaths ...string) (*ControlPlane, error) {
 		BinaryAssetsDirectory: dir,
 		CRDDirectoryPaths:     crdPaths,
 		ErrorIfCRDPathMissing: true,
+	}
+	for name, value := range flags {
+		env.ControlPlane.GetAPIServer().Configure().Set(name, value)
 	}
 	cfg, err := env.Start()
 	if err != nil {
