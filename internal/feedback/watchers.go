@@ -38,6 +38,9 @@ const KubeConfigKey = "value"
 // syncTimeout bounds the first list of a destination's Flux objects.
 const syncTimeout = 30 * time.Second
 
+// requestTimeout bounds each request to a destination's API server.
+var requestTimeout = 30 * time.Second
+
 // readQPS is the client-side rate limit of Reader's client per
 // destination; the probes' own concurrency and backoff bound it first.
 const readQPS = 50
@@ -231,7 +234,7 @@ func (w *Watchers) Ensure(ctx context.Context, d *v1alpha1.Destination) error {
 
 // start watches d's Flux objects through cfg, built by kubeconfig.RESTConfig.
 func (w *Watchers) start(d *v1alpha1.Destination, key string, cfg *rest.Config) error {
-	cfg.Timeout = 30 * time.Second
+	cfg = withRequestTimeout(cfg, requestTimeout)
 	ns, name := d.FluxNamespace(), d.FluxName()
 	c, err := cache.New(cfg, cache.Options{Scheme: scheme, DefaultNamespaces: map[string]cache.Config{ns: {}}})
 	if err != nil {
