@@ -26,12 +26,24 @@ type RequestStatus struct {
 	// +optional
 	Commit string `json:"commit,omitempty"`
 
+	// Outputs are computed by the Promise's status.outputs from the
+	// objects the request rendered, read on its destination.
+	// +optional
+	Outputs map[string]string `json:"outputs,omitempty"`
+
 	// TableARN and TableStatus come from the Promise's dynamoDBTable
 	// probe.
 	// +optional
 	TableARN string `json:"tableArn,omitempty"`
 	// +optional
 	TableStatus string `json:"tableStatus,omitempty"`
+
+	// Verified holds what the Promise's verification steps confirmed out
+	// of band, to recognise the request's resource later: the
+	// dynamoDBTable step records the ARN of the table it found to be the
+	// request's under key tableArn.
+	// +optional
+	Verified map[string]string `json:"verified,omitempty"`
 }
 
 // DestinationSelectorField is the spec field through which a request
