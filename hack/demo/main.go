@@ -240,7 +240,7 @@ func report(w io.Writer, stack *testenv.Stack, reqs []request, kubeconfigs map[s
 		if c := meta.FindStatusCondition(r.st.Conditions, v1alpha1.ReadyCondition); c != nil {
 			ready, reason = string(c.Status), c.Reason
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ns, r.name, r.st.Destination, short(r.st.Commit), applied, ready, reason, r.st.TableARN)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ns, r.name, r.st.Destination, short(r.st.Commit), applied, ready, reason, r.st.Outputs["tableArn"])
 	}
 	tw.Flush()
 
