@@ -141,10 +141,10 @@ func TestTeamNamespaceEndToEnd(t *testing.T) {
 	}
 	found := false
 	for _, c := range crd.Spec.Versions[0].AdditionalPrinterColumns {
-		found = found || (c.Name == "Namespace" && c.JSONPath == ".status.outputs.namespace" && c.Priority == 0)
+		found = found || (c.Name == "Team Namespace" && c.JSONPath == ".status.outputs.namespace" && c.Priority == 0)
 	}
 	if !found {
-		t.Errorf("printer columns %+v: want Namespace at .status.outputs.namespace", crd.Spec.Versions[0].AdditionalPrinterColumns)
+		t.Errorf("printer columns %+v: want Team Namespace at .status.outputs.namespace", crd.Spec.Versions[0].AdditionalPrinterColumns)
 	}
 }
 
