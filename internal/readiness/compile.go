@@ -102,8 +102,9 @@ func compile(env *cel.Env, field, text string, want *cel.Type, vars []string) (p
 	fail := func(format string, args ...any) (program, error) {
 		return p, &Error{Field: field, Expression: text, Reason: fmt.Sprintf(format, args...)}
 	}
-	inner, ok := strings.CutPrefix(strings.TrimSpace(text), "${")
-	if inner, ok = strings.CutSuffix(inner, "}"); !ok {
+	inner, prefixed := strings.CutPrefix(strings.TrimSpace(text), "${")
+	inner, suffixed := strings.CutSuffix(inner, "}")
+	if !prefixed || !suffixed {
 		return fail("an expression is one ${...}")
 	}
 	ast, iss := env.Compile(inner)

@@ -22,6 +22,7 @@ func TestCompileRefuses(t *testing.T) {
 		{"not bool", v1alpha1.StatusRules{ReadyWhen: []v1alpha1.Expression{"${table.metadata.name + 'x'}"}}, "must be a bool, is a string"},
 		{"int not bool", v1alpha1.StatusRules{ReadyWhen: []v1alpha1.Expression{"${1 + 2}"}}, "status.readyWhen[0]"},
 		{"not wrapped", v1alpha1.StatusRules{ReadyWhen: []v1alpha1.Expression{"true"}}, "one ${...}"},
+		{"no ${", v1alpha1.StatusRules{ReadyWhen: []v1alpha1.Expression{"true}"}}, "one ${...}"},
 		{"two expressions", v1alpha1.StatusRules{Outputs: map[string]v1alpha1.Expression{"x": "${table.a}-${table.b}"}}, "status.outputs.x"},
 		{"column", v1alpha1.StatusRules{Outputs: map[string]v1alpha1.Expression{"x": "${table.a}"},
 			PrinterColumns: []v1alpha1.OutputColumn{{Name: "Y", Output: "y"}}}, "names no output"},
