@@ -64,7 +64,7 @@ type Owner struct {
 	// absent.
 	UID string
 	// Recorded is the ARN the request recorded as its own before
-	// (status.tableArn). A table older than the object but with this ARN
+	// (status.verified.tableArn). A table older than the object but with this ARN
 	// is still the request's: it moved to a new Table object, the table
 	// kept.
 	Recorded string
