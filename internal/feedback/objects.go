@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -105,10 +104,9 @@ func (o *objects) informer(ctx context.Context, gvk schema.GroupVersionKind) (to
 	if !inf.HasSynced() {
 		why := ""
 		o.mu.Lock()
-		for desc, err := range o.errs {
-			if strings.Contains(desc, gvk.Kind) {
-				why = ": " + err
-			}
+		// A reflector of unstructured objects describes itself by GVK.
+		if err := o.errs[gvk.String()]; err != "" {
+			why = ": " + err
 		}
 		o.mu.Unlock()
 		return nil, fmt.Sprintf("waiting for the router's watch of %s on destination %s to list it%s", gvk.GroupKind(), o.dest, why)

@@ -132,3 +132,41 @@ func TestReadObjectsReadsOnlyTheRequestsOwn(t *testing.T) {
 		t.Errorf("a kind the destination does not serve: %q", why)
 	}
 }
+
+// A kind the router may not list on the destination leaves its requests
+// waiting with the API server's answer, not silently.
+func TestReadObjectsSaysWhyAKindIsNotWatched(t *testing.T) {
+	fluxDir, err := testenv.FluxDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := testenv.StartControlPlane(filepath.Join(fluxDir, "crds"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cp.Stop() })
+	// A user with no rights at all.
+	kubeconfig, err := cp.UserKubeConfig("nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := k8sruntime.NewScheme()
+	if err := corev1.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "kc"}, Data: map[string][]byte{feedback.KubeConfigKey: kubeconfig}}
+	w := &feedback.Watchers{SecretReader: fake.NewClientBuilder().WithScheme(s).WithObjects(secret).Build()}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = w.Start(ctx) }()
+	d := &v1alpha1.Destination{ObjectMeta: metav1.ObjectMeta{Name: "d"}}
+	d.Spec.KubeConfigSecretRef = &v1alpha1.SecretReference{Namespace: "ns", Name: "kc"}
+	if err := w.Ensure(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, 30*time.Second, "a message quoting the API server's refusal", func() (bool, string) {
+		objs := []readiness.Object{{Template: "cm", GVK: schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}, Namespace: "objs", Name: "x"}}
+		why := w.ReadObjects(ctx, "d", "uid", objs)
+		return strings.Contains(why, "waiting for the router's watch of ConfigMap on destination d") && strings.Contains(why, "forbidden"), why
+	})
+}
