@@ -207,6 +207,7 @@ func (r *RequestReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	obj := r.newObject()
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
 		if apierrors.IsNotFound(err) {
+			r.Feedback.UntrackKey(r.GVK.GroupKind(), req.NamespacedName)
 			r.Index.Forget(r.key(req.NamespacedName))
 			r.Claims.Release(claims.ID{GroupKind: r.GVK.GroupKind(), NamespacedName: req.NamespacedName})
 		}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -14,10 +13,6 @@ import (
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/readiness"
 )
-
-// watchPending is how soon a request looks again while the router's watch
-// of a kind it rendered has not listed it (no event says when it has).
-const watchPending = 2 * time.Second
 
 // compiledRules are one Promise generation's compiled status rules.
 type compiledRules struct {
@@ -81,9 +76,9 @@ func (r *RequestReconciler) objectsReady(ctx context.Context, obj *unstructured.
 		return false, "", nil, ctrl.Result{}
 	}
 	objs := renderedObjects(promise, files)
-	if why := r.Feedback.ReadObjects(ctx, dest, string(obj.GetUID()), objs); why != "" {
+	if why, retry := r.Feedback.ReadObjects(ctx, dest, string(obj.GetUID()), objs); why != "" {
 		setCondition(st, obj, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.AwaitingWatch, why)
-		return false, "", nil, ctrl.Result{RequeueAfter: watchPending}
+		return false, "", nil, ctrl.Result{RequeueAfter: retry}
 	}
 	res := rules.Evaluate(ctx, objs)
 	if !hold || st.Verified[verifiedTableARN] != "" {

@@ -81,7 +81,7 @@ func TestObjectWatchCost(t *testing.T) {
 	gvk := schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}
 	read := func(i int) (string, bool) {
 		objs := []readiness.Object{{Template: "cm", GVK: gvk, Namespace: "objs", Name: fmt.Sprintf("r%d", i)}}
-		why := w.ReadObjects(ctx, "d", fmt.Sprintf("uid-%d", i), objs)
+		why, _ := w.ReadObjects(ctx, "d", fmt.Sprintf("uid-%d", i), objs)
 		return why, objs[0].Live != nil
 	}
 	testenv.WaitFor(t, 30*time.Second, "the ConfigMap watch to list", func() (bool, string) {

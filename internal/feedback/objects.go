@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -68,9 +69,19 @@ func newObjects(w *Watchers, dest string, cfg *rest.Config, hc *http.Client) (*o
 	return o, nil
 }
 
+// Delays before a request looks again at objects that could not be read:
+// soon while a watch lists (that costs nothing on the destination), later
+// when the kind is not served or the watch cannot start (each look asks the
+// destination's discovery again).
+const (
+	syncingRetry  = 2 * time.Second
+	unservedRetry = 30 * time.Second
+)
+
 // informer returns the informer of gvk, starting it (and its event
-// handler) on first use; "" or why it cannot serve reads yet.
-func (o *objects) informer(ctx context.Context, gvk schema.GroupVersionKind) (toolscache.SharedIndexInformer, string) {
+// handler) on first use; or why it cannot serve reads yet and when to
+// look again.
+func (o *objects) informer(ctx context.Context, gvk schema.GroupVersionKind) (toolscache.SharedIndexInformer, string, time.Duration) {
 	o.mu.Lock()
 	inf := o.watched[gvk]
 	o.mu.Unlock()
@@ -80,13 +91,13 @@ func (o *objects) informer(ctx context.Context, gvk schema.GroupVersionKind) (to
 		i, err := o.cache.GetInformer(ctx, u, cache.BlockUntilSynced(false))
 		if err != nil {
 			if apimeta.IsNoMatchError(err) {
-				return nil, fmt.Sprintf("%s is not served on destination %s (yet)", gvk.GroupKind(), o.dest)
+				return nil, fmt.Sprintf("%s is not served on destination %s (yet)", gvk.GroupKind(), o.dest), unservedRetry
 			}
-			return nil, fmt.Sprintf("watching %s on destination %s: %v", gvk.GroupKind(), o.dest, err)
+			return nil, fmt.Sprintf("watching %s on destination %s: %v", gvk.GroupKind(), o.dest, err), unservedRetry
 		}
 		si, ok := i.(toolscache.SharedIndexInformer)
 		if !ok {
-			return nil, fmt.Sprintf("watching %s on destination %s: unexpected informer %T", gvk.GroupKind(), o.dest, i)
+			return nil, fmt.Sprintf("watching %s on destination %s: unexpected informer %T", gvk.GroupKind(), o.dest, i), unservedRetry
 		}
 		o.mu.Lock()
 		if o.watched[gvk] == nil {
@@ -95,7 +106,7 @@ func (o *objects) informer(ctx context.Context, gvk schema.GroupVersionKind) (to
 				AddFunc: o.changed, UpdateFunc: func(_, n any) { o.changed(n) }, DeleteFunc: o.changed,
 			}); err != nil {
 				o.mu.Unlock()
-				return nil, err.Error()
+				return nil, err.Error(), unservedRetry
 			}
 		}
 		inf = o.watched[gvk]
@@ -109,9 +120,9 @@ func (o *objects) informer(ctx context.Context, gvk schema.GroupVersionKind) (to
 			why = ": " + err
 		}
 		o.mu.Unlock()
-		return nil, fmt.Sprintf("waiting for the router's watch of %s on destination %s to list it%s", gvk.GroupKind(), o.dest, why)
+		return nil, fmt.Sprintf("waiting for the router's watch of %s on destination %s to list it%s", gvk.GroupKind(), o.dest, why), syncingRetry
 	}
-	return inf, ""
+	return inf, "", 0
 }
 
 // changed wakes the request whose label the object carries.
@@ -128,17 +139,17 @@ func (o *objects) changed(obj any) {
 
 // read fills in Live of each object that is on the destination with label
 // RequestUIDLabel=uid. It returns "" when every kind could be read, else
-// why not.
-func (o *objects) read(ctx context.Context, uid string, objs []readiness.Object) string {
+// why not and when to look again.
+func (o *objects) read(ctx context.Context, uid string, objs []readiness.Object) (string, time.Duration) {
 	for i := range objs {
 		ob := &objs[i]
 		ob.Live = nil
-		if _, why := o.informer(ctx, ob.GVK); why != "" {
-			return why
+		if _, why, retry := o.informer(ctx, ob.GVK); why != "" {
+			return why, retry
 		}
 		mapping, err := o.mapper.RESTMapping(ob.GVK.GroupKind(), ob.GVK.Version)
 		if err != nil {
-			return fmt.Sprintf("%s on destination %s: %v", ob.GVK.GroupKind(), o.dest, err)
+			return fmt.Sprintf("%s on destination %s: %v", ob.GVK.GroupKind(), o.dest, err), unservedRetry
 		}
 		switch {
 		case mapping.Scope.Name() == apimeta.RESTScopeNameRoot:
@@ -153,14 +164,14 @@ func (o *objects) read(ctx context.Context, uid string, objs []readiness.Object)
 		case apierrors.IsNotFound(err):
 			continue
 		case err != nil:
-			return fmt.Sprintf("reading %s on destination %s: %v", ob.ID(), o.dest, err)
+			return fmt.Sprintf("reading %s on destination %s: %v", ob.ID(), o.dest, err), syncingRetry
 		}
 		// Another request's object of the same name is not this one's.
 		if u.GetLabels()[v1alpha1.RequestUIDLabel] == uid {
 			ob.Live = u
 		}
 	}
-	return ""
+	return "", 0
 }
 
 // ObjectEvents returns the channel on which requests of kind gk are told
@@ -198,6 +209,19 @@ func (w *Watchers) Untrack(uid string) {
 	delete(w.tracked, uid)
 }
 
+// UntrackKey forgets whatever UID request key of kind gk had, for a
+// request found gone (its UID unknown then), so that the map does not grow
+// with requests deleted without the router's finalizer.
+func (w *Watchers) UntrackKey(gk schema.GroupKind, key types.NamespacedName) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for uid, t := range w.tracked {
+		if t.gk == gk && t.key == key {
+			delete(w.tracked, uid)
+		}
+	}
+}
+
 type tracked struct {
 	gk  schema.GroupKind
 	key types.NamespacedName
@@ -221,17 +245,17 @@ func (w *Watchers) wakeRequest(uid string) {
 // UID uid rendered, from destination dest's watch: an object counts only
 // when it carries that UID in v1alpha1.RequestUIDLabel. It returns "" when
 // it could read them all, or why not (not watched yet, kind not served,
-// no view of the destination).
-func (w *Watchers) ReadObjects(ctx context.Context, dest, uid string, objs []readiness.Object) string {
+// no view of the destination) and when to look again.
+func (w *Watchers) ReadObjects(ctx context.Context, dest, uid string, objs []readiness.Object) (string, time.Duration) {
 	w.mu.Lock()
 	wt := w.byDest[dest]
 	s := w.states[dest]
 	w.mu.Unlock()
 	if wt == nil || wt.objects == nil {
 		if s.Err != "" {
-			return s.Err
+			return s.Err, unservedRetry
 		}
-		return fmt.Sprintf("the router does not follow destination %s", dest)
+		return fmt.Sprintf("the router does not follow destination %s", dest), unservedRetry
 	}
 	return wt.objects.read(ctx, uid, objs)
 }
@@ -242,7 +266,7 @@ type objectReader struct{ o *objects }
 var _ client.Reader = objectReader{}
 
 func (r objectReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-	if _, why := r.o.informer(ctx, obj.GetObjectKind().GroupVersionKind()); why != "" {
+	if _, why, _ := r.o.informer(ctx, obj.GetObjectKind().GroupVersionKind()); why != "" {
 		return fmt.Errorf("%s", why)
 	}
 	return r.o.cache.Get(ctx, key, obj, opts...)

@@ -76,7 +76,7 @@ func TestReadObjectsReadsOnlyTheRequestsOwn(t *testing.T) {
 	cm := schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}
 	read := func(uid, name string) (*readiness.Object, string) {
 		objs := []readiness.Object{{Template: "cm", GVK: cm, Namespace: "objs", Name: name}}
-		why := w.ReadObjects(ctx, "d", uid, objs)
+		why, _ := w.ReadObjects(ctx, "d", uid, objs)
 		return &objs[0], why
 	}
 	testenv.WaitFor(t, 30*time.Second, "the ConfigMap watch to list", func() (bool, string) {
@@ -128,8 +128,8 @@ func TestReadObjectsReadsOnlyTheRequestsOwn(t *testing.T) {
 		t.Errorf("a missing object: %q, want it read as absent", why)
 	}
 	objs := []readiness.Object{{Template: "x", GVK: schema.GroupVersionKind{Group: "nowhere.example", Version: "v1", Kind: "Thing"}, Namespace: "objs", Name: "x"}}
-	if why := w.ReadObjects(ctx, "d", "uid-a", objs); !strings.Contains(why, "not served on destination d") {
-		t.Errorf("a kind the destination does not serve: %q", why)
+	if why, retry := w.ReadObjects(ctx, "d", "uid-a", objs); !strings.Contains(why, "not served on destination d") || retry < 10*time.Second {
+		t.Errorf("a kind the destination does not serve: %q, look again after %s; want a message and a long delay (discovery is asked each time)", why, retry)
 	}
 }
 
@@ -166,7 +166,7 @@ func TestReadObjectsSaysWhyAKindIsNotWatched(t *testing.T) {
 	}
 	testenv.WaitFor(t, 30*time.Second, "a message quoting the API server's refusal", func() (bool, string) {
 		objs := []readiness.Object{{Template: "cm", GVK: schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}, Namespace: "objs", Name: "x"}}
-		why := w.ReadObjects(ctx, "d", "uid", objs)
+		why, _ := w.ReadObjects(ctx, "d", "uid", objs)
 		return strings.Contains(why, "waiting for the router's watch of ConfigMap on destination d") && strings.Contains(why, "forbidden"), why
 	})
 }
