@@ -79,6 +79,11 @@ const (
 	// update the Promise's request kind; `router rbac <promise>` prints the
 	// ClusterRole and binding that grant exactly that.
 	MissingPermissions = "MissingPermissions"
+	// InvalidStatusExpression: an expression of spec.status does not
+	// compile, names no resource template or has the wrong type. The
+	// message names the expression and the error. The Promise's requests
+	// are left as they are until it is fixed.
+	InvalidStatusExpression = "InvalidStatusExpression"
 	// RequestsExist: the Promise is being deleted and waits for its
 	// requests to be deleted first.
 	RequestsExist = "RequestsExist"
@@ -97,6 +102,28 @@ const (
 	PromiseNotReady = "PromiseNotReady"
 	// RenderFailed: the Promise's templates failed for this request.
 	RenderFailed = "RenderFailed"
+	// ResourcesReady (Ready): every object the request rendered is on
+	// its destination and ready: the Promise's readyWhen expressions are
+	// true, or, without them, kstatus reports every object Current.
+	ResourcesReady = "ResourcesReady"
+	// ResourceInProgress, ResourceFailed, ResourceTerminating and
+	// ResourceNotFound (Ready): kstatus reports an object the request
+	// rendered so (NotFound: it is not on the destination, or not with
+	// this request's label). The message names the object (kind,
+	// namespace, name) and gives kstatus's message.
+	ResourceInProgress  = "ResourceInProgress"
+	ResourceFailed      = "ResourceFailed"
+	ResourceTerminating = "ResourceTerminating"
+	ResourceNotFound    = "ResourceNotFound"
+	// ReadyWhenNotMet (Ready): a readyWhen expression is false, or cannot
+	// be evaluated yet (a field the object does not have); the message
+	// names it.
+	ReadyWhenNotMet = "ReadyWhenNotMet"
+	// AwaitingWatch (Ready): the router's watch of a kind the request
+	// rendered on the destination has not listed it yet, or cannot (the
+	// message says why: the kind is not served there, or the router may
+	// not list it).
+	AwaitingWatch = "AwaitingWatch"
 	// Committed: the manifests are in the state store at status.commit.
 	Committed = "Committed"
 	// Deleting: the request's files are being removed, pruned by Flux,

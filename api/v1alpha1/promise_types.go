@@ -38,8 +38,18 @@ type PromiseSpec struct {
 	// +kubebuilder:validation:MaxItems=256
 	Dependencies []runtime.RawExtension `json:"dependencies,omitempty"`
 
-	// Health says how the router checks that a request's resource really
-	// exists once Flux applied it. Without it Ready means applied.
+	// Status says how the router computes each request's status.outputs
+	// and readiness from the objects the request rendered, read on its
+	// destination. Without readyWhen, a request is Ready when kstatus
+	// reports every object it rendered Current. See
+	// docs/spec/v1alpha1/promises.md.
+	// +optional
+	Status *StatusRules `json:"status,omitempty"`
+
+	// Health adds out-of-band verification steps: checks, outside the
+	// destination cluster, that a request's resource really exists and is
+	// the request's own. A request is Ready only when its objects are
+	// ready (Status) and every step passes.
 	// +optional
 	Health *HealthProbes `json:"health,omitempty"`
 
@@ -147,7 +157,74 @@ const (
 	ClaimScopeGlobal      ClaimScope = "Global"
 )
 
-// HealthProbes are the checks a Promise declares; one kind so far.
+// Expression is a CEL expression in ${...}, for example
+// ${table.status.tableStatus}, where table names a resource template and
+// stands for the object it renders, as the destination reports it. A
+// template name with '-' is spelled with '_' (network-policy becomes
+// network_policy). The whole string is one expression.
+// +kubebuilder:validation:MinLength=4
+// +kubebuilder:validation:MaxLength=4096
+// +kubebuilder:validation:Pattern=`^\$\{[\s\S]*\}$`
+type Expression string
+
+// StatusRules compute a request's outputs and readiness from its objects.
+// They are compiled and type-checked when the Promise is applied: a
+// Promise whose expression does not compile, names no resource template or
+// has the wrong type is Ready=False with reason InvalidStatusExpression, and
+// its requests are left as they are.
+// +kubebuilder:validation:XValidation:rule="!has(self.printerColumns) || self.printerColumns.all(c, has(self.outputs) && c.output in self.outputs)",message="every printer column must name one of outputs"
+type StatusRules struct {
+	// Outputs are copied into each request's status.outputs under their
+	// name: a string result as it is, any other as JSON. An output whose
+	// expression cannot be evaluated yet (a field the object does not
+	// have) is left out.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=32
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^[a-zA-Z][a-zA-Z0-9_]*$') && size(k) <= 63)",message="output names are identifiers: a letter, then letters, digits and '_', at most 63"
+	Outputs map[string]Expression `json:"outputs,omitempty"`
+
+	// ReadyWhen are boolean expressions; a request is Ready when all are
+	// true. Without them, readiness comes from kstatus: every object the
+	// request rendered must be Current.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	ReadyWhen []Expression `json:"readyWhen,omitempty"`
+
+	// PrinterColumns are added to the request kind, showing outputs in
+	// kubectl get.
+	// +optional
+	// +kubebuilder:validation:MaxItems=8
+	PrinterColumns []OutputColumn `json:"printerColumns,omitempty"`
+}
+
+// OutputColumn shows one output as a printer column of the request kind.
+type OutputColumn struct {
+	// Name is the column's header.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+
+	// Output names the output shown.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Output string `json:"output"`
+
+	// Description of the column.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Description string `json:"description,omitempty"`
+
+	// Priority 0 shows the column in kubectl get; higher only with -o wide.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10
+	Priority int32 `json:"priority,omitempty"`
+}
+
+// HealthProbes are the verification steps a Promise declares; one kind so
+// far.
 type HealthProbes struct {
 	// DynamoDBTable: Ready only when DescribeTable, against the
 	// destination's spec.aws endpoint, reports the table ACTIVE.

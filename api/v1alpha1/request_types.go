@@ -26,14 +26,24 @@ type RequestStatus struct {
 	// +optional
 	Commit string `json:"commit,omitempty"`
 
-	// TableARN and TableStatus come from the Promise's dynamoDBTable
-	// probe.
+	// Outputs are computed by the Promise's status.outputs from the
+	// objects the request rendered, read on its destination.
 	// +optional
-	TableARN string `json:"tableArn,omitempty"`
+	Outputs map[string]string `json:"outputs,omitempty"`
+
+	// Verified holds what the Promise's verification steps confirmed out
+	// of band, to recognise the request's resource later: the
+	// dynamoDBTable step records the ARN of the table it found to be the
+	// request's under key tableArn.
 	// +optional
-	TableStatus string `json:"tableStatus,omitempty"`
+	Verified map[string]string `json:"verified,omitempty"`
 }
 
 // DestinationSelectorField is the spec field through which a request
 // narrows its placement; the router adds it to every request CRD.
 const DestinationSelectorField = "destinationSelector"
+
+// RequestUIDLabel is on every object the router renders for a request, with
+// the request's UID: the router watches objects on destinations by it, and
+// reads a request's outputs only from objects carrying its own UID.
+const RequestUIDLabel = "switchyard.dev/request-uid"

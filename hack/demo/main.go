@@ -1,8 +1,8 @@
 // Command demo runs Switchyard end to end on this machine, without Docker
 // or a cluster: the end-to-end test's stack (platform and destination API
 // servers, Git server, Flux, dynalite, the ACK stand-in) with the router,
-// two LocalStack-style destinations, the DynamoDB Promise and the sample
-// requests. It prints what happened and keeps running until Ctrl-C (or
+// LocalStack-style destinations and a destination for team namespaces, the
+// DynamoDB and team-namespace Promises and their sample requests. It prints what happened and keeps running until Ctrl-C (or
 // `make demo-down`).
 package main
 
@@ -110,7 +110,7 @@ func demo(ctx context.Context, dir string, once bool) error {
 	}
 	defer stopRouter()
 
-	step("registering a Git state store, an S3 bucket state store and three destinations")
+	step("registering a Git state store, an S3 bucket state store and four destinations")
 	git, err := stack.Store(ctx, platform, "state")
 	if err != nil {
 		return err
@@ -121,38 +121,52 @@ func demo(ctx context.Context, dir string, once bool) error {
 	}
 	gitStore := v1alpha1.StateStoreReference{Kind: v1alpha1.GitStateStoreKind, Name: git.Name}
 	bucketStore := v1alpha1.StateStoreReference{Kind: v1alpha1.BucketStateStoreKind, Name: bucket.Name}
+	localstack := func(region string) map[string]string {
+		return map[string]string{"env": "dev", "provider": "localstack", "region": region}
+	}
 	for _, d := range []struct {
-		name, region string
-		ref          v1alpha1.StateStoreReference
-		store        destinations.StoreObject
+		name   string
+		labels map[string]string
+		ref    v1alpha1.StateStoreReference
+		store  destinations.StoreObject
 	}{
-		{"localstack-eu", "eu-west-1", gitStore, destinations.StoreObject{Git: git}},
-		{"localstack-us", "us-east-1", gitStore, destinations.StoreObject{Git: git}},
-		{"localstack-s3", "eu-central-1", bucketStore, destinations.StoreObject{Bucket: bucket}},
+		{"localstack-eu", localstack("eu-west-1"), gitStore, destinations.StoreObject{Git: git}},
+		{"localstack-us", localstack("us-east-1"), gitStore, destinations.StoreObject{Git: git}},
+		{"localstack-s3", localstack("eu-central-1"), bucketStore, destinations.StoreObject{Bucket: bucket}},
+		{"teams", map[string]string{"env": "dev", "teams": "true"}, gitStore, destinations.StoreObject{Git: git}},
 	} {
-		dest := &v1alpha1.Destination{ObjectMeta: metav1.ObjectMeta{Name: d.name,
-			Labels: map[string]string{"env": "dev", "provider": "localstack", "region": d.region}},
+		dest := &v1alpha1.Destination{ObjectMeta: metav1.ObjectMeta{Name: d.name, Labels: d.labels},
 			Spec: v1alpha1.DestinationSpec{StateStoreRef: d.ref}}
 		if err := stack.AddDestination(ctx, platform, dest, d.store); err != nil {
 			return err
 		}
 	}
 	root := testenv.RepoRoot()
-	step("installing the DynamoDB Promise and the router's rights on its requests (config/promises/dynamodb)")
-	for _, f := range []string{"promise.yaml", "rbac.yaml"} {
-		if err := testenv.CreateFile(ctx, platform, filepath.Join(root, "config", "promises", "dynamodb", f)); err != nil {
+	for _, p := range []string{"dynamodb", "team-namespace"} {
+		step("installing the %s Promise and the router's rights on its requests (config/promises/%s)", p, p)
+		for _, f := range []string{"promise.yaml", "rbac.yaml"} {
+			if err := testenv.CreateFile(ctx, platform, filepath.Join(root, "config", "promises", p, f)); err != nil {
+				return err
+			}
+		}
+	}
+	for _, p := range []string{"dynamodb", "team-namespace"} {
+		if err := waitPromise(ctx, platform, p); err != nil {
 			return err
 		}
 	}
-	if err := waitPromise(ctx, platform); err != nil {
-		return err
-	}
-	step("applying config/samples/requests.yaml")
+	step("applying config/samples/requests.yaml and config/samples/teams.yaml")
 	applied := time.Now()
-	if err := testenv.CreateFile(ctx, platform, filepath.Join(root, "config", "samples", "requests.yaml")); err != nil {
+	for _, f := range []string{"requests.yaml", "teams.yaml"} {
+		if err := testenv.CreateFile(ctx, platform, filepath.Join(root, "config", "samples", f)); err != nil {
+			return err
+		}
+	}
+	reqs, err := waitRequests(ctx, platform, "aws.switchyard.dev/v1alpha1", "DynamoDBRequest")
+	if err != nil {
 		return err
 	}
-	reqs, err := waitRequests(ctx, platform)
+	teams, err := waitRequests(ctx, platform, "platform.switchyard.dev/v1alpha1", "TeamNamespace")
 	if err != nil {
 		return err
 	}
@@ -162,7 +176,7 @@ func demo(ctx context.Context, dir string, once bool) error {
 	if err != nil {
 		return err
 	}
-	report(os.Stdout, stack, reqs, kubeconfigs)
+	report(os.Stdout, stack, reqs, teams, kubeconfigs)
 	if once {
 		return nil
 	}
@@ -172,11 +186,11 @@ func demo(ctx context.Context, dir string, once bool) error {
 	return ctx.Err()
 }
 
-func waitPromise(ctx context.Context, c client.Client) error {
+func waitPromise(ctx context.Context, c client.Client, name string) error {
 	return testenv.Poll(ctx, 2*time.Minute, func() (bool, string) {
 		var p v1alpha1.Promise
-		err := c.Get(ctx, client.ObjectKey{Name: "dynamodb"}, &p)
-		return err == nil && meta.IsStatusConditionTrue(p.Status.Conditions, v1alpha1.ReadyCondition), fmt.Sprintf("Promise dynamodb not Ready (%v)", err)
+		err := c.Get(ctx, client.ObjectKey{Name: name}, &p)
+		return err == nil && meta.IsStatusConditionTrue(p.Status.Conditions, v1alpha1.ReadyCondition), fmt.Sprintf("Promise %s not Ready (%v)", name, err)
 	})
 }
 
@@ -185,14 +199,14 @@ type request struct {
 	st       v1alpha1.RequestStatus
 }
 
-// waitRequests waits until every request is Ready or waits for a
-// destination, and returns them.
-func waitRequests(ctx context.Context, c client.Client) ([]request, error) {
+// waitRequests waits until every request of a kind is Ready or waits for
+// a destination, and returns them.
+func waitRequests(ctx context.Context, c client.Client, apiVersion, kind string) ([]request, error) {
 	var out []request
 	err := testenv.Poll(ctx, 3*time.Minute, func() (bool, string) {
 		list := &unstructured.UnstructuredList{}
-		list.SetAPIVersion("aws.switchyard.dev/v1alpha1")
-		list.SetKind("DynamoDBRequestList")
+		list.SetAPIVersion(apiVersion)
+		list.SetKind(kind + "List")
 		if err := c.List(ctx, list); err != nil {
 			return false, err.Error()
 		}
@@ -208,7 +222,7 @@ func waitRequests(ctx context.Context, c client.Client) ([]request, error) {
 			}
 			out = append(out, r)
 		}
-		return settled && len(out) > 0, fmt.Sprintf("%d requests, not all settled", len(out))
+		return settled && len(out) > 0, fmt.Sprintf("%d %ss, not all settled", len(out), kind)
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].ns+"/"+out[i].name < out[j].ns+"/"+out[j].name })
 	return out, err
@@ -227,22 +241,11 @@ func writeKubeconfigs(dir string, stack *testenv.Stack) (map[string]string, erro
 	return out, nil
 }
 
-func report(w io.Writer, stack *testenv.Stack, reqs []request, kubeconfigs map[string]string) {
-	fmt.Fprintln(w, "\n== Requests (platform API server)")
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAMESPACE\tNAME\tDESTINATION\tCOMMIT\tAPPLIED\tREADY\tREASON\tTABLE ARN")
-	for _, r := range reqs {
-		applied, ready := "", ""
-		var reason string
-		if c := meta.FindStatusCondition(r.st.Conditions, v1alpha1.AppliedCondition); c != nil {
-			applied = string(c.Status)
-		}
-		if c := meta.FindStatusCondition(r.st.Conditions, v1alpha1.ReadyCondition); c != nil {
-			ready, reason = string(c.Status), c.Reason
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ns, r.name, r.st.Destination, short(r.st.Commit), applied, ready, reason, r.st.TableARN)
-	}
-	tw.Flush()
+func report(w io.Writer, stack *testenv.Stack, reqs, teams []request, kubeconfigs map[string]string) {
+	fmt.Fprintln(w, "\n== DynamoDBRequests (platform API server; TABLE ARN is status.outputs.tableArn)")
+	requestTable(w, reqs, "TABLE ARN", "tableArn")
+	fmt.Fprintln(w, "\n== TeamNamespaces (platform API server; Ready from kstatus on the destination, NAMESPACE is status.outputs.namespace)")
+	requestTable(w, teams, "NAMESPACE", "namespace")
 
 	repo, err := os.MkdirTemp("", "switchyard-demo-clone-")
 	if err == nil {
@@ -273,8 +276,9 @@ func report(w io.Writer, stack *testenv.Stack, reqs []request, kubeconfigs map[s
 	fmt.Fprintf(w, "%s\n", cloneCommand(stack.RepoURL))
 	fmt.Fprintf(w, "%s state ls --kubeconfig %s\n", routerCmd, kubeconfigs["platform"])
 	fmt.Fprintf(w, "%s place --dry-run -f config/samples/requests.yaml --kubeconfig %s\n", routerCmd, kubeconfigs["platform"])
-	fmt.Fprintf(w, "kubectl --kubeconfig %s get dynamodbrequests,destinations -A\n", kubeconfigs["platform"])
+	fmt.Fprintf(w, "kubectl --kubeconfig %s get dynamodbrequests,teamnamespaces,destinations -A\n", kubeconfigs["platform"])
 	fmt.Fprintf(w, "kubectl --kubeconfig %s get gitrepositories,buckets,kustomizations,tables -A\n", kubeconfigs["destination"])
+	fmt.Fprintf(w, "kubectl --kubeconfig %s get namespaces,resourcequotas,networkpolicies -l switchyard.dev/request-uid -A\n", kubeconfigs["destination"])
 	if _, err := exec.LookPath("aws"); err == nil {
 		fmt.Fprintf(w, "AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=... aws --endpoint-url %s --region %s dynamodb list-tables\n", testenv.AWSAccessKeyID, stack.Dynalite.Endpoint, testenv.AWSRegion)
 	}
@@ -283,6 +287,24 @@ func report(w io.Writer, stack *testenv.Stack, reqs []request, kubeconfigs map[s
 
 // cloneCommand clones the demo's state repository: its Git server wants
 // the demo's (throwaway) credentials, so the URL carries them.
+// requestTable prints requests with one of their outputs.
+func requestTable(w io.Writer, reqs []request, header, output string) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "NAMESPACE\tNAME\tDESTINATION\tCOMMIT\tAPPLIED\tREADY\tREASON\t%s\n", header)
+	for _, r := range reqs {
+		applied, ready := "", ""
+		var reason string
+		if c := meta.FindStatusCondition(r.st.Conditions, v1alpha1.AppliedCondition); c != nil {
+			applied = string(c.Status)
+		}
+		if c := meta.FindStatusCondition(r.st.Conditions, v1alpha1.ReadyCondition); c != nil {
+			ready, reason = string(c.Status), c.Reason
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ns, r.name, r.st.Destination, short(r.st.Commit), applied, ready, reason, r.st.Outputs[output])
+	}
+	tw.Flush()
+}
+
 func cloneCommand(repoURL string) string {
 	return "git clone " + testenv.AuthURL(repoURL)
 }

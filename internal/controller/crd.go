@@ -52,8 +52,11 @@ func RequestCRD(p *v1alpha1.Promise) (*apiextensionsv1.CustomResourceDefinition,
 	v.Served, v.Storage = true, true
 	v.Subresources = &apiextensionsv1.CustomResourceSubresources{Status: &apiextensionsv1.CustomResourceSubresourceStatus{}}
 	columns := append([]apiextensionsv1.CustomResourceColumnDefinition{}, printerColumns...)
-	if p.Spec.Health != nil && p.Spec.Health.DynamoDBTable != nil {
-		columns = append(columns, tableColumns...)
+	if p.Spec.Status != nil {
+		for _, c := range p.Spec.Status.PrinterColumns {
+			columns = append(columns, apiextensionsv1.CustomResourceColumnDefinition{Name: c.Name, Type: "string",
+				JSONPath: ".status.outputs." + c.Output, Description: c.Description, Priority: c.Priority})
+		}
 	}
 	columns = append(columns, ageColumns...)
 	v.AdditionalPrinterColumns = append(columns, v.AdditionalPrinterColumns...)
@@ -98,8 +101,8 @@ var requestStatusSchema = func() apiextensionsv1.JSONSchemaProps {
 			"destination":        str("Destination the request is placed on."),
 			"placementReason":    str("Why that destination was chosen."),
 			"commit":             str("Commit in the state store that carries the request."),
-			"tableArn":           str("ARN of the table (dynamoDBTable probe)."),
-			"tableStatus":        str("Status of the table: CREATING, ACTIVE, ... (dynamoDBTable probe)."),
+			"outputs":            stringMap("Computed by the Promise's status.outputs from the objects the request rendered, read on its destination."),
+			"verified":           stringMap("What the Promise's verification steps confirmed out of band (dynamoDBTable: tableArn)."),
 			"conditions": {
 				Type:         "array",
 				XListType:    ptr("map"),
@@ -124,10 +127,9 @@ var ageColumns = []apiextensionsv1.CustomResourceColumnDefinition{
 	{Name: "Message", Type: "string", JSONPath: `.status.conditions[?(@.type=="Ready")].message`, Priority: 1},
 }
 
-// tableColumns are added for Promises with a dynamoDBTable probe.
-var tableColumns = []apiextensionsv1.CustomResourceColumnDefinition{
-	{Name: "Table", Type: "string", JSONPath: ".status.tableStatus", Description: "Status of the table."},
-	{Name: "ARN", Type: "string", JSONPath: ".status.tableArn", Priority: 1},
+func stringMap(desc string) apiextensionsv1.JSONSchemaProps {
+	return apiextensionsv1.JSONSchemaProps{Type: "object", Description: desc, MaxProperties: ptr(int64(64)),
+		AdditionalProperties: &apiextensionsv1.JSONSchemaPropsOrBool{Allows: true, Schema: &apiextensionsv1.JSONSchemaProps{Type: "string"}}}
 }
 
 func ptr[T any](v T) *T { return &v }

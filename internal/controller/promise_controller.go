@@ -145,6 +145,12 @@ func (r *PromiseReconciler) reconcile(ctx context.Context, p *v1alpha1.Promise) 
 	if err != nil {
 		return notReady(v1alpha1.InvalidAPI, err.Error()), ctrl.Result{}, nil
 	}
+	// Checked before anything is installed or written: the request
+	// reconcilers leave requests alone while this fails.
+	if _, err := Rules(p); err != nil {
+		r.Recorder.Eventf(p, nil, "Warning", v1alpha1.InvalidStatusExpression, "Validate", "%v", err)
+		return notReady(v1alpha1.InvalidStatusExpression, err.Error()), ctrl.Result{}, nil
+	}
 	if controllerutil.AddFinalizer(p, v1alpha1.Finalizer) {
 		if err := r.Update(ctx, p); err != nil {
 			return metav1.Condition{}, ctrl.Result{}, err

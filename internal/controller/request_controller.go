@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -60,6 +61,9 @@ type RequestReconciler struct {
 	// GVK is the request kind; Promise is the Promise that serves it.
 	GVK     schema.GroupVersionKind
 	Promise string
+
+	rulesMu  sync.Mutex
+	compiled *compiledRules
 }
 
 // Rights on the request kinds themselves are granted per Promise (see
@@ -94,6 +98,8 @@ func (r *RequestReconciler) SetupWithManager(mgr ctrl.Manager, workers int) erro
 		WatchesRawSource(source.Channel(r.Index.Subscribe(), handler.EnqueueRequestsFromMapFunc(r.forDestination))).
 		// A claim this kind's requests wait for was released.
 		WatchesRawSource(source.Channel(r.Claims.Subscribe(r.GVK.GroupKind()), &handler.EnqueueRequestForObject{})).
+		// An object a request rendered changed on its destination.
+		WatchesRawSource(source.Channel(r.Feedback.ObjectEvents(r.GVK.GroupKind()), &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: workers,
 			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](100*time.Millisecond, 30*time.Second),
@@ -205,6 +211,7 @@ func (r *RequestReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	obj := r.newObject()
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
 		if apierrors.IsNotFound(err) {
+			r.Feedback.UntrackKey(r.GVK.GroupKind(), req.NamespacedName)
 			r.Index.Forget(r.key(req.NamespacedName))
 			r.Claims.Release(claims.ID{GroupKind: r.GVK.GroupKind(), NamespacedName: req.NamespacedName})
 		}
@@ -222,6 +229,7 @@ func (r *RequestReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if !obj.GetDeletionTimestamp().IsZero() {
 		return r.finalize(ctx, obj, before, dests.Items)
 	}
+	r.Feedback.Track(string(obj.GetUID()), r.GVK.GroupKind(), req.NamespacedName)
 	if controllerutil.AddFinalizer(obj, v1alpha1.Finalizer) {
 		if err := r.Update(ctx, obj); err != nil {
 			return ctrl.Result{}, err
@@ -252,6 +260,11 @@ func (r *RequestReconciler) reconcile(ctx context.Context, obj *unstructured.Uns
 			return ctrl.Result{}, err
 		}
 		setAll(st, obj, metav1.ConditionFalse, v1alpha1.PromiseNotReady, fmt.Sprintf("Promise %s not found", r.Promise))
+		return ctrl.Result{}, nil
+	}
+	if _, err := r.rules(&promise); err != nil {
+		// The Promise is Ready=False (InvalidStatusExpression); its
+		// requests stay as they are until it is fixed.
 		return ctrl.Result{}, nil
 	}
 	sel, err := requestSelector(&promise, obj)
@@ -367,10 +380,12 @@ func (r *RequestReconciler) write(ctx context.Context, obj *unstructured.Unstruc
 // being woken by a change on its destination.
 const afterFlux = 30 * time.Second
 
-// observe sets Applied from what Flux on the destination reports, and Ready:
-// the table is ACTIVE and the request's own (probeTable) when the Promise
-// has a table probe and the destination an AWS endpoint; else applied when
-// the router can see Flux; else written.
+// observe sets Applied from what Flux on the destination reports, then
+// the outputs and Ready from the objects the request rendered, read on the
+// destination (objectsReady), and, when the Promise has a table probe and
+// the destination an AWS endpoint, from the table (probeTable). Without a
+// view of the destination Ready means written (or the table is ACTIVE,
+// which is not enough: see probeTable).
 func (r *RequestReconciler) observe(ctx context.Context, obj *unstructured.Unstructured, st *v1alpha1.RequestStatus, promise *v1alpha1.Promise, dest *v1alpha1.Destination, w statestore.Writer, files map[string][]byte) ctrl.Result {
 	fs := r.Feedback.State(dest.Name)
 	status, reason, msg := fs.Applied(st.Commit, w.Contains)
@@ -381,28 +396,41 @@ func (r *RequestReconciler) observe(ctx context.Context, obj *unstructured.Unstr
 		setCondition(st, obj, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.ProbeFailed, err.Error())
 		return ctrl.Result{}
 	case fs.Configured && status != metav1.ConditionTrue:
-		// No probe before Flux applied: the table cannot be there yet.
+		// Nothing to read before Flux applied.
 		setCondition(st, obj, v1alpha1.ReadyCondition, status, reason, msg)
 		return ctrl.Result{RequeueAfter: afterFlux}
-	case target != nil:
-		return r.probeTable(ctx, obj, st, promise, dest, *target, fs.Configured, files)
-	case fs.Configured:
-		setCondition(st, obj, v1alpha1.ReadyCondition, status, reason, msg)
-	default:
+	case !fs.Configured && target != nil:
+		return r.probeTable(ctx, obj, st, promise, dest, *target, false, files, "")
+	case !fs.Configured:
+		st.Outputs = nil
 		setCondition(st, obj, v1alpha1.ReadyCondition, metav1.ConditionTrue, v1alpha1.Committed,
 			fmt.Sprintf("committed at %s; the router cannot see the destination (no spec.kubeConfigSecretRef), so Ready means written", statestore.Short(st.Commit)))
+		return ctrl.Result{}
 	}
+	ok, objMsg, outputs, res := r.objectsReady(ctx, obj, st, promise, dest.Name, files, target != nil)
+	switch {
+	case !ok:
+		return res
+	case target != nil:
+		res := r.probeTable(ctx, obj, st, promise, dest, *target, true, files, objMsg)
+		if st.Verified[verifiedTableARN] != "" {
+			st.Outputs = outputs
+		}
+		return res
+	}
+	setCondition(st, obj, v1alpha1.ReadyCondition, metav1.ConditionTrue, v1alpha1.ResourcesReady, objMsg)
 	return ctrl.Result{}
 }
 
-// probeTable sets Ready from the table probe. A table of the name is not
-// enough: ACK adopts an existing table for a new Table object, so the
-// table must be the one ACK reports for the Table object the router
-// rendered for this request, read on the destination (probe.Own). Without
-// a view of the destination that cannot be checked, and the request is
-// not Ready. Only a table found to be the request's is recorded in
-// status.tableArn.
-func (r *RequestReconciler) probeTable(ctx context.Context, obj *unstructured.Unstructured, st *v1alpha1.RequestStatus, promise *v1alpha1.Promise, dest *v1alpha1.Destination, target probe.Target, visible bool, files map[string][]byte) ctrl.Result {
+// probeTable sets Ready from the table probe, a verification step on top
+// of the objects' readiness. A table of the name is not enough: ACK adopts
+// an existing table for a new Table object, so the table must be the one
+// ACK reports for the Table object the router rendered for this request,
+// read on the destination (probe.Own). Without a view of the destination
+// that cannot be checked, and the request is not Ready. Only a table found
+// to be the request's is recorded in status.verified; outputs read from a
+// Table object that holds someone else's table are withdrawn.
+func (r *RequestReconciler) probeTable(ctx context.Context, obj *unstructured.Unstructured, st *v1alpha1.RequestStatus, promise *v1alpha1.Promise, dest *v1alpha1.Destination, target probe.Target, visible bool, files map[string][]byte, objMsg string) ctrl.Result {
 	if visible {
 		ns, name, ok := tableObject(files, target.Table)
 		if !ok {
@@ -410,14 +438,16 @@ func (r *RequestReconciler) probeTable(ctx context.Context, obj *unstructured.Un
 				"Promise %s renders no %s with spec.tableName %s for this request: the router cannot check that the table is the request's", promise.Name, probe.TableGVK.Kind, target.Table))
 			return ctrl.Result{}
 		}
-		target.Owner = probe.Owner{Destination: dest.Name, Namespace: ns, Name: name, Recorded: st.TableARN}
+		target.Owner = probe.Owner{Destination: dest.Name, Namespace: ns, Name: name, UID: string(obj.GetUID()), Recorded: st.Verified[verifiedTableARN]}
 	}
 	res := r.Prober.Table(ctx, target)
 	switch {
 	case res.Owned:
-		st.TableARN, st.TableStatus = res.ARN, res.Status
-	case res.Reason == v1alpha1.TableNotOwned || res.Reason == v1alpha1.TableNotFound:
-		st.TableARN, st.TableStatus = "", ""
+		st.Verified = map[string]string{verifiedTableARN: res.ARN}
+	case res.Reason == v1alpha1.TableNotOwned:
+		st.Verified, st.Outputs = nil, nil
+	case res.Reason == v1alpha1.TableNotFound:
+		st.Verified = nil
 	}
 	if !visible && res.Active() {
 		setCondition(st, obj, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.NoFeedback, fmt.Sprintf(
@@ -425,12 +455,17 @@ func (r *RequestReconciler) probeTable(ctx context.Context, obj *unstructured.Un
 		return ctrl.Result{RequeueAfter: res.RetryAfter}
 	}
 	ready := metav1.ConditionFalse
+	msg := res.Message
 	if res.Active() {
-		ready = metav1.ConditionTrue
+		ready, msg = metav1.ConditionTrue, readyMessage(objMsg, res.Message)
 	}
-	setCondition(st, obj, v1alpha1.ReadyCondition, ready, res.Reason, res.Message)
+	setCondition(st, obj, v1alpha1.ReadyCondition, ready, res.Reason, msg)
 	return ctrl.Result{RequeueAfter: res.RetryAfter}
 }
+
+// verifiedTableARN is the key of status.verified under which the table
+// probe records the ARN of the table it found to be the request's.
+const verifiedTableARN = "tableArn"
 
 // tableObject finds, in a request's rendered files, the ACK Table for
 // table and returns its namespace and name.
@@ -514,6 +549,7 @@ func (r *RequestReconciler) finalize(ctx context.Context, obj *unstructured.Unst
 	r.Claims.Release(r.claimID(obj))
 	r.Prober.Forget(r.probeKey(obj))
 	r.Prober.Forget(r.probeKey(obj) + deletingKey)
+	r.Feedback.Untrack(string(obj.GetUID()))
 	return ctrl.Result{}, nil
 }
 

@@ -63,7 +63,7 @@ func TestBucketStoreEndToEnd(t *testing.T) {
 	start := time.Now()
 	rs := waitReady(t, "team-bucket", "orders", time.Minute)
 	t.Logf("bucket store: Ready %s after the create returned", time.Since(start).Round(time.Millisecond))
-	if rs.Destination != "north" || len(rs.Commit) != 64 || rs.TableStatus != "ACTIVE" {
+	if rs.Destination != "north" || len(rs.Commit) != 64 || rs.Outputs["tableStatus"] != "ACTIVE" {
 		t.Fatalf("status %+v", rs)
 	}
 	applied := meta.FindStatusCondition(rs.Conditions, v1alpha1.AppliedCondition)

@@ -149,8 +149,8 @@ func TestTableCreatedOutOfBand(t *testing.T) {
 		if c == nil {
 			return false, "no Ready condition"
 		}
-		if c.Status == metav1.ConditionTrue || st.TableARN == arn {
-			t.Fatalf("Ready %s (%s: %s) with tableArn %q: the out-of-band table %s is reported as the request's", c.Status, c.Reason, c.Message, st.TableARN, arn)
+		if c.Status == metav1.ConditionTrue || st.Outputs["tableArn"] == arn || st.Verified["tableArn"] == arn {
+			t.Fatalf("Ready %s (%s: %s) with outputs %v, verified %v: the out-of-band table %s is reported as the request's", c.Status, c.Reason, c.Message, st.Outputs, st.Verified, arn)
 		}
 		msg = c.Message
 		return c.Reason == v1alpha1.TableNotOwned && strings.Contains(c.Message, "oob-orders"), c.Reason + ": " + c.Message
@@ -225,7 +225,7 @@ func waitClaimConflict(t *testing.T, ns, name, holder string) {
 			return false, fmt.Sprintf("conditions %+v", st.Conditions)
 		}
 		if ready.Status == metav1.ConditionTrue {
-			t.Fatalf("%s/%s is Ready (%s: %s) on %s with tableArn %q: it took %s's table", ns, name, ready.Reason, ready.Message, st.Destination, st.TableARN, holder)
+			t.Fatalf("%s/%s is Ready (%s: %s) on %s with tableArn %q: it took %s's table", ns, name, ready.Reason, ready.Message, st.Destination, st.Outputs["tableArn"], holder)
 		}
 		return ready.Reason == v1alpha1.ClaimConflict && written.Reason == v1alpha1.ClaimConflict &&
 				written.Status == metav1.ConditionFalse && strings.Contains(ready.Message, holder),

@@ -19,12 +19,14 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/kubeconfig"
@@ -38,8 +40,12 @@ const KubeConfigKey = "value"
 // syncTimeout bounds the first list of a destination's Flux objects.
 const syncTimeout = 30 * time.Second
 
-// readQPS is the client-side rate limit of Reader's client per
-// destination; the probes' own concurrency and backoff bound it first.
+// requestTimeout bounds each request to a destination's API server.
+var requestTimeout = 30 * time.Second
+
+// readQPS is the client-side rate limit of the client watching rendered
+// objects per destination: lists when a kind is first watched, and
+// relists.
 const readQPS = 50
 
 var scheme = func() *runtime.Scheme {
@@ -71,14 +77,18 @@ type Watchers struct {
 	mu     sync.Mutex
 	byDest map[string]*watch
 	states map[string]State
+	// events and tracked route changes of rendered objects to requests
+	// (objects.go).
+	events  map[schema.GroupKind]chan event.GenericEvent
+	tracked map[string]tracked
 }
 
 type watch struct {
 	key    string
 	cancel context.CancelFunc
 	client client.Client
-	// reader serves Reader, with its own rate limit.
-	reader client.Reader
+	// objects is the cache of the objects requests rendered there.
+	objects *objects
 	// nudge asks for a fetch of the source; nudgeResources for a new try
 	// of the resources Kustomization.
 	nudge, nudgeResources chan struct{}
@@ -105,16 +115,16 @@ func (w *Watchers) State(name string) State {
 	return w.states[name]
 }
 
-// Reader returns a client for destination name's API server, for checks
-// that read an object there (the ACK Table a request rendered, say). It is
-// not cached: each read is a request, so callers read with a backoff. It
-// fails when the router does not follow the destination: no
-// kubeConfigSecretRef, or an unusable one.
+// Reader returns a reader of the objects requests rendered on destination
+// name, for checks that read one (the ACK Table a request rendered, say).
+// It reads the router's watch there, which holds only objects carrying
+// v1alpha1.RequestUIDLabel. It fails when the router does not follow the
+// destination: no kubeConfigSecretRef, or an unusable one.
 func (w *Watchers) Reader(name string) (client.Reader, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if wt := w.byDest[name]; wt != nil {
-		return wt.reader, nil
+		return objectReader{wt.objects}, nil
 	}
 	if s, ok := w.states[name]; ok && s.Err != "" {
 		return nil, errors.New(s.Err)
@@ -231,7 +241,7 @@ func (w *Watchers) Ensure(ctx context.Context, d *v1alpha1.Destination) error {
 
 // start watches d's Flux objects through cfg, built by kubeconfig.RESTConfig.
 func (w *Watchers) start(d *v1alpha1.Destination, key string, cfg *rest.Config) error {
-	cfg.Timeout = 30 * time.Second
+	cfg = withRequestTimeout(cfg, requestTimeout)
 	ns, name := d.FluxNamespace(), d.FluxName()
 	c, err := cache.New(cfg, cache.Options{Scheme: scheme, DefaultNamespaces: map[string]cache.Config{ns: {}}})
 	if err != nil {
@@ -241,16 +251,21 @@ func (w *Watchers) start(d *v1alpha1.Destination, key string, cfg *rest.Config) 
 	if err != nil {
 		return fmt.Errorf("connecting to the destination: %v", err)
 	}
-	// Reads for probes get their own client, so that client-go's limiter
-	// (5 requests/s by default) never queues a Flux nudge behind them.
-	readCfg := rest.CopyConfig(cfg)
-	readCfg.QPS, readCfg.Burst = readQPS, 2*readQPS
-	reader, err := client.New(readCfg, client.Options{Scheme: scheme})
+	// The watches of rendered objects get their own client, so that
+	// client-go's limiter (5 requests/s by default) never queues a Flux
+	// nudge behind their lists.
+	objCfg := rest.CopyConfig(cfg)
+	objCfg.QPS, objCfg.Burst = readQPS, 2*readQPS
+	hc, err := rest.HTTPClientFor(objCfg)
 	if err != nil {
 		return fmt.Errorf("connecting to the destination: %v", err)
 	}
+	objs, err := newObjects(w, d.Name, objCfg, hc)
+	if err != nil {
+		return fmt.Errorf("watching the destination: %v", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	wt := &watch{key: key, cancel: cancel, client: direct, reader: reader, nudge: make(chan struct{}, 1), nudgeResources: make(chan struct{}, 1)}
+	wt := &watch{key: key, cancel: cancel, client: direct, objects: objs, nudge: make(chan struct{}, 1), nudgeResources: make(chan struct{}, 1)}
 	w.mu.Lock()
 	if w.byDest == nil {
 		w.byDest = map[string]*watch{}
@@ -277,6 +292,7 @@ func (w *Watchers) start(d *v1alpha1.Destination, key string, cfg *rest.Config) 
 		}
 	}
 	go func() { _ = c.Start(ctx) }()
+	go func() { _ = objs.cache.Start(ctx) }()
 	go func() {
 		sctx, done := context.WithTimeout(ctx, syncTimeout)
 		defer done()

@@ -8,6 +8,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
@@ -62,5 +64,29 @@ current-context: x
 	}
 	if len(w.byDest) != 0 {
 		t.Errorf("watches were started: %v", w.byDest)
+	}
+}
+
+// A request found gone is untracked by its key, its UID unknown then, so
+// the map does not grow with requests deleted without the finalizer; its
+// objects' events wake nothing, others' still do.
+func TestUntrackKey(t *testing.T) {
+	w := &Watchers{}
+	gk := schema.GroupKind{Group: "g", Kind: "K"}
+	events := w.ObjectEvents(gk)
+	gone, kept := types.NamespacedName{Namespace: "n", Name: "gone"}, types.NamespacedName{Namespace: "n", Name: "kept"}
+	w.Track("uid-gone", gk, gone)
+	w.Track("uid-kept", gk, kept)
+	w.UntrackKey(gk, gone)
+	w.wakeRequest("uid-gone")
+	w.wakeRequest("uid-kept")
+	if len(events) != 1 {
+		t.Fatalf("%d events, want 1", len(events))
+	}
+	if e := <-events; e.Object.GetName() != "kept" {
+		t.Errorf("woke %s", e.Object.GetName())
+	}
+	if len(w.tracked) != 1 {
+		t.Errorf("tracked %v", w.tracked)
 	}
 }

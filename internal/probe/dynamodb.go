@@ -59,8 +59,12 @@ type Target struct {
 // destination.
 type Owner struct {
 	Destination, Namespace, Name string
+	// UID is the request's: an object of the name that does not carry it
+	// in v1alpha1.RequestUIDLabel is another request's, and counts as
+	// absent.
+	UID string
 	// Recorded is the ARN the request recorded as its own before
-	// (status.tableArn). A table older than the object but with this ARN
+	// (status.verified.tableArn). A table older than the object but with this ARN
 	// is still the request's: it moved to a new Table object, the table
 	// kept.
 	Recorded string
@@ -217,6 +221,8 @@ func (p *Prober) owner(ctx context.Context, o Owner) (*unstructured.Unstructured
 		return nil, nil
 	case err != nil:
 		return nil, &Result{Reason: v1alpha1.DestinationUnreachable, Message: fmt.Sprintf("reading Table %s/%s on destination %s: %v", o.Namespace, o.Name, o.Destination, err)}
+	case obj.GetLabels()[v1alpha1.RequestUIDLabel] != o.UID:
+		return nil, nil
 	}
 	return obj, nil
 }

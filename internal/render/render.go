@@ -57,6 +57,12 @@ func Request(templates []v1alpha1.ResourceTemplate, in Input) (map[string][]byte
 		annotations[k] = v
 	}
 	annotations[RequestAnnotation], annotations[PromiseAnnotation] = ns+"/"+name, in.Promise
+	// The label lets the router watch, on the destination, exactly the
+	// objects requests rendered, and tell whose each one is.
+	var labels map[string]string
+	if uid, _ := nestedString(in.Request, "metadata", "uid"); uid != "" {
+		labels = map[string]string{v1alpha1.RequestUIDLabel: uid}
+	}
 
 	files := map[string][]byte{}
 	docs, size := 0, 0
@@ -73,7 +79,7 @@ func Request(templates []v1alpha1.ResourceTemplate, in Input) (map[string][]byte
 		if docs > MaxDocuments {
 			return nil, fmt.Errorf("renders more than %d documents", MaxDocuments)
 		}
-		content, err := marshal(objs, annotations)
+		content, err := marshal(objs, annotations, labels)
 		if err != nil {
 			return nil, fmt.Errorf("template %s: %w", t.Name, err)
 		}
@@ -139,7 +145,7 @@ func Manifests(objs []runtime.RawExtension, promise string) ([]byte, error) {
 		}
 		parsed = append(parsed, obj)
 	}
-	return marshal(parsed, map[string]string{PromiseAnnotation: promise})
+	return marshal(parsed, map[string]string{PromiseAnnotation: promise}, nil)
 }
 
 // parsed caches templates by name and text: every request of a Promise
@@ -290,7 +296,7 @@ func checkObject(obj map[string]any) error {
 	return nil
 }
 
-func marshal(objs []map[string]any, annotations map[string]string) ([]byte, error) {
+func marshal(objs []map[string]any, annotations, labels map[string]string) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
@@ -304,6 +310,16 @@ func marshal(objs []map[string]any, annotations map[string]string) ([]byte, erro
 			ann[k] = v
 		}
 		meta["annotations"] = ann
+		if len(labels) > 0 {
+			l, _ := meta["labels"].(map[string]any)
+			if l == nil {
+				l = map[string]any{}
+			}
+			for k, v := range labels {
+				l[k] = v
+			}
+			meta["labels"] = l
+		}
 		if err := enc.Encode(yamlValue(obj)); err != nil {
 			return nil, err
 		}

@@ -55,11 +55,20 @@ func TestRBACHasNoWildcards(t *testing.T) {
 	}
 }
 
-// TestShippedPromiseRBAC checks that config/promises/dynamodb/rbac.yaml is
-// what `router rbac -f promise.yaml` prints for the shipped Promise.
+// TestShippedPromiseRBAC checks that config/promises/<name>/rbac.yaml is
+// what `router rbac -f promise.yaml` prints for each shipped Promise.
 func TestShippedPromiseRBAC(t *testing.T) {
-	dir := filepath.Join(testenv.RepoRoot(), "config", "promises", "dynamodb")
-	role, binding, err := controller.RequestRBAC(shippedPromise(t), router.DefaultNamespace)
+	dirs, err := filepath.Glob(filepath.Join(testenv.RepoRoot(), "config", "promises", "*"))
+	if err != nil || len(dirs) < 2 {
+		t.Fatalf("shipped Promises: %v %v", dirs, err)
+	}
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) { checkPromiseRBAC(t, dir) })
+	}
+}
+
+func checkPromiseRBAC(t *testing.T, dir string) {
+	role, binding, err := controller.RequestRBAC(readPromise(t, filepath.Join(dir, "promise.yaml")), router.DefaultNamespace)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +91,12 @@ func TestShippedPromiseRBAC(t *testing.T) {
 // shippedPromise is config/promises/dynamodb/promise.yaml.
 func shippedPromise(t *testing.T) *v1alpha1.Promise {
 	t.Helper()
-	objs, err := testenv.ReadObjects(filepath.Join(testenv.RepoRoot(), "config", "promises", "dynamodb", "promise.yaml"))
+	return readPromise(t, filepath.Join(testenv.RepoRoot(), "config", "promises", "dynamodb", "promise.yaml"))
+}
+
+func readPromise(t *testing.T, path string) *v1alpha1.Promise {
+	t.Helper()
+	objs, err := testenv.ReadObjects(path)
 	if err != nil || len(objs) != 1 {
 		t.Fatalf("reading the Promise: %v (%d objects)", err, len(objs))
 	}

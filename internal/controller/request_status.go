@@ -1,0 +1,102 @@
+package controller
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/switchyard-dev/switchyard/api/v1alpha1"
+	"github.com/switchyard-dev/switchyard/internal/readiness"
+)
+
+// compiledRules are one Promise generation's compiled status rules.
+type compiledRules struct {
+	generation int64
+	rules      *readiness.Rules
+	err        error
+}
+
+// Rules compiles p's status rules against its resource templates.
+func Rules(p *v1alpha1.Promise) (*readiness.Rules, error) {
+	names := make([]string, len(p.Spec.Resources))
+	for i, t := range p.Spec.Resources {
+		names[i] = t.Name
+	}
+	return readiness.Compile(p.Spec.Status, names)
+}
+
+// rules returns the compiled rules of p, compiling once per generation.
+func (r *RequestReconciler) rules(p *v1alpha1.Promise) (*readiness.Rules, error) {
+	r.rulesMu.Lock()
+	defer r.rulesMu.Unlock()
+	if r.compiled == nil || r.compiled.generation != p.Generation {
+		rules, err := Rules(p)
+		r.compiled = &compiledRules{generation: p.Generation, rules: rules, err: err}
+	}
+	return r.compiled.rules, r.compiled.err
+}
+
+// renderedObjects lists the objects in a request's files, in the order of
+// the Promise's templates. An object without a namespace is left so; the
+// watch knows which kinds are namespaced.
+func renderedObjects(p *v1alpha1.Promise, files map[string][]byte) []readiness.Object {
+	var out []readiness.Object
+	for _, t := range p.Spec.Resources {
+		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(files[t.Name+".yaml"]), 4096)
+		for {
+			u := &unstructured.Unstructured{}
+			if err := dec.Decode(&u.Object); err != nil {
+				break
+			}
+			if len(u.Object) == 0 {
+				continue
+			}
+			out = append(out, readiness.Object{Template: t.Name, GVK: u.GroupVersionKind(), Namespace: u.GetNamespace(), Name: u.GetName()})
+		}
+	}
+	return out
+}
+
+// objectsReady computes the outputs and, unless ready, sets the Ready
+// condition from the objects the request rendered, read through the
+// destination's watch. It reports whether they are ready and returns the
+// outputs, which it sets in st too unless hold: a Promise with a
+// verification step publishes outputs only once the step confirmed that
+// the resource behind the objects is the request's (an ACK Table reports
+// the ARN of a table ACK adopted as readily as of one it created).
+func (r *RequestReconciler) objectsReady(ctx context.Context, obj *unstructured.Unstructured, st *v1alpha1.RequestStatus, promise *v1alpha1.Promise, dest string, files map[string][]byte, hold bool) (bool, string, map[string]string, ctrl.Result) {
+	rules, err := r.rules(promise)
+	if err != nil { // the Promise says so too; checked before anything is written
+		setCondition(st, obj, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.PromiseNotReady, err.Error())
+		return false, "", nil, ctrl.Result{}
+	}
+	objs := renderedObjects(promise, files)
+	if why, retry := r.Feedback.ReadObjects(ctx, dest, string(obj.GetUID()), objs); why != "" {
+		setCondition(st, obj, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.AwaitingWatch, why)
+		return false, "", nil, ctrl.Result{RequeueAfter: retry}
+	}
+	res := rules.Evaluate(ctx, objs)
+	if !hold || st.Verified[verifiedTableARN] != "" {
+		st.Outputs = res.Outputs
+	} else {
+		st.Outputs = nil
+	}
+	if !res.Ready {
+		// A change of any of the objects wakes the request (Track).
+		setCondition(st, obj, v1alpha1.ReadyCondition, metav1.ConditionFalse, res.Reason, res.Message)
+		return false, "", res.Outputs, ctrl.Result{}
+	}
+	return true, res.Message, res.Outputs, ctrl.Result{}
+}
+
+func readyMessage(objects, verified string) string {
+	if objects == "" {
+		return verified
+	}
+	return fmt.Sprintf("%s; %s", verified, objects)
+}
