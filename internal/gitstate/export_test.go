@@ -24,3 +24,6 @@ func CountReads(w *Writer) func() int64 {
 	w.objects.EncodedObjectStorer = c
 	return c.reads.Load
 }
+
+// MaxPacks is the most packs a clone holds between repacks.
+const MaxPacks = maxPacks

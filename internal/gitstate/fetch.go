@@ -76,6 +76,11 @@ func (w *Writer) fetch(ctx context.Context) (string, error) {
 		w.moved.Store(true)
 	}
 	w.head.known, w.head.commit, w.head.tree = true, c, t
+	if len(pack) > 0 {
+		if err := w.repack(); err != nil {
+			return "", err
+		}
+	}
 	if c.IsZero() {
 		return "", nil
 	}

@@ -349,7 +349,11 @@ func (w *Writer) push(ctx context.Context, base, commit, tree plumbing.Hash) err
 	if err := w.repo.Storer.SetReference(plumbing.NewHashReference(w.localRef(), commit)); err != nil {
 		return err
 	}
-	return w.setRemoteHead(commit, tree)
+	if err := w.setRemoteHead(commit, tree); err != nil {
+		return err
+	}
+	// After the refs: the repack keeps only what they reach.
+	return w.repack()
 }
 
 // unchanged reports whether changes would leave the last known head as it
