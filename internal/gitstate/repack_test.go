@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/switchyard-dev/switchyard/internal/gitstate"
+	"github.com/switchyard-dev/switchyard/internal/statestore"
 	"github.com/switchyard-dev/switchyard/internal/testenv"
 )
 
@@ -140,4 +141,38 @@ func diskUsage(t testing.TB, dir string) int64 {
 		t.Fatal(err)
 	}
 	return total
+}
+
+// The tree cache is bounded by the memory its trees take, not by their
+// number: a few wide trees (a namespace with thousands of requests) cost
+// as much as many narrow ones.
+func TestTreeCacheIsBoundedInBytes(t *testing.T) {
+	g := testenv.StartGitServer(t)
+	url := g.NewRepo(t, "state")
+	const budget = 256 << 10
+	w, err := gitstate.Open(gitstate.Config{URL: url, Dir: t.TempDir(), MaxBatch: 10000, TreeCacheBytes: budget,
+		Auth: gitstate.BasicAuth(testenv.GitUser, testenv.GitPassword)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	// 20 namespaces of 200 requests: about 4,000 cached trees, ~1 MB.
+	var changes []statestore.Change
+	for i := 0; i < 4000; i++ {
+		changes = append(changes, file(fmt.Sprintf("d/resources/ns-%d/p/request-with-a-long-name-%d", i%20, i), "table.yaml", fmt.Sprint(i)))
+	}
+	write(t, w, changes...)
+	n, size := gitstate.CachedTrees(w)
+	if size > budget {
+		t.Fatalf("the tree cache holds %d trees of about %d bytes, over its budget of %d", n, size, budget)
+	}
+	if n == 0 {
+		t.Fatal("the tree cache is empty")
+	}
+	// Evicted trees are read again from the clone.
+	for _, i := range []int{0, 1999, 3999} {
+		if ok, err := w.Exists(fmt.Sprintf("d/resources/ns-%d/p/request-with-a-long-name-%d", i%20, i)); !ok || err != nil {
+			t.Fatalf("request %d after eviction: %v %v", i, ok, err)
+		}
+	}
 }

@@ -47,6 +47,9 @@ type Config struct {
 	Retries int
 	// Name labels the writer's metrics (the store's name).
 	Name string
+	// TreeCacheBytes bounds the memory of decoded trees kept for lookups
+	// (default 64 MiB).
+	TreeCacheBytes int64
 }
 
 // Writer commits Changes to one branch of one repository. It is safe for
@@ -105,7 +108,7 @@ func Open(cfg Config) (*Writer, error) {
 	}
 	w := &Writer{cfg: cfg, repo: repo, objects: newOverlay(repo.Storer),
 		ancestry: lru.New(maxAncestry), generations: lru.New(maxGenerations)}
-	w.trees = newTrees(w.objects)
+	w.trees = newTrees(w.objects, cfg.TreeCacheBytes)
 	w.batch = statestore.NewBatcher(cfg.Name, cfg.MaxBatch, cfg.Retries, statestore.Funcs{Write: w.commit, Unchanged: w.unchanged})
 	return w, nil
 }
