@@ -155,3 +155,21 @@ func (w *Writer) writePack(objects []plumbing.Hash) (h plumbing.Hash, err error)
 	}
 	return h, err
 }
+
+// removeTempFiles removes the temporary files of packs and objects that a
+// process killed while writing them left in the clone; nothing else writes
+// there while the clone opens, since one writer owns it.
+func removeTempFiles(dir string) error {
+	for _, pattern := range []string{"tmp_pack_*", "tmp_obj_*"} {
+		left, err := filepath.Glob(filepath.Join(dir, "objects", "pack", pattern))
+		if err != nil {
+			return err
+		}
+		for _, f := range left {
+			if err := os.Remove(f); err != nil {
+				return fmt.Errorf("removing a half-written file of the clone: %w", err)
+			}
+		}
+	}
+	return nil
+}

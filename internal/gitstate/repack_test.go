@@ -176,3 +176,37 @@ func TestTreeCacheIsBoundedInBytes(t *testing.T) {
 		}
 	}
 }
+
+// A process killed while writing a pack (a push, a fetch or a repack)
+// leaves its temporary file; the next Open removes it, or the clone
+// grows by one per kill.
+func TestOpenRemovesHalfWrittenPacks(t *testing.T) {
+	g := testenv.StartGitServer(t)
+	url := g.NewRepo(t, "state")
+	dir := t.TempDir()
+	cfg := gitstate.Config{URL: url, Dir: dir, Auth: gitstate.BasicAuth(testenv.GitUser, testenv.GitPassword)}
+	w, err := gitstate.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, w, file("d/resources/ns/p/a", "x.yaml", "a"))
+	w.Close()
+	half := filepath.Join(dir, "objects", "pack", "tmp_pack_1234")
+	if err := os.WriteFile(half, make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w2, err := gitstate.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Close()
+	if _, err := os.Stat(half); !os.IsNotExist(err) {
+		t.Fatalf("the half-written pack is still there after Open: %v", err)
+	}
+	if _, err := w2.Fetch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := w2.Exists("d/resources/ns/p/a"); !ok || err != nil {
+		t.Fatalf("Exists after Open: %v %v", ok, err)
+	}
+}

@@ -135,6 +135,9 @@ func openRepo(cfg Config) (*git.Repository, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening clone in %s: %w", cfg.Dir, err)
 	}
+	if err := removeTempFiles(cfg.Dir); err != nil {
+		return nil, err
+	}
 	_ = repo.DeleteRemote(remoteName)
 	if _, err := repo.CreateRemote(&config.RemoteConfig{Name: remoteName, URLs: []string{cfg.URL}}); err != nil {
 		return nil, fmt.Errorf("configuring remote: %w", err)
