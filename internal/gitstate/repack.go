@@ -1,6 +1,7 @@
 package gitstate
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -38,36 +39,38 @@ const packWindow = 10
 // 1,000 commits, 1.6 s for the slowest, measured by
 // TestCloneAfterManyCommits).
 //
-// Callers hold mu exclusively: the storage's in-memory pack index is not
-// safe to change under readers.
-func (w *Writer) repack() error {
+// The new pack is built holding mu shared, so lookups go on while it is
+// encoded (the largest merge after 10,000 commits took seconds); storing
+// it and deleting the merged packs takes mu exclusively, since the
+// storage's in-memory pack index is not safe to change under readers.
+// Callers hold net, so no other fetch or push stores a pack meanwhile.
+func (w *Writer) repack() (err error) {
 	pos, ok := w.repo.Storer.(storer.PackedObjectStorer)
 	fs, isFS := w.repo.Storer.(*filesystem.Storage)
 	if !ok || !isFS {
 		return nil
 	}
-	packs, err := pos.ObjectPacks()
-	if err != nil {
-		return fmt.Errorf("listing the clone's packs: %w", err)
-	}
-	if len(packs) <= maxPacks {
-		return nil
-	}
-	merge, err := w.rollUp(packs)
-	if err != nil {
+	w.mu.RLock()
+	merge, pack, err := w.mergedPack(pos)
+	w.mu.RUnlock()
+	if err != nil || merge == nil {
 		return err
 	}
-	var objects []plumbing.Hash
-	seen := map[plumbing.Hash]bool{}
-	for _, h := range merge {
-		if objects, err = w.packObjects(h, objects, seen); err != nil {
-			return err
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.storePack(pack); err != nil {
+		return fmt.Errorf("storing the merged pack: %w", err)
+	}
+	// The storage keeps the indexes of deleted packs, and a lookup that
+	// finds an object there fails to open the pack: read them again, even
+	// after a failed delete, while no reader can race the reload.
+	defer func() {
+		fs.Reindex()
+		if lerr := loadIndex(fs); err == nil {
+			err = lerr
 		}
-	}
-	merged, err := w.writePack(objects)
-	if err != nil {
-		return fmt.Errorf("merging %d of the clone's %d packs: %w", len(merge), len(packs), err)
-	}
+	}()
+	merged := plumbing.Hash(pack[len(pack)-20:]) // a pack ends with its checksum, its name
 	for _, h := range merge {
 		if h == merged {
 			continue
@@ -76,14 +79,44 @@ func (w *Writer) repack() error {
 			return fmt.Errorf("deleting a merged pack: %w", err)
 		}
 	}
-	// The storage keeps the indexes of deleted packs, and a lookup that
-	// finds an object there fails to open the pack: read them again now,
-	// while no reader can race the reload.
-	fs.Reindex()
-	if err := fs.HasEncodedObject(plumbing.ZeroHash); err != nil && !errors.Is(err, plumbing.ErrObjectNotFound) {
-		return fmt.Errorf("reading the repacked clone's index: %w", err)
+	return nil
+}
+
+// loadIndex makes the storage read its pack indexes now; callers hold mu
+// exclusively, as readers would otherwise race to load them.
+func loadIndex(s *filesystem.Storage) error {
+	if err := s.HasEncodedObject(plumbing.ZeroHash); err != nil && !errors.Is(err, plumbing.ErrObjectNotFound) {
+		return fmt.Errorf("reading the clone's pack indexes: %w", err)
 	}
 	return nil
+}
+
+// mergedPack picks the packs to merge, if there are too many, and encodes
+// their objects as one pack. Callers hold mu.
+func (w *Writer) mergedPack(pos storer.PackedObjectStorer) ([]plumbing.Hash, []byte, error) {
+	packs, err := pos.ObjectPacks()
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing the clone's packs: %w", err)
+	}
+	if len(packs) <= maxPacks {
+		return nil, nil, nil
+	}
+	merge, err := w.rollUp(packs)
+	if err != nil {
+		return nil, nil, err
+	}
+	var objects []plumbing.Hash
+	seen := map[plumbing.Hash]bool{}
+	for _, h := range merge {
+		if objects, err = w.packObjects(h, objects, seen); err != nil {
+			return nil, nil, err
+		}
+	}
+	var buf bytes.Buffer
+	if _, err := packfile.NewEncoder(&buf, w.repo.Storer, false).Encode(objects, packWindow); err != nil {
+		return nil, nil, fmt.Errorf("merging %d of the clone's %d packs: %w", len(merge), len(packs), err)
+	}
+	return merge, buf.Bytes(), nil
 }
 
 // rollUp picks the packs to merge: the smallest two, then each next
@@ -141,19 +174,6 @@ func (w *Writer) packObjects(h plumbing.Hash, objects []plumbing.Hash, seen map[
 			objects = append(objects, e.Hash)
 		}
 	}
-}
-
-// writePack stores objects, read from the clone, as one new pack.
-func (w *Writer) writePack(objects []plumbing.Hash) (h plumbing.Hash, err error) {
-	pw, err := w.repo.Storer.(storer.PackfileWriter).PackfileWriter()
-	if err != nil {
-		return plumbing.ZeroHash, err
-	}
-	h, err = packfile.NewEncoder(pw, w.repo.Storer, false).Encode(objects, packWindow)
-	if cerr := pw.Close(); err == nil {
-		err = cerr
-	}
-	return h, err
 }
 
 // removeTempFiles removes the temporary files of packs and objects that a

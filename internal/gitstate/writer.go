@@ -18,6 +18,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 	"k8s.io/utils/lru"
 
 	"github.com/switchyard-dev/switchyard/internal/metrics"
@@ -137,6 +138,12 @@ func openRepo(cfg Config) (*git.Repository, error) {
 	}
 	if err := removeTempFiles(cfg.Dir); err != nil {
 		return nil, err
+	}
+	if fs, ok := repo.Storer.(*filesystem.Storage); ok {
+		// Before any reader: they would race to load the indexes.
+		if err := loadIndex(fs); err != nil {
+			return nil, err
+		}
 	}
 	_ = repo.DeleteRemote(remoteName)
 	if _, err := repo.CreateRemote(&config.RemoteConfig{Name: remoteName, URLs: []string{cfg.URL}}); err != nil {
@@ -347,6 +354,16 @@ func (w *Writer) push(ctx context.Context, base, commit, tree plumbing.Hash) err
 	if err := w.sendPack(ctx, base, commit, pack); err != nil {
 		return fmt.Errorf("pushing to %s: %w", w.cfg.Branch, err)
 	}
+	if err := w.recordPush(pack, commit, tree); err != nil {
+		return err
+	}
+	// After the refs moved: the packs merged are then all recorded ones.
+	return w.repack()
+}
+
+// recordPush keeps the pushed pack on disk and records commit as the
+// remote head.
+func (w *Writer) recordPush(pack []byte, commit, tree plumbing.Hash) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err := w.savePack(pack); err != nil {
@@ -355,11 +372,7 @@ func (w *Writer) push(ctx context.Context, base, commit, tree plumbing.Hash) err
 	if err := w.repo.Storer.SetReference(plumbing.NewHashReference(w.localRef(), commit)); err != nil {
 		return err
 	}
-	if err := w.setRemoteHead(commit, tree); err != nil {
-		return err
-	}
-	// After the refs: the repack keeps only what they reach.
-	return w.repack()
+	return w.setRemoteHead(commit, tree)
 }
 
 // unchanged reports whether changes would leave the last known head as it
