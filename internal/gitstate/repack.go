@@ -119,8 +119,7 @@ func (w *Writer) mergedPack(pos storer.PackedObjectStorer) ([]plumbing.Hash, []b
 	return merge, buf.Bytes(), nil
 }
 
-// rollUp picks the packs to merge: the smallest two, then each next
-// smallest while it is at most twice the size of those picked so far.
+// rollUp picks the packs to merge (rollUpCount of them, smallest first).
 func (w *Writer) rollUp(packs []plumbing.Hash) ([]plumbing.Hash, error) {
 	size := make(map[plumbing.Hash]int64, len(packs))
 	for _, h := range packs {
@@ -132,12 +131,26 @@ func (w *Writer) rollUp(packs []plumbing.Hash) ([]plumbing.Hash, error) {
 	}
 	sorted := append([]plumbing.Hash(nil), packs...)
 	sort.Slice(sorted, func(i, j int) bool { return size[sorted[i]] < size[sorted[j]] })
-	k, sum := 2, size[sorted[0]]+size[sorted[1]]
-	for k < len(sorted) && size[sorted[k]] <= 2*sum {
-		sum += size[sorted[k]]
+	sizes := make([]int64, len(sorted))
+	for i, h := range sorted {
+		sizes[i] = size[h]
+	}
+	return sorted[:rollUpCount(sizes)], nil
+}
+
+// rollUpCount returns how many of the packs, of sizes in ascending order,
+// to merge: the smallest two, then each next while it is at most twice
+// the size of those picked so far.
+func rollUpCount(sizes []int64) int {
+	if len(sizes) < 2 {
+		return len(sizes)
+	}
+	k, sum := 2, sizes[0]+sizes[1]
+	for k < len(sizes) && sizes[k] <= 2*sum {
+		sum += sizes[k]
 		k++
 	}
-	return sorted[:k], nil
+	return k
 }
 
 func (w *Writer) packPath(h plumbing.Hash, ext string) string {
