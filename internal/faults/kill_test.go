@@ -199,6 +199,28 @@ func survivesSIGKILL(t *testing.T, store faultStore) {
 		store.kept(t, o)
 	}
 	store.check(t)
+	clonePacks(t, filepath.Join(dir, "data"))
+}
+
+// clonePacks checks that the killed routers' Git clone (if the store is
+// Git) kept a bounded number of packs and no half-written pack files.
+func clonePacks(t *testing.T, dataDir string) {
+	packs, err := filepath.Glob(filepath.Join(dataDir, "*", "objects", "pack", "*.pack"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	temps, err := filepath.Glob(filepath.Join(dataDir, "*", "objects", "pack", "tmp_*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(packs) == 0 {
+		return // a bucket store has no clone
+	}
+	t.Logf("the router's clone holds %d packs and %d temporary files", len(packs), len(temps))
+	// gitstate merges packs past 10; Open removes temporary files.
+	if len(packs) > 10 || len(temps) > 0 {
+		t.Errorf("the router's clone holds %d packs (want at most 10) and %d temporary files (want none)", len(packs), len(temps))
+	}
 }
 
 // faultStore is the state store the killed routers write to.
