@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -158,7 +159,7 @@ func demo(ctx context.Context, dir string, once bool) error {
 	step("applying config/samples/requests.yaml and config/samples/teams.yaml")
 	applied := time.Now()
 	for _, f := range []string{"requests.yaml", "teams.yaml"} {
-		if err := testenv.CreateFile(ctx, platform, filepath.Join(root, "config", "samples", f)); err != nil {
+		if err := applyInOrder(ctx, platform, filepath.Join(root, "config", "samples", f)); err != nil {
 			return err
 		}
 	}
@@ -184,6 +185,42 @@ func demo(ctx context.Context, dir string, once bool) error {
 	<-ctx.Done()
 	step("stopping")
 	return ctx.Err()
+}
+
+// applyInOrder creates a file's objects one by one and waits for each
+// request to be scheduled before the next: least-loaded placement depends
+// on the order requests are placed, and the README's worked example must
+// come out the same on every run.
+func applyInOrder(ctx context.Context, c client.Client, path string) error {
+	objs, err := testenv.ReadObjects(path)
+	if err != nil {
+		return err
+	}
+	for _, o := range objs {
+		if err := c.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating %s %s/%s from %s: %w", o.GetKind(), o.GetNamespace(), o.GetName(), path, err)
+		}
+		if o.GetNamespace() == "" {
+			continue // a Namespace, not a request
+		}
+		err := testenv.Poll(ctx, 2*time.Minute, func() (bool, string) {
+			u := &unstructured.Unstructured{}
+			u.SetGroupVersionKind(o.GroupVersionKind())
+			if err := c.Get(ctx, client.ObjectKeyFromObject(o), u); err != nil {
+				return false, err.Error()
+			}
+			var st v1alpha1.RequestStatus
+			raw, _ := u.Object["status"].(map[string]any)
+			_ = runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &st)
+			cond := meta.FindStatusCondition(st.Conditions, v1alpha1.ScheduledCondition)
+			done := cond != nil && (cond.Status == metav1.ConditionTrue || cond.Reason == v1alpha1.NoMatchingDestination)
+			return done, fmt.Sprintf("%s %s/%s not scheduled yet: %+v", o.GetKind(), o.GetNamespace(), o.GetName(), cond)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func waitPromise(ctx context.Context, c client.Client, name string) error {
