@@ -198,6 +198,11 @@ const (
 	// that, its policy plugin refuses the creates a policy matches); the
 	// router updates each request meanwhile.
 	AdmissionPolicyPending = "AdmissionPolicyPending"
+	// AdmissionPolicyNotPermitted: the router lacks the rights on
+	// MutatingAdmissionPolicies (the default: they are opt-in, since they
+	// let their holder mutate almost any object at admission); the router
+	// updates each request.
+	AdmissionPolicyNotPermitted = "AdmissionPolicyNotPermitted"
 	// AdmissionPolicyFailed: installing the policy failed (the message
 	// says why, for example missing permissions); the router updates
 	// each request meanwhile.

@@ -12,6 +12,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	admissionv1 "k8s.io/api/admissionregistration/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -123,6 +124,56 @@ func TestFinalizerByUpdateWithoutAdmissionPolicy(t *testing.T) {
 	scenario(t, suite)
 	newDestination(t, suite+"-1", suite, labels(suite))
 	waitFinalizerMode(t, metav1.ConditionFalse, v1alpha1.AdmissionPolicyUnavailable)
+
+	newNamespace(t, "team-a")
+	writes := placeAndCount(t, suite, "team-a", 10, func(name string, finalizers []string) {
+		if slices.Contains(finalizers, v1alpha1.Finalizer) {
+			t.Errorf("%s created with the finalizer, though no policy adds it: %v", name, finalizers)
+		}
+	})
+	for i := range 10 {
+		u := dynamoDBRequest("team-a", fmt.Sprintf("%s-%d", suite, i), nil)
+		if err := k8s.Get(ctx(t), client.ObjectKeyFromObject(u), u); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(u.GetFinalizers(), v1alpha1.Finalizer) {
+			t.Errorf("%s placed without the finalizer: %v", u.GetName(), u.GetFinalizers())
+		}
+	}
+	if writes["UPDATE"] < 10 {
+		t.Errorf("the router updated requests %v times, want one per request (10): %v", writes["UPDATE"], writes)
+	}
+}
+
+// TestFinalizerByUpdateWithDefaultRights runs the router with the RBAC
+// config/rbac ships, which leaves out the opt-in rights on
+// MutatingAdmissionPolicies: the Promise says which rights are missing and
+// how to grant them, stays Ready, installs no policy, and the router adds
+// the finalizer to each request with an update.
+func TestFinalizerByUpdateWithDefaultRights(t *testing.T) {
+	const suite = "norights"
+	scenario(t, suite)
+	newDestination(t, suite+"-1", suite, labels(suite))
+	waitFinalizerMode(t, metav1.ConditionFalse, v1alpha1.AdmissionPolicyNotPermitted)
+	var p v1alpha1.Promise
+	if err := k8s.Get(ctx(t), types.NamespacedName{Name: "dynamodb"}, &p); err != nil {
+		t.Fatal(err)
+	}
+	c := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.FinalizerAtAdmissionCondition)
+	for _, want := range []string{"create mutatingadmissionpolicies", "config/rbac/admission-policy", "finalizerAtAdmission.enabled"} {
+		if !strings.Contains(c.Message, want) {
+			t.Errorf("FinalizerAtAdmission message %q does not name %q", c.Message, want)
+		}
+	}
+	if ready := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ReadyCondition); ready == nil || ready.Status != metav1.ConditionTrue {
+		t.Errorf("Promise not Ready without the opt-in rights: %+v", ready)
+	}
+	name := types.NamespacedName{Name: controller.FinalizerPolicyName("dynamodb")}
+	for _, o := range []client.Object{&admissionv1.MutatingAdmissionPolicy{}, &admissionv1.MutatingAdmissionPolicyBinding{}} {
+		if err := k8s.Get(ctx(t), name, o); !apierrors.IsNotFound(err) {
+			t.Errorf("%T %s: %v, want NotFound: the router may not install it", o, name.Name, err)
+		}
+	}
 
 	newNamespace(t, "team-a")
 	writes := placeAndCount(t, suite, "team-a", 10, func(name string, finalizers []string) {
