@@ -28,11 +28,12 @@ import (
 )
 
 // TestFinalizerAtAdmission: on an API server that serves
-// MutatingAdmissionPolicy the Promise installs one, new requests carry the
-// finalizer from their create on, and placing them costs the router no
-// update of the request.
+// MutatingAdmissionPolicy, with the opt-in rights granted, the Promise
+// installs one, new requests carry the finalizer from their create on, and
+// placing them costs the router no update of the request.
 func TestFinalizerAtAdmission(t *testing.T) {
 	const suite = "admission"
+	optInAdmissionPolicy(t)
 	scenario(t, suite)
 	newDestination(t, suite+"-1", suite, labels(suite))
 	waitFinalizerMode(t, metav1.ConditionTrue, v1alpha1.AdmissionPolicy)
@@ -89,8 +90,9 @@ func TestFinalizerAtAdmission(t *testing.T) {
 }
 
 // TestFinalizerByUpdateWithoutAdmissionPolicy runs the router on an API
-// server without MutatingAdmissionPolicy: the Promise says so, and the
-// router adds the finalizer to each request with an update, as before.
+// server without MutatingAdmissionPolicy, with the opt-in rights granted:
+// the Promise says the API is missing (granting rights would not help), and
+// the router adds the finalizer to each request with an update, as before.
 func TestFinalizerByUpdateWithoutAdmissionPolicy(t *testing.T) {
 	// The suite's helpers use the globals: point them at a second API
 	// server for this test, and back when it is over (after its router).
@@ -119,6 +121,7 @@ func TestFinalizerByUpdateWithoutAdmissionPolicy(t *testing.T) {
 	if routerConfig, err = testenv.AsRouter(ctx(t), k8s, cp.Config, routerNamespace); err != nil {
 		t.Fatal(err)
 	}
+	optInAdmissionPolicy(t)
 
 	const suite = "update"
 	scenario(t, suite)
@@ -193,6 +196,30 @@ func TestFinalizerByUpdateWithDefaultRights(t *testing.T) {
 	if writes["UPDATE"] < 10 {
 		t.Errorf("the router updated requests %v times, want one per request (10): %v", writes["UPDATE"], writes)
 	}
+}
+
+// optInAdmissionPolicy grants the router's ServiceAccount the opt-in
+// rights of config/rbac/admission-policy. Call it before the router starts
+// (the router asks about them once per few minutes). Its cleanup runs after
+// the router stops: it revokes the rights and deletes the policies the
+// router installed, so later tests find neither.
+func optInAdmissionPolicy(t *testing.T) {
+	t.Helper()
+	revoke, err := testenv.GrantAdmissionPolicy(ctx(t), k8s, routerNamespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := k8s // the test may point k8s at another API server meanwhile
+	t.Cleanup(func() {
+		if err := revoke(ctx(t)); err != nil {
+			t.Error(err)
+		}
+		for _, o := range []client.Object{&admissionv1.MutatingAdmissionPolicyBinding{}, &admissionv1.MutatingAdmissionPolicy{}} {
+			if err := admin.DeleteAllOf(ctx(t), o, client.HasLabels{v1alpha1.PromiseLabel}); err != nil && !meta.IsNoMatchError(err) {
+				t.Errorf("deleting the router's %T: %v", o, err)
+			}
+		}
+	})
 }
 
 // waitFinalizerMode waits for the DynamoDB Promise's FinalizerAtAdmission
