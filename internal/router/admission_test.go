@@ -1,8 +1,6 @@
 package router_test
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"slices"
 	"strconv"
@@ -178,6 +176,22 @@ func TestFinalizerByUpdateWithDefaultRights(t *testing.T) {
 		}
 	}
 
+	// Not hot: reconciles of the Promise reuse the router's answer about
+	// its rights instead of asking the API server each time. A second
+	// destination makes the Promise reconcile (its dependencies go there).
+	reviews := selfAccessReviews(t)
+	newDestination(t, suite+"-2", suite, labels(suite))
+	testenv.WaitFor(t, 30*time.Second, "the Promise reconciled with "+suite+"-2", func() (bool, string) {
+		var p v1alpha1.Promise
+		if err := k8s.Get(ctx(t), types.NamespacedName{Name: "dynamodb"}, &p); err != nil {
+			return false, err.Error()
+		}
+		return slices.Contains(p.Status.Destinations, suite+"-2"), fmt.Sprintf("destinations %v", p.Status.Destinations)
+	})
+	if n := selfAccessReviews(t) - reviews; n != 0 {
+		t.Errorf("the router asked about its rights %v times while the Promise reconciled, want none (the answer is kept for minutes)", n)
+	}
+
 	newNamespace(t, "team-a")
 	writes := placeAndCount(t, suite, "team-a", 10, func(name string, finalizers []string) {
 		if slices.Contains(finalizers, v1alpha1.Finalizer) {
@@ -279,10 +293,25 @@ func placeAndCount(t *testing.T, suite, ns string, n int, created func(name stri
 	return out
 }
 
-// requestWrites reads the API server's apiserver_request_total for
-// dynamodbrequests: UPDATE (HTTP PUT of the object: the router's
-// finalizer) and PATCH (any subresource: the router's status).
-func requestWrites(t *testing.T) map[string]float64 {
+// selfAccessReviews reads the API server's count of SelfSubjectAccessReviews
+// (apiserver_request_total).
+func selfAccessReviews(t *testing.T) float64 {
+	t.Helper()
+	var n float64
+	for _, line := range apiserverMetrics(t) {
+		if strings.HasPrefix(line, "apiserver_request_total{") && strings.Contains(line, `resource="selfsubjectaccessreviews"`) {
+			v, err := strconv.ParseFloat(line[strings.LastIndex(line, " ")+1:], 64)
+			if err != nil {
+				t.Fatalf("parsing %q: %v", line, err)
+			}
+			n += v
+		}
+	}
+	return n
+}
+
+// apiserverMetrics returns the lines of the API server's /metrics.
+func apiserverMetrics(t *testing.T) []string {
 	t.Helper()
 	cs, err := kubernetes.NewForConfig(cp.Config)
 	if err != nil {
@@ -292,11 +321,16 @@ func requestWrites(t *testing.T) map[string]float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return strings.Split(string(raw), "\n")
+}
+
+// requestWrites reads the API server's apiserver_request_total for
+// dynamodbrequests: UPDATE (HTTP PUT of the object: the router's
+// finalizer) and PATCH (any subresource: the router's status).
+func requestWrites(t *testing.T) map[string]float64 {
+	t.Helper()
 	out := map[string]float64{}
-	sc := bufio.NewScanner(bytes.NewReader(raw))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
+	for _, line := range apiserverMetrics(t) {
 		if !strings.HasPrefix(line, "apiserver_request_total{") || !strings.Contains(line, `resource="dynamodbrequests"`) {
 			continue
 		}
