@@ -248,8 +248,8 @@ func (r *PromiseReconciler) installFinalizerPolicy(ctx context.Context, p *v1alp
 
 // missingAdmissionRights returns the rights of admissionPolicyRights the
 // router lacks. One answer serves every Promise for rightsRecheck, so
-// reconciles cost no extra requests; the first answer, and each change, is
-// logged once.
+// reconciles cost no extra requests; an answer with rights missing is
+// logged when it is new, not at every reconcile.
 func (r *PromiseReconciler) missingAdmissionRights(ctx context.Context) ([]string, error) {
 	r.mu.Lock()
 	if !r.rightsAsked.IsZero() && time.Since(r.rightsAsked) < rightsRecheck {
@@ -314,14 +314,19 @@ func (r *PromiseReconciler) apply(ctx context.Context, want client.Object, curre
 }
 
 // deleteFinalizerPolicy removes p's policy and binding, if any. A router
-// denied the rights leaves them to the garbage collector (they are owned by
-// p) rather than keep p forever.
+// without the opt-in rights (the default) does not try, rather than leave
+// refused deletes in the audit log, and one denied them leaves them to the
+// garbage collector (they are owned by p) rather than keep p forever.
 func (r *PromiseReconciler) deleteFinalizerPolicy(ctx context.Context, p *v1alpha1.Promise) error {
 	name := FinalizerPolicyName(p.Name)
-	for _, o := range []client.Object{
+	objs := []client.Object{
 		&admissionv1.MutatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: name}},
 		&admissionv1.MutatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: name}},
-	} {
+	}
+	if missing, err := r.missingAdmissionRights(ctx); err == nil && len(missing) > 0 {
+		objs = nil
+	}
+	for _, o := range objs {
 		if err := r.Delete(ctx, o); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsForbidden(err) && !meta.IsNoMatchError(err) {
 			return fmt.Errorf("deleting %T %s: %w", o, name, err)
 		}
