@@ -206,8 +206,9 @@ const (
 
 // The finalizer at admission (Promises). The router adds its finalizer to
 // each request; where the API server serves admissionregistration.k8s.io/v1
-// MutatingAdmissionPolicy it installs one per Promise that adds it at
-// create, saving an update per request.
+// MutatingAdmissionPolicy and the admin has granted the router the opt-in
+// rights on them, it installs one per Promise that adds it at create,
+// saving an update per request.
 const (
 	// FinalizerAtAdmissionCondition (Promises): True when the Promise's
 	// MutatingAdmissionPolicy adds the finalizer to new requests; False
@@ -225,8 +226,13 @@ const (
 	// that, its policy plugin refuses the creates a policy matches); the
 	// router updates each request meanwhile.
 	AdmissionPolicyPending = "AdmissionPolicyPending"
+	// AdmissionPolicyNotPermitted: the router lacks the rights on
+	// MutatingAdmissionPolicies (the default: they are opt-in, since they
+	// let their holder mutate almost any object at admission); the router
+	// updates each request.
+	AdmissionPolicyNotPermitted = "AdmissionPolicyNotPermitted"
 	// AdmissionPolicyFailed: installing the policy failed (the message
-	// says why, for example missing permissions); the router updates
+	// says why); the router updates
 	// each request meanwhile.
 	AdmissionPolicyFailed = "AdmissionPolicyFailed"
 )

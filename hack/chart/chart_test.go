@@ -10,8 +10,10 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -73,19 +75,8 @@ func TestChartInstalls(t *testing.T) {
 		t.Fatalf("helm lint: %v\n%s", err, out)
 	}
 	const ns = "platform-routing"
-	rendered, err := exec.Command(helm, "template", "switchyard", chart, "--namespace", ns, "--include-crds",
-		"--set", "image.repository=registry.example/switchyard-router", "--set", "image.tag=v9.9.9", "--set", "replicaCount=3").Output()
-	if err != nil {
-		t.Fatalf("helm template: %v", err)
-	}
-	file := filepath.Join(t.TempDir(), "rendered.yaml")
-	if err := os.WriteFile(file, rendered, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	objs, err := testenv.ReadObjects(file)
-	if err != nil {
-		t.Fatal(err)
-	}
+	objs := helmTemplate(t, helm, chart, ns, "--include-crds",
+		"--set", "image.repository=registry.example/switchyard-router", "--set", "image.tag=v9.9.9", "--set", "replicaCount=3")
 	_, c := testenv.StartTestControlPlane(t)
 	ctx := context.Background()
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
@@ -124,4 +115,55 @@ func TestChartInstalls(t *testing.T) {
 			t.Errorf("the chart renders no %s (it renders %v)", want, kinds)
 		}
 	}
+
+	// The finalizer at admission's rights are opt-in: only with the value.
+	const optIn = "switchyard-router-admission-policy"
+	for _, o := range objs {
+		if o.GetName() == optIn {
+			t.Errorf("the chart renders %s %s by default; it is opt-in (finalizerAtAdmission.enabled)", o.GetKind(), optIn)
+		}
+	}
+	var got []string
+	for _, o := range helmTemplate(t, helm, chart, ns, "--set", "finalizerAtAdmission.enabled=true") {
+		if o.GetName() != optIn {
+			continue
+		}
+		got = append(got, o.GetKind())
+		if err := c.Create(ctx, o, client.DryRunAll); err != nil {
+			t.Errorf("%s %s: %v", o.GetKind(), o.GetName(), err)
+		}
+		if o.GetKind() != "ClusterRoleBinding" {
+			continue
+		}
+		var b rbacv1.ClusterRoleBinding
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &b); err != nil {
+			t.Fatal(err)
+		}
+		if len(b.Subjects) != 1 || b.Subjects[0].Namespace != ns {
+			t.Errorf("%s binds %+v, want the router's ServiceAccount in the release's namespace %s", optIn, b.Subjects, ns)
+		}
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"ClusterRole", "ClusterRoleBinding"}) {
+		t.Errorf("with finalizerAtAdmission.enabled=true the chart renders %v named %s, want its ClusterRole and ClusterRoleBinding", got, optIn)
+	}
+}
+
+// helmTemplate renders the chart into namespace ns with args and returns
+// its objects.
+func helmTemplate(t *testing.T, helm, chart, ns string, args ...string) []*unstructured.Unstructured {
+	t.Helper()
+	rendered, err := exec.Command(helm, append([]string{"template", "switchyard", chart, "--namespace", ns}, args...)...).Output()
+	if err != nil {
+		t.Fatalf("helm template %v: %v", args, err)
+	}
+	file := filepath.Join(t.TempDir(), "rendered.yaml")
+	if err := os.WriteFile(file, rendered, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	objs, err := testenv.ReadObjects(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return objs
 }

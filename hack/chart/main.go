@@ -33,7 +33,14 @@ var templated = []string{
 	"config/rbac/role.yaml",
 	"config/rbac/role_binding.yaml",
 	"config/rbac/metrics_reader_role.yaml",
+	"config/rbac/admission-policy/role.yaml",
 	"config/manager/manager.yaml",
+}
+
+// optional are templated files rendered only when a value is true: opt-in
+// rights the default install leaves out.
+var optional = map[string]string{
+	"config/rbac/admission-policy/role.yaml": ".Values.finalizerAtAdmission.enabled",
 }
 
 var rewriteRules = []string{
@@ -63,7 +70,7 @@ func Write(root, out string) error {
 	}
 	for _, f := range crds {
 		rel, _ := filepath.Rel(root, f)
-		if _, err := copyFile(root, rel, filepath.Join(out, "crds", filepath.Base(f)), nil); err != nil {
+		if _, err := copyFile(root, rel, filepath.Join(out, "crds", filepath.Base(f)), nil, ""); err != nil {
 			return err
 		}
 	}
@@ -71,7 +78,7 @@ func Write(root, out string) error {
 	for _, rel := range templated {
 		name := strings.TrimSuffix(filepath.Base(rel), ".yaml")
 		dst := filepath.Join(out, "templates", filepath.Base(filepath.Dir(rel))+"-"+name+".yaml")
-		src, err := copyFile(root, rel, dst, rewrites)
+		src, err := copyFile(root, rel, dst, rewrites, optional[rel])
 		if err != nil {
 			return err
 		}
@@ -86,8 +93,9 @@ func Write(root, out string) error {
 }
 
 // copyFile writes root/rel to dst with a header naming rel, rewritten by
-// r when it is set, and returns rel's content.
-func copyFile(root, rel, dst string, r *strings.Replacer) (string, error) {
+// r when it is set and rendered only when the value cond names is true when
+// cond is set, and returns rel's content.
+func copyFile(root, rel, dst string, r *strings.Replacer, cond string) (string, error) {
 	b, err := os.ReadFile(filepath.Join(root, rel))
 	if err != nil {
 		return "", err
@@ -95,6 +103,9 @@ func copyFile(root, rel, dst string, r *strings.Replacer) (string, error) {
 	s := string(b)
 	if r != nil {
 		s = r.Replace(s)
+	}
+	if cond != "" {
+		s = "{{- if " + cond + " }}\n" + s + "{{- end }}\n"
 	}
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return "", err

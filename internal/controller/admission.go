@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,14 +21,38 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/openapi"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/metrics"
 )
 
+// The rights the finalizer at admission needs are opt-in, so there is no
+// kubebuilder:rbac marker for them: create on MutatingAdmissionPolicies
+// lets its holder mutate almost any object at admission (Secrets, Pods,
+// RBAC objects), and RBAC cannot narrow create by name. The admin grants
+// them with ClusterRole AdmissionPolicyRole (config/rbac/admission-policy,
+// or the chart's finalizerAtAdmission.enabled); this list must match it.
 // The router reads its policies with the uncached reader, so it needs no
 // list or watch on them.
-// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingadmissionpolicies;mutatingadmissionpolicybindings,verbs=get;create;update;delete
+var admissionPolicyRights = func() []right {
+	var out []right
+	for _, res := range []string{"mutatingadmissionpolicies", "mutatingadmissionpolicybindings"} {
+		for _, verb := range []string{"get", "create", "update", "delete"} {
+			out = append(out, right{verb: verb, resource: res})
+		}
+	}
+	return out
+}()
+
+// AdmissionPolicyRole is the opt-in ClusterRole that grants the router the
+// rights on MutatingAdmissionPolicies.
+const AdmissionPolicyRole = "switchyard-router-admission-policy"
+
+// rightsRecheck is how long the router trusts its last answer about those
+// rights. RBAC changes make no event: a router granted them later notices
+// within this time (or at its next start).
+const rightsRecheck = 5 * time.Minute
 
 // FinalizerPolicyName is the name of the MutatingAdmissionPolicy, and of
 // its binding, that adds the router's finalizer to new requests of Promise
@@ -143,37 +168,11 @@ func (c *schemaClock) settledVersions(crd *apiextensionsv1.CustomResourceDefinit
 // p's FinalizerAtAdmission condition and the mode metric. It fails nothing:
 // without a policy the request reconciler adds the finalizer with an update,
 // as it does for requests created before the policy. It returns when to
-// look again, for versions whose schema is not settled yet.
+// look again: for versions whose schema is not settled yet, or for rights
+// the router may be granted.
 func (r *PromiseReconciler) ensureFinalizerPolicy(ctx context.Context, p *v1alpha1.Promise, crd *apiextensionsv1.CustomResourceDefinition) time.Duration {
-	versions, wait, err := r.settledVersions(crd)
-	cond := metav1.Condition{Type: v1alpha1.FinalizerAtAdmissionCondition, Status: metav1.ConditionTrue, Reason: v1alpha1.AdmissionPolicy}
-	name := FinalizerPolicyName(p.Name)
-	if err == nil && len(versions) > 0 {
-		policy, binding := finalizerPolicy(p, crd, versions)
-		cond.Message = fmt.Sprintf("MutatingAdmissionPolicy %s adds %s to new %s requests (%s); the router makes no update for it",
-			name, v1alpha1.Finalizer, crd.Spec.Names.Kind, strings.Join(versions, ", "))
-		err = r.apply(ctx, policy, func(have client.Object) bool {
-			return equality.Semantic.DeepDerivative(policy.Spec, have.(*admissionv1.MutatingAdmissionPolicy).Spec)
-		})
-		if err == nil {
-			err = r.apply(ctx, binding, func(have client.Object) bool {
-				return equality.Semantic.DeepDerivative(binding.Spec, have.(*admissionv1.MutatingAdmissionPolicyBinding).Spec)
-			})
-		}
-	}
-	switch {
-	case meta.IsNoMatchError(err):
-		cond.Status, cond.Reason = metav1.ConditionFalse, v1alpha1.AdmissionPolicyUnavailable
-		cond.Message = fmt.Sprintf("the API server does not serve %s MutatingAdmissionPolicy; the router adds %s to each request with an update",
-			admissionv1.SchemeGroupVersion, v1alpha1.Finalizer)
-	case err != nil:
-		cond.Status, cond.Reason = metav1.ConditionFalse, v1alpha1.AdmissionPolicyFailed
-		cond.Message = fmt.Sprintf("installing MutatingAdmissionPolicy %s: %v; the router adds %s to each request with an update", name, err, v1alpha1.Finalizer)
-	case len(versions) == 0:
-		cond.Status, cond.Reason = metav1.ConditionFalse, v1alpha1.AdmissionPolicyPending
-		cond.Message = fmt.Sprintf("waiting until the API server has published the schema of %s for %s before MutatingAdmissionPolicy %s matches it; the router adds %s to each request with an update meanwhile",
-			crd.Spec.Names.Kind, schemaSettle, name, v1alpha1.Finalizer)
-	}
+	cond, wait := r.installFinalizerPolicy(ctx, p, crd)
+	cond.Type = v1alpha1.FinalizerAtAdmissionCondition
 	cond.ObservedGeneration = p.Generation
 	meta.SetStatusCondition(&p.Status.Conditions, cond)
 	admission := 0.0
@@ -183,6 +182,101 @@ func (r *PromiseReconciler) ensureFinalizerPolicy(ctx context.Context, p *v1alph
 	metrics.FinalizerMode.WithLabelValues(p.Name, modeAdmission).Set(admission)
 	metrics.FinalizerMode.WithLabelValues(p.Name, modeUpdate).Set(1 - admission)
 	return wait
+}
+
+// installFinalizerPolicy does the work of ensureFinalizerPolicy and returns
+// the condition without its type. It checks, in order, what an admin can
+// act on: whether the API server serves the API (granting rights would not
+// help otherwise), the router's rights, the kind's schema.
+func (r *PromiseReconciler) installFinalizerPolicy(ctx context.Context, p *v1alpha1.Promise, crd *apiextensionsv1.CustomResourceDefinition) (metav1.Condition, time.Duration) {
+	name := FinalizerPolicyName(p.Name)
+	byUpdate := fmt.Sprintf("the router adds %s to each request with an update", v1alpha1.Finalizer)
+	notAdmission := func(reason, msg string) metav1.Condition {
+		return metav1.Condition{Status: metav1.ConditionFalse, Reason: reason, Message: msg + "; " + byUpdate}
+	}
+	unavailable := notAdmission(v1alpha1.AdmissionPolicyUnavailable,
+		fmt.Sprintf("the API server does not serve %s MutatingAdmissionPolicy", admissionv1.SchemeGroupVersion))
+	failed := func(err error) metav1.Condition {
+		return notAdmission(v1alpha1.AdmissionPolicyFailed, fmt.Sprintf("installing MutatingAdmissionPolicy %s: %v", name, err))
+	}
+	_, err := r.RESTMapper().RESTMapping(admissionv1.SchemeGroupVersion.WithKind("MutatingAdmissionPolicy").GroupKind(), admissionv1.SchemeGroupVersion.Version)
+	switch {
+	case meta.IsNoMatchError(err):
+		return unavailable, 0
+	case err != nil:
+		return failed(err), 0
+	}
+	missing, err := r.missingAdmissionRights(ctx)
+	switch {
+	case err != nil:
+		return failed(err), 0
+	case len(missing) > 0:
+		return notAdmission(v1alpha1.AdmissionPolicyNotPermitted, fmt.Sprintf("the router may not %s in group %s: the finalizer at admission is opt-in, as these rights let the router's token mutate almost any object at admission; to opt in, grant ClusterRole %s (kubectl apply -k config/rbac/admission-policy, or the Helm value finalizerAtAdmission.enabled=true) and the router installs the policy within %s",
+			strings.Join(missing, ", "), admissionv1.GroupName, AdmissionPolicyRole, rightsRecheck)), rightsRecheck
+	}
+	versions, wait, err := r.settledVersions(crd)
+	switch {
+	case err != nil:
+		return failed(err), 0
+	case len(versions) == 0:
+		return notAdmission(v1alpha1.AdmissionPolicyPending, fmt.Sprintf("waiting until the API server has published the schema of %s for %s before MutatingAdmissionPolicy %s matches it",
+			crd.Spec.Names.Kind, schemaSettle, name)), wait
+	}
+	policy, binding := finalizerPolicy(p, crd, versions)
+	err = r.apply(ctx, policy, func(have client.Object) bool {
+		return equality.Semantic.DeepDerivative(policy.Spec, have.(*admissionv1.MutatingAdmissionPolicy).Spec)
+	})
+	if err == nil {
+		err = r.apply(ctx, binding, func(have client.Object) bool {
+			return equality.Semantic.DeepDerivative(binding.Spec, have.(*admissionv1.MutatingAdmissionPolicyBinding).Spec)
+		})
+	}
+	switch {
+	case meta.IsNoMatchError(err):
+		return unavailable, wait
+	case apierrors.IsForbidden(err):
+		// The rights went since the router last asked: ask again next time.
+		r.forgetAdmissionRights()
+		return notAdmission(v1alpha1.AdmissionPolicyNotPermitted, fmt.Sprintf("installing MutatingAdmissionPolicy %s: %v; the finalizer at admission needs ClusterRole %s", name, err, AdmissionPolicyRole)), rightsRecheck
+	case err != nil:
+		return failed(err), wait
+	}
+	return metav1.Condition{Status: metav1.ConditionTrue, Reason: v1alpha1.AdmissionPolicy,
+		Message: fmt.Sprintf("MutatingAdmissionPolicy %s adds %s to new %s requests (%s); the router makes no update for it",
+			name, v1alpha1.Finalizer, crd.Spec.Names.Kind, strings.Join(versions, ", "))}, wait
+}
+
+// missingAdmissionRights returns the rights of admissionPolicyRights the
+// router lacks. One answer serves every Promise for rightsRecheck, so
+// reconciles cost no extra requests; an answer with rights missing is
+// logged when it is new, not at every reconcile.
+func (r *PromiseReconciler) missingAdmissionRights(ctx context.Context) ([]string, error) {
+	r.mu.Lock()
+	if !r.rightsAsked.IsZero() && time.Since(r.rightsAsked) < rightsRecheck {
+		defer r.mu.Unlock()
+		return r.rightsMissing, nil
+	}
+	r.mu.Unlock()
+	missing, err := missingRights(ctx, r.Client, admissionv1.GroupName, admissionPolicyRights)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	changed := r.rightsAsked.IsZero() || !slices.Equal(missing, r.rightsMissing)
+	r.rightsAsked, r.rightsMissing = time.Now(), missing
+	r.mu.Unlock()
+	if changed && len(missing) > 0 {
+		log.FromContext(ctx).Info("Adding the finalizer to requests by update: the finalizer at admission is opt-in and not granted",
+			"missing", missing, "clusterRole", AdmissionPolicyRole)
+	}
+	return missing, nil
+}
+
+// forgetAdmissionRights makes the next missingAdmissionRights ask again.
+func (r *PromiseReconciler) forgetAdmissionRights() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rightsAsked = time.Time{}
 }
 
 // settledVersions is schemaClock.settledVersions with the clock made on
@@ -220,14 +314,19 @@ func (r *PromiseReconciler) apply(ctx context.Context, want client.Object, curre
 }
 
 // deleteFinalizerPolicy removes p's policy and binding, if any. A router
-// denied the rights leaves them to the garbage collector (they are owned by
-// p) rather than keep p forever.
+// without the opt-in rights (the default) does not try, rather than leave
+// refused deletes in the audit log, and one denied them leaves them to the
+// garbage collector (they are owned by p) rather than keep p forever.
 func (r *PromiseReconciler) deleteFinalizerPolicy(ctx context.Context, p *v1alpha1.Promise) error {
 	name := FinalizerPolicyName(p.Name)
-	for _, o := range []client.Object{
+	objs := []client.Object{
 		&admissionv1.MutatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: name}},
 		&admissionv1.MutatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: name}},
-	} {
+	}
+	if missing, err := r.missingAdmissionRights(ctx); err == nil && len(missing) > 0 {
+		objs = nil
+	}
+	for _, o := range objs {
 		if err := r.Delete(ctx, o); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsForbidden(err) && !meta.IsNoMatchError(err) {
 			return fmt.Errorf("deleting %T %s: %w", o, name, err)
 		}

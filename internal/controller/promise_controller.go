@@ -63,6 +63,10 @@ type PromiseReconciler struct {
 	mu      sync.Mutex
 	started map[schema.GroupVersionKind]string
 	schemas *schemaClock // made on first use (admission.go)
+	// The router's rights on MutatingAdmissionPolicies, as last asked
+	// (admission.go): when, and what was missing.
+	rightsAsked   time.Time
+	rightsMissing []string
 }
 
 // +kubebuilder:rbac:groups=switchyard.dev,resources=promises,verbs=get;list;watch;update;patch

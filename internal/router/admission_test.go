@@ -1,8 +1,6 @@
 package router_test
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"slices"
 	"strconv"
@@ -12,6 +10,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	admissionv1 "k8s.io/api/admissionregistration/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -27,11 +26,12 @@ import (
 )
 
 // TestFinalizerAtAdmission: on an API server that serves
-// MutatingAdmissionPolicy the Promise installs one, new requests carry the
-// finalizer from their create on, and placing them costs the router no
-// update of the request.
+// MutatingAdmissionPolicy, with the opt-in rights granted, the Promise
+// installs one, new requests carry the finalizer from their create on, and
+// placing them costs the router no update of the request.
 func TestFinalizerAtAdmission(t *testing.T) {
 	const suite = "admission"
+	optInAdmissionPolicy(t)
 	scenario(t, suite)
 	newDestination(t, suite+"-1", suite, labels(suite))
 	waitFinalizerMode(t, metav1.ConditionTrue, v1alpha1.AdmissionPolicy)
@@ -88,8 +88,9 @@ func TestFinalizerAtAdmission(t *testing.T) {
 }
 
 // TestFinalizerByUpdateWithoutAdmissionPolicy runs the router on an API
-// server without MutatingAdmissionPolicy: the Promise says so, and the
-// router adds the finalizer to each request with an update, as before.
+// server without MutatingAdmissionPolicy, with the opt-in rights granted:
+// the Promise says the API is missing (granting rights would not help), and
+// the router adds the finalizer to each request with an update, as before.
 func TestFinalizerByUpdateWithoutAdmissionPolicy(t *testing.T) {
 	// The suite's helpers use the globals: point them at a second API
 	// server for this test, and back when it is over (after its router).
@@ -118,6 +119,7 @@ func TestFinalizerByUpdateWithoutAdmissionPolicy(t *testing.T) {
 	if routerConfig, err = testenv.AsRouter(ctx(t), k8s, cp.Config, routerNamespace); err != nil {
 		t.Fatal(err)
 	}
+	optInAdmissionPolicy(t)
 
 	const suite = "update"
 	scenario(t, suite)
@@ -142,6 +144,96 @@ func TestFinalizerByUpdateWithoutAdmissionPolicy(t *testing.T) {
 	if writes["UPDATE"] < 10 {
 		t.Errorf("the router updated requests %v times, want one per request (10): %v", writes["UPDATE"], writes)
 	}
+}
+
+// TestFinalizerByUpdateWithDefaultRights runs the router with the RBAC
+// config/rbac ships, which leaves out the opt-in rights on
+// MutatingAdmissionPolicies: the Promise says which rights are missing and
+// how to grant them, stays Ready, installs no policy, and the router adds
+// the finalizer to each request with an update.
+func TestFinalizerByUpdateWithDefaultRights(t *testing.T) {
+	const suite = "norights"
+	scenario(t, suite)
+	newDestination(t, suite+"-1", suite, labels(suite))
+	waitFinalizerMode(t, metav1.ConditionFalse, v1alpha1.AdmissionPolicyNotPermitted)
+	var p v1alpha1.Promise
+	if err := k8s.Get(ctx(t), types.NamespacedName{Name: "dynamodb"}, &p); err != nil {
+		t.Fatal(err)
+	}
+	c := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.FinalizerAtAdmissionCondition)
+	for _, want := range []string{"create mutatingadmissionpolicies", "config/rbac/admission-policy", "finalizerAtAdmission.enabled"} {
+		if !strings.Contains(c.Message, want) {
+			t.Errorf("FinalizerAtAdmission message %q does not name %q", c.Message, want)
+		}
+	}
+	if ready := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ReadyCondition); ready == nil || ready.Status != metav1.ConditionTrue {
+		t.Errorf("Promise not Ready without the opt-in rights: %+v", ready)
+	}
+	name := types.NamespacedName{Name: controller.FinalizerPolicyName("dynamodb")}
+	for _, o := range []client.Object{&admissionv1.MutatingAdmissionPolicy{}, &admissionv1.MutatingAdmissionPolicyBinding{}} {
+		if err := k8s.Get(ctx(t), name, o); !apierrors.IsNotFound(err) {
+			t.Errorf("%T %s: %v, want NotFound: the router may not install it", o, name.Name, err)
+		}
+	}
+
+	// Not hot: reconciles of the Promise reuse the router's answer about
+	// its rights instead of asking the API server each time. A second
+	// destination makes the Promise reconcile (its dependencies go there).
+	reviews := selfAccessReviews(t)
+	newDestination(t, suite+"-2", suite, labels(suite))
+	testenv.WaitFor(t, 30*time.Second, "the Promise reconciled with "+suite+"-2", func() (bool, string) {
+		var p v1alpha1.Promise
+		if err := k8s.Get(ctx(t), types.NamespacedName{Name: "dynamodb"}, &p); err != nil {
+			return false, err.Error()
+		}
+		return slices.Contains(p.Status.Destinations, suite+"-2"), fmt.Sprintf("destinations %v", p.Status.Destinations)
+	})
+	if n := selfAccessReviews(t) - reviews; n != 0 {
+		t.Errorf("the router asked about its rights %v times while the Promise reconciled, want none (the answer is kept for minutes)", n)
+	}
+
+	newNamespace(t, "team-a")
+	writes := placeAndCount(t, suite, "team-a", 10, func(name string, finalizers []string) {
+		if slices.Contains(finalizers, v1alpha1.Finalizer) {
+			t.Errorf("%s created with the finalizer, though no policy adds it: %v", name, finalizers)
+		}
+	})
+	for i := range 10 {
+		u := dynamoDBRequest("team-a", fmt.Sprintf("%s-%d", suite, i), nil)
+		if err := k8s.Get(ctx(t), client.ObjectKeyFromObject(u), u); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(u.GetFinalizers(), v1alpha1.Finalizer) {
+			t.Errorf("%s placed without the finalizer: %v", u.GetName(), u.GetFinalizers())
+		}
+	}
+	if writes["UPDATE"] < 10 {
+		t.Errorf("the router updated requests %v times, want one per request (10): %v", writes["UPDATE"], writes)
+	}
+}
+
+// optInAdmissionPolicy grants the router's ServiceAccount the opt-in
+// rights of config/rbac/admission-policy. Call it before the router starts
+// (the router asks about them once per few minutes). Its cleanup runs after
+// the router stops: it revokes the rights and deletes the policies the
+// router installed, so later tests find neither.
+func optInAdmissionPolicy(t *testing.T) {
+	t.Helper()
+	revoke, err := testenv.GrantAdmissionPolicy(ctx(t), k8s, routerNamespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := k8s // the test may point k8s at another API server meanwhile
+	t.Cleanup(func() {
+		if err := revoke(ctx(t)); err != nil {
+			t.Error(err)
+		}
+		for _, o := range []client.Object{&admissionv1.MutatingAdmissionPolicyBinding{}, &admissionv1.MutatingAdmissionPolicy{}} {
+			if err := admin.DeleteAllOf(ctx(t), o, client.HasLabels{v1alpha1.PromiseLabel}); err != nil && !meta.IsNoMatchError(err) {
+				t.Errorf("deleting the router's %T: %v", o, err)
+			}
+		}
+	})
 }
 
 // waitFinalizerMode waits for the DynamoDB Promise's FinalizerAtAdmission
@@ -201,10 +293,25 @@ func placeAndCount(t *testing.T, suite, ns string, n int, created func(name stri
 	return out
 }
 
-// requestWrites reads the API server's apiserver_request_total for
-// dynamodbrequests: UPDATE (HTTP PUT of the object: the router's
-// finalizer) and PATCH (any subresource: the router's status).
-func requestWrites(t *testing.T) map[string]float64 {
+// selfAccessReviews reads the API server's count of SelfSubjectAccessReviews
+// (apiserver_request_total).
+func selfAccessReviews(t *testing.T) float64 {
+	t.Helper()
+	var n float64
+	for _, line := range apiserverMetrics(t) {
+		if strings.HasPrefix(line, "apiserver_request_total{") && strings.Contains(line, `resource="selfsubjectaccessreviews"`) {
+			v, err := strconv.ParseFloat(line[strings.LastIndex(line, " ")+1:], 64)
+			if err != nil {
+				t.Fatalf("parsing %q: %v", line, err)
+			}
+			n += v
+		}
+	}
+	return n
+}
+
+// apiserverMetrics returns the lines of the API server's /metrics.
+func apiserverMetrics(t *testing.T) []string {
 	t.Helper()
 	cs, err := kubernetes.NewForConfig(cp.Config)
 	if err != nil {
@@ -214,11 +321,16 @@ func requestWrites(t *testing.T) map[string]float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return strings.Split(string(raw), "\n")
+}
+
+// requestWrites reads the API server's apiserver_request_total for
+// dynamodbrequests: UPDATE (HTTP PUT of the object: the router's
+// finalizer) and PATCH (any subresource: the router's status).
+func requestWrites(t *testing.T) map[string]float64 {
+	t.Helper()
 	out := map[string]float64{}
-	sc := bufio.NewScanner(bytes.NewReader(raw))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
+	for _, line := range apiserverMetrics(t) {
 		if !strings.HasPrefix(line, "apiserver_request_total{") || !strings.Contains(line, `resource="dynamodbrequests"`) {
 			continue
 		}

@@ -25,7 +25,7 @@ func TestConfigIsAcceptedByTheAPIServer(t *testing.T) {
 	installPromise(t) // serves DynamoDBRequest, for the sample requests
 	files := []string{
 		"config/manager/namespace.yaml", "config/manager/manager.yaml",
-		"config/rbac/service_account.yaml", "config/rbac/role.yaml", "config/rbac/role_binding.yaml", "config/rbac/metrics_reader_role.yaml", "config/promises/dynamodb/rbac.yaml",
+		"config/rbac/service_account.yaml", "config/rbac/role.yaml", "config/rbac/role_binding.yaml", "config/rbac/metrics_reader_role.yaml", "config/rbac/admission-policy/role.yaml", "config/promises/dynamodb/rbac.yaml",
 		"config/samples/gitstatestore.yaml", "config/samples/bucketstatestore.yaml", "config/samples/destinations.yaml", "config/samples/requests.yaml",
 		"config/kind/localstack.yaml", "config/kind/router/git-service.yaml", "config/kind/platform.yaml", "config/kind/platform-bucket.yaml",
 	}

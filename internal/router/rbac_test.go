@@ -23,7 +23,7 @@ import (
 // one by one, and request kinds get theirs per Promise (`router rbac`).
 func TestRBACHasNoWildcards(t *testing.T) {
 	var files []string
-	for _, dir := range []string{"config/rbac", "config/promises/*", "config/destination"} {
+	for _, dir := range []string{"config/rbac", "config/rbac/admission-policy", "config/promises/*", "config/destination"} {
 		f, _ := filepath.Glob(filepath.Join(testenv.RepoRoot(), dir, "*.yaml"))
 		files = append(files, f...)
 	}
@@ -128,10 +128,7 @@ func TestRouterRightsAreLeast(t *testing.T) {
 	if err := testenv.GrantPromise(ctx(t), k8s, shippedPromise(t), routerNamespace); err != nil {
 		t.Fatal(err)
 	}
-	tests := []struct {
-		group, resource, sub, verb, namespace string
-		allowed                               bool
-	}{
+	tests := []rightCase{
 		{"", "secrets", "", "get", routerNamespace, true},
 		{"", "secrets", "", "get", "", false},
 		{"", "secrets", "", "list", "", false},
@@ -156,14 +153,61 @@ func TestRouterRightsAreLeast(t *testing.T) {
 		{"aws.switchyard.dev", "dynamodbrequests", "", "create", "team-a", false},
 		{"test.switchyard.dev", "queuerequests", "", "list", "", false},
 		{"dynamodb.services.k8s.aws", "tables", "", "list", "", false},
-		// The finalizer at admission: its own policies, read by name only.
-		{"admissionregistration.k8s.io", "mutatingadmissionpolicies", "", "create", "", true},
-		{"admissionregistration.k8s.io", "mutatingadmissionpolicybindings", "", "delete", "", true},
-		{"admissionregistration.k8s.io", "mutatingadmissionpolicies", "", "list", "", false},
-		{"admissionregistration.k8s.io", "mutatingadmissionpolicies", "", "patch", "", false},
+		// The finalizer at admission is opt-in (TestAdmissionPolicyRoleIsLeast):
+		// create on MutatingAdmissionPolicies would let the router's token
+		// mutate almost any object at admission.
+		{"admissionregistration.k8s.io", "mutatingadmissionpolicies", "", "create", "", false},
+		{"admissionregistration.k8s.io", "mutatingadmissionpolicybindings", "", "create", "", false},
+		{"admissionregistration.k8s.io", "mutatingadmissionpolicies", "", "update", "", false},
+		{"admissionregistration.k8s.io", "mutatingadmissionpolicybindings", "", "delete", "", false},
+		{"admissionregistration.k8s.io", "mutatingadmissionpolicies", "", "get", "", false},
 		{"admissionregistration.k8s.io", "validatingadmissionpolicies", "", "create", "", false},
 		{"admissionregistration.k8s.io", "mutatingwebhookconfigurations", "", "create", "", false},
 	}
+	checkRights(t, tests)
+}
+
+// TestAdmissionPolicyRoleIsLeast: the opt-in ClusterRole of
+// config/rbac/admission-policy grants the rights the finalizer at admission
+// uses (TestFinalizerAtAdmission runs with it) and nothing else.
+func TestAdmissionPolicyRoleIsLeast(t *testing.T) {
+	revoke, err := testenv.GrantAdmissionPolicy(ctx(t), k8s, routerNamespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := revoke(ctx(t)); err != nil {
+			t.Error(err)
+		}
+	})
+	const group = "admissionregistration.k8s.io"
+	var tests []rightCase
+	for _, res := range []string{"mutatingadmissionpolicies", "mutatingadmissionpolicybindings"} {
+		for _, verb := range []string{"get", "create", "update", "delete"} {
+			tests = append(tests, rightCase{group, res, "", verb, "", true})
+		}
+		for _, verb := range []string{"list", "watch", "patch", "deletecollection"} {
+			tests = append(tests, rightCase{group, res, "", verb, "", false})
+		}
+	}
+	for _, res := range []string{"validatingadmissionpolicies", "validatingadmissionpolicybindings", "mutatingwebhookconfigurations", "validatingwebhookconfigurations"} {
+		tests = append(tests, rightCase{group, res, "", "create", "", false})
+	}
+	tests = append(tests, rightCase{"", "secrets", "", "get", "", false})
+	checkRights(t, tests)
+}
+
+// rightCase is a right and whether the router's ServiceAccount should
+// hold it.
+type rightCase struct {
+	group, resource, sub, verb, namespace string
+	allowed                               bool
+}
+
+// checkRights asks the API server (SubjectAccessReview) whether the
+// router's ServiceAccount holds each right, one subtest each.
+func checkRights(t *testing.T, tests []rightCase) {
+	t.Helper()
 	user := testenv.RouterUser(routerNamespace)
 	for _, tt := range tests {
 		name := strings.Trim(strings.Join([]string{tt.verb, tt.group, tt.resource, tt.sub, tt.namespace}, "/"), "/")

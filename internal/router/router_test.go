@@ -473,6 +473,9 @@ data:
 
 func TestPromiseDeletionWaitsForRequests(t *testing.T) {
 	g := testenv.StartGitServer(t)
+	// With the opt-in rights, so the Promise's finalizer policy is there to
+	// be removed with it.
+	optInAdmissionPolicy(t)
 	startRouter(t)
 	url := newStore(t, g, "promdel")
 	newDestination(t, "promdel-1", "promdel", labels("promdel"))

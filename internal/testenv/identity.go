@@ -87,3 +87,27 @@ func GrantPromise(ctx context.Context, admin client.Client, p *v1alpha1.Promise,
 	}
 	return nil
 }
+
+// GrantAdmissionPolicy applies the opt-in RBAC of
+// config/rbac/admission-policy, moved into namespace, as an admin opting in
+// to the finalizer at admission does. revoke deletes it again.
+func GrantAdmissionPolicy(ctx context.Context, admin client.Client, namespace string) (revoke func(context.Context) error, err error) {
+	objs, err := ReadObjects(filepath.Join(RepoRoot(), "config", "rbac", "admission-policy", "role.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range objs {
+		moveTo(o, namespace)
+		if err := ensure(ctx, admin, o); err != nil {
+			return nil, err
+		}
+	}
+	return func(ctx context.Context) error {
+		for _, o := range objs {
+			if err := admin.Delete(ctx, o); client.IgnoreNotFound(err) != nil {
+				return fmt.Errorf("revoking %s %s: %w", o.GetKind(), o.GetName(), err)
+			}
+		}
+		return nil
+	}, nil
+}
