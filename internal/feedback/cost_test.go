@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -12,13 +11,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
-	"github.com/switchyard-dev/switchyard/internal/feedback"
 	"github.com/switchyard-dev/switchyard/internal/readiness"
 	"github.com/switchyard-dev/switchyard/internal/testenv"
 )
@@ -32,15 +28,7 @@ func TestObjectWatchCost(t *testing.T) {
 		t.Skip("a measurement; SWITCHYARD_MEASURE=1 runs it")
 	}
 	const n = 1000
-	fluxDir, err := testenv.FluxDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp, err := testenv.StartControlPlane(filepath.Join(fluxDir, "crds"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cp.Stop() })
+	cp := startDestination(t)
 	admin, err := kubernetes.NewForConfig(cp.Config)
 	if err != nil {
 		t.Fatal(err)
@@ -61,20 +49,8 @@ func TestObjectWatchCost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := k8sruntime.NewScheme()
-	if err := corev1.AddToScheme(s); err != nil {
-		t.Fatal(err)
-	}
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "kc"}, Data: map[string][]byte{feedback.KubeConfigKey: kubeconfig}}
-	w := &feedback.Watchers{SecretReader: fake.NewClientBuilder().WithScheme(s).WithObjects(secret).Build()}
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() { _ = w.Start(wctx) }()
-	d := &v1alpha1.Destination{ObjectMeta: metav1.ObjectMeta{Name: "d"}}
-	d.Spec.KubeConfigSecretRef = &v1alpha1.SecretReference{Namespace: "ns", Name: "kc"}
-	if err := w.Ensure(ctx, d); err != nil {
-		t.Fatal(err)
-	}
+	w, _ := startWatchers(t, kubeconfig)
+	ensureD(t, ctx, w)
 	testenv.WaitFor(t, 30*time.Second, "the Flux watch to sync", func() (bool, string) { return w.State("d").Synced, w.State("d").Err })
 	before := heap()
 	calls := apiCalls(t, admin)

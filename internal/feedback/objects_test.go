@@ -2,21 +2,17 @@ package feedback_test
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
-	"github.com/switchyard-dev/switchyard/internal/feedback"
 	"github.com/switchyard-dev/switchyard/internal/readiness"
 	"github.com/switchyard-dev/switchyard/internal/testenv"
 )
@@ -26,15 +22,7 @@ import (
 // name with another request's UID, or with none, is not its; a change of
 // an object wakes only the request whose UID it carries.
 func TestReadObjectsReadsOnlyTheRequestsOwn(t *testing.T) {
-	fluxDir, err := testenv.FluxDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp, err := testenv.StartControlPlane(filepath.Join(fluxDir, "crds"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cp.Stop() })
+	cp := startDestination(t)
 	admin, err := kubernetes.NewForConfig(cp.Config)
 	if err != nil {
 		t.Fatal(err)
@@ -56,23 +44,11 @@ func TestReadObjectsReadsOnlyTheRequestsOwn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := k8sruntime.NewScheme()
-	if err := corev1.AddToScheme(s); err != nil {
-		t.Fatal(err)
-	}
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "kc"}, Data: map[string][]byte{feedback.KubeConfigKey: kubeconfig}}
-	w := &feedback.Watchers{SecretReader: fake.NewClientBuilder().WithScheme(s).WithObjects(secret).Build()}
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() { _ = w.Start(wctx) }()
+	w, _ := startWatchers(t, kubeconfig)
 	gk := schema.GroupKind{Group: "test", Kind: "Req"}
 	events := w.ObjectEvents(gk)
 	w.Track("uid-a", gk, types.NamespacedName{Namespace: "team", Name: "a"})
-	d := &v1alpha1.Destination{ObjectMeta: metav1.ObjectMeta{Name: "d"}}
-	d.Spec.KubeConfigSecretRef = &v1alpha1.SecretReference{Namespace: "ns", Name: "kc"}
-	if err := w.Ensure(ctx, d); err != nil {
-		t.Fatal(err)
-	}
+	ensureD(t, ctx, w)
 	cm := schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}
 	read := func(uid, name string) (*readiness.Object, string) {
 		objs := []readiness.Object{{Template: "cm", GVK: cm, Namespace: "objs", Name: name}}
@@ -136,34 +112,14 @@ func TestReadObjectsReadsOnlyTheRequestsOwn(t *testing.T) {
 // A kind the router may not list on the destination leaves its requests
 // waiting with the API server's answer, not silently.
 func TestReadObjectsSaysWhyAKindIsNotWatched(t *testing.T) {
-	fluxDir, err := testenv.FluxDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp, err := testenv.StartControlPlane(filepath.Join(fluxDir, "crds"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cp.Stop() })
+	cp := startDestination(t)
 	// A user with no rights at all.
 	kubeconfig, err := cp.UserKubeConfig("nobody")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := k8sruntime.NewScheme()
-	if err := corev1.AddToScheme(s); err != nil {
-		t.Fatal(err)
-	}
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "kc"}, Data: map[string][]byte{feedback.KubeConfigKey: kubeconfig}}
-	w := &feedback.Watchers{SecretReader: fake.NewClientBuilder().WithScheme(s).WithObjects(secret).Build()}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = w.Start(ctx) }()
-	d := &v1alpha1.Destination{ObjectMeta: metav1.ObjectMeta{Name: "d"}}
-	d.Spec.KubeConfigSecretRef = &v1alpha1.SecretReference{Namespace: "ns", Name: "kc"}
-	if err := w.Ensure(ctx, d); err != nil {
-		t.Fatal(err)
-	}
+	w, ctx := startWatchers(t, kubeconfig)
+	ensureD(t, ctx, w)
 	testenv.WaitFor(t, 30*time.Second, "a message quoting the API server's refusal", func() (bool, string) {
 		objs := []readiness.Object{{Template: "cm", GVK: schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}, Namespace: "objs", Name: "x"}}
 		why, _ := w.ReadObjects(ctx, "d", "uid", objs)

@@ -3,19 +3,13 @@ package feedback_test
 import (
 	"bufio"
 	"context"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
-	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/feedback"
 	"github.com/switchyard-dev/switchyard/internal/testenv"
 )
@@ -27,34 +21,15 @@ import (
 // finished watch in apiserver_request_total; with the timeout shortened
 // to one second, no watch of the router's may finish in four.
 func TestWatchesOutliveRequestTimeout(t *testing.T) {
-	defer feedback.SetRequestTimeout(time.Second)()
-	fluxDir, err := testenv.FluxDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp, err := testenv.StartControlPlane(filepath.Join(fluxDir, "crds"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cp.Stop() })
+	// A cleanup, not a defer: it must run after the watchers stop.
+	t.Cleanup(feedback.SetRequestTimeout(time.Second))
+	cp := startDestination(t)
 	kubeconfig, err := cp.KubeConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := runtime.NewScheme()
-	if err := corev1.AddToScheme(s); err != nil {
-		t.Fatal(err)
-	}
-	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "kc"}, Data: map[string][]byte{feedback.KubeConfigKey: kubeconfig}}
-	w := &feedback.Watchers{SecretReader: fake.NewClientBuilder().WithScheme(s).WithObjects(secret).Build()}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = w.Start(ctx) }()
-	d := &v1alpha1.Destination{ObjectMeta: metav1.ObjectMeta{Name: "d"}}
-	d.Spec.KubeConfigSecretRef = &v1alpha1.SecretReference{Namespace: "ns", Name: "kc"}
-	if err := w.Ensure(ctx, d); err != nil {
-		t.Fatal(err)
-	}
+	w, ctx := startWatchers(t, kubeconfig)
+	ensureD(t, ctx, w)
 	testenv.WaitFor(t, 30*time.Second, "the watch to sync", func() (bool, string) {
 		st := w.State("d")
 		return st.Synced, st.Err
