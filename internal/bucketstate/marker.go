@@ -272,11 +272,7 @@ func (w *Writer) List(dir string, depth int) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]string, len(dirs))
-	for i := range dirs {
-		out[i] = dirs[i].Path
-	}
-	return out, nil
+	return statestore.Paths(dirs), nil
 }
 
 // Dirs lists the directories exactly depth levels below dir, with the time

@@ -37,11 +37,7 @@ func (w *Writer) List(dir string, depth int) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]string, len(dirs))
-	for i := range dirs {
-		out[i] = dirs[i].Path
-	}
-	return out, nil
+	return statestore.Paths(dirs), nil
 }
 
 // dirs walks the head's trees for Dirs and List; w.mu is held.

@@ -87,6 +87,15 @@ type Dir struct {
 	When   time.Time
 }
 
+// Paths are the dirs' paths, for List.
+func Paths(dirs []Dir) []string {
+	out := make([]string, len(dirs))
+	for i := range dirs {
+		out[i] = dirs[i].Path
+	}
+	return out
+}
+
 // ErrClosed is returned by Writes on a closed Writer.
 var ErrClosed = errors.New("state store writer closed")
 
