@@ -11,7 +11,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
-	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -37,36 +36,19 @@ const (
 // watchClaims feeds r.Claims from the kind's informer and registers when
 // it has loaded every request that existed at the start.
 func (r *RequestReconciler) watchClaims(c cache.Cache) error {
-	inf, err := c.GetInformer(context.Background(), r.newObject(), cache.BlockUntilSynced(false))
-	if err != nil {
-		return err
-	}
-	reg, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc:    r.observeClaims,
-		UpdateFunc: func(_, obj any) { r.observeClaims(obj) },
-		DeleteFunc: func(obj any) {
-			if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
-				obj = d.Obj
-			}
-			if u, ok := obj.(*unstructured.Unstructured); ok {
-				r.Claims.Release(r.claimID(u))
-			}
-		},
+	synced, err := r.watchRequests(c, r.observeClaims, func(u *unstructured.Unstructured) {
+		r.Claims.Release(r.claimID(u))
 	})
 	if err != nil {
 		return err
 	}
-	r.Claims.SetPrimed(r.Promise, reg.HasSynced)
+	r.Claims.SetPrimed(r.Promise, synced)
 	return nil
 }
 
 // observeClaims records a request as the cache shows it. A request whose
 // keys do not render keeps what the index had (it is not written either).
-func (r *RequestReconciler) observeClaims(obj any) {
-	u, ok := obj.(*unstructured.Unstructured)
-	if !ok {
-		return
-	}
+func (r *RequestReconciler) observeClaims(u *unstructured.Unstructured) {
 	var promise v1alpha1.Promise
 	if err := r.Get(context.Background(), types.NamespacedName{Name: r.Promise}, &promise); err != nil {
 		return

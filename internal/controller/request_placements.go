@@ -25,36 +25,50 @@ import (
 // watchPlacements seeds r.Index from the kind's informer and registers
 // when it has seen every request that existed at the start.
 func (r *RequestReconciler) watchPlacements(c cache.Cache) error {
-	inf, err := c.GetInformer(context.Background(), r.newObject(), cache.BlockUntilSynced(false))
-	if err != nil {
-		return err
-	}
-	reg, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc:    r.seedPlacement,
-		UpdateFunc: func(_, obj any) { r.seedPlacement(obj) },
-		DeleteFunc: func(obj any) {
-			if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
-				obj = d.Obj
-			}
-			if u, ok := obj.(*unstructured.Unstructured); ok {
-				r.Index.Forget(r.key(client.ObjectKeyFromObject(u)))
-			}
-		},
+	synced, err := r.watchRequests(c, r.seedPlacement, func(u *unstructured.Unstructured) {
+		r.Index.Forget(r.key(client.ObjectKeyFromObject(u)))
 	})
 	if err != nil {
 		return err
 	}
-	r.Index.SetPrimed(r.Promise, reg.HasSynced)
+	r.Index.SetPrimed(r.Promise, synced)
 	return nil
 }
 
-func (r *RequestReconciler) seedPlacement(obj any) {
-	u, ok := obj.(*unstructured.Unstructured)
-	if !ok {
-		return
-	}
+func (r *RequestReconciler) seedPlacement(u *unstructured.Unstructured) {
 	dest, _, _ := unstructured.NestedString(u.Object, "status", "destination")
 	r.Index.Seed(r.key(client.ObjectKeyFromObject(u)), dest)
+}
+
+// watchRequests calls observe with every request of the kind the
+// informer adds or updates and forget with every one it deletes. It
+// returns when the handler has seen every request that existed at the
+// start.
+func (r *RequestReconciler) watchRequests(c cache.Cache, observe, forget func(*unstructured.Unstructured)) (synced func() bool, err error) {
+	inf, err := c.GetInformer(context.Background(), r.newObject(), cache.BlockUntilSynced(false))
+	if err != nil {
+		return nil, err
+	}
+	each := func(f func(*unstructured.Unstructured)) func(any) {
+		return func(obj any) {
+			if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			if u, ok := obj.(*unstructured.Unstructured); ok {
+				f(u)
+			}
+		}
+	}
+	add, del := each(observe), each(forget)
+	reg, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    add,
+		UpdateFunc: func(_, obj any) { add(obj) },
+		DeleteFunc: del,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return reg.HasSynced, nil
 }
 
 // placementsLoading names the serving Promises whose requests' placements
