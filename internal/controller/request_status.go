@@ -7,6 +7,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	ctrl "sigs.k8s.io/controller-runtime"
 
@@ -14,8 +15,11 @@ import (
 	"github.com/switchyard-dev/switchyard/internal/readiness"
 )
 
-// compiledRules are one Promise generation's compiled status rules.
+// compiledRules are one Promise generation's compiled status rules. The
+// UID tells a Promise from one deleted and created again under its name,
+// which starts at generation 1 again.
 type compiledRules struct {
+	uid        types.UID
 	generation int64
 	rules      *readiness.Rules
 	err        error
@@ -30,13 +34,14 @@ func Rules(p *v1alpha1.Promise) (*readiness.Rules, error) {
 	return readiness.Compile(p.Spec.Status, names)
 }
 
-// rules returns the compiled rules of p, compiling once per generation.
+// rules returns the compiled rules of p, compiling once per Promise and
+// generation.
 func (r *RequestReconciler) rules(p *v1alpha1.Promise) (*readiness.Rules, error) {
 	r.rulesMu.Lock()
 	defer r.rulesMu.Unlock()
-	if r.compiled == nil || r.compiled.generation != p.Generation {
+	if r.compiled == nil || r.compiled.uid != p.UID || r.compiled.generation != p.Generation {
 		rules, err := Rules(p)
-		r.compiled = &compiledRules{generation: p.Generation, rules: rules, err: err}
+		r.compiled = &compiledRules{uid: p.UID, generation: p.Generation, rules: rules, err: err}
 	}
 	return r.compiled.rules, r.compiled.err
 }

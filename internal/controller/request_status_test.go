@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 )
@@ -66,5 +67,26 @@ func TestRequestCRDOutputs(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("printer columns %+v: want URL at .status.outputs.url", v.AdditionalPrinterColumns)
+	}
+}
+
+// A Promise deleted and created again under the same name starts at
+// generation 1 again, and its kind's reconciler lives on: the compiled
+// rules must be the new Promise's, not those its predecessor left.
+func TestRulesFollowThePromiseNotItsGeneration(t *testing.T) {
+	promise := func(uid, readyWhen string) *v1alpha1.Promise {
+		p := &v1alpha1.Promise{Spec: v1alpha1.PromiseSpec{
+			Resources: []v1alpha1.ResourceTemplate{{Name: "table"}},
+			Status:    &v1alpha1.StatusRules{ReadyWhen: []v1alpha1.Expression{v1alpha1.Expression(readyWhen)}},
+		}}
+		p.Name, p.UID, p.Generation = "dynamodb", types.UID(uid), 1
+		return p
+	}
+	r := &RequestReconciler{}
+	if _, err := r.rules(promise("old", "${nosuch.status}")); err == nil {
+		t.Fatal("the first Promise's expression names no template, yet it compiled")
+	}
+	if _, err := r.rules(promise("new", "${table.status.ready == true}")); err != nil {
+		t.Errorf("the Promise created again under the same name, at generation 1, has valid rules but got its predecessor's error: %v", err)
 	}
 }
