@@ -4,6 +4,7 @@ SHELL := /usr/bin/env bash -o pipefail
 CONTROLLER_GEN ?= go run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0
 STATICCHECK    ?= go run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 KUBECONFIG     ?= $(HOME)/.kube/config
+# Per test binary; with -race the slowest packages take a few times longer.
 TEST_TIMEOUT   ?= 30m
 
 .PHONY: help
@@ -23,10 +24,10 @@ run: ## Run the router against $KUBECONFIG, installing the CRDs first
 	go run ./cmd/router run --kubeconfig $(KUBECONFIG)
 
 .PHONY: test
-test: ## Run all tests: real kube-apiservers, etcd, Git server, Flux controllers and dynalite
+test: ## Run all tests with the race detector: real kube-apiservers, etcd, Git server, Flux controllers and dynalite
 	@command -v shellcheck >/dev/null || echo "make test: shellcheck is not installed, so TestShellcheck is skipped (CI requires it: apt-get install shellcheck)"
 	KUBEBUILDER_ASSETS="$$(hack/controlplane.sh)" FLUX_ASSETS="$$(hack/flux.sh)" DYNALITE="$$(hack/dynalite.sh)" \
-		go test -count=1 -timeout $(TEST_TIMEOUT) ./...
+		go test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 .PHONY: controlplane
 controlplane: ## Build (or find cached) kube-apiserver and etcd; prints their directory

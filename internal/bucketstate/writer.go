@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/switchyard-dev/switchyard/internal/metrics"
 	"github.com/switchyard-dev/switchyard/internal/statestore"
@@ -311,21 +312,20 @@ func (w *Writer) isLoaded() bool {
 // each success in the index at once, so a retry after a partial failure
 // writes only what is left.
 func (w *Writer) putAll(ctx context.Context, keys []string, wanted map[string]want) error {
-	sem := make(chan struct{}, w.cfg.Concurrency)
-	errs := make(chan error, len(keys))
-	var wg sync.WaitGroup
-	for _, k := range keys {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(k string) {
-			defer func() { <-sem; wg.Done() }()
-			errs <- w.put(ctx, k, wanted[k].content)
-		}(k)
+	// A plain Group, not WithContext: one failed put must not cancel the
+	// others, whose successes a retry then skips.
+	var g errgroup.Group
+	g.SetLimit(w.cfg.Concurrency)
+	errs := make([]error, len(keys))
+	for i, k := range keys {
+		g.Go(func() error {
+			errs[i] = w.put(ctx, k, wanted[k].content)
+			return nil
+		})
 	}
-	wg.Wait()
-	close(errs)
+	_ = g.Wait() // the puts' errors are in errs
 	var all []error
-	for err := range errs {
+	for _, err := range errs {
 		if err != nil {
 			all = append(all, err)
 		}

@@ -195,6 +195,11 @@ func (r *PromiseReconciler) reconcile(ctx context.Context, p *v1alpha1.Promise) 
 func (r *PromiseReconciler) installCRD(ctx context.Context, p *v1alpha1.Promise, want *apiextensionsv1.CustomResourceDefinition) (bool, metav1.Condition, error) {
 	var have apiextensionsv1.CustomResourceDefinition
 	err := r.Get(ctx, types.NamespacedName{Name: want.Name}, &have)
+	if apierrors.IsNotFound(err) {
+		// The cache holds only the CRDs Promises installed: ask the API
+		// server whether someone else's holds the name.
+		err = r.APIReader.Get(ctx, types.NamespacedName{Name: want.Name}, &have)
+	}
 	switch {
 	case apierrors.IsNotFound(err):
 		if err := r.Create(ctx, want); err != nil {

@@ -27,6 +27,12 @@ type Stores struct {
 	// writer's default).
 	MaxBatch int
 
+	// life serialises opening, replacing and closing writers, so two
+	// writers never share a clone directory and none starts after Close;
+	// it is held while a writer opens (local disk only, no network).
+	life   sync.Mutex
+	closed bool
+	// mu guards m, for lookups that must not wait for a writer to open.
 	mu sync.Mutex
 	m  map[string]*store
 }
@@ -66,8 +72,14 @@ func (s *Stores) Writer(ref v1alpha1.StateStoreReference) (statestore.Writer, er
 }
 
 // open returns the writer for ref, starting a new one with start when key
-// (a hash of its configuration and credentials) changed.
+// (a hash of its configuration and credentials) changed. After Close it
+// fails with statestore.ErrClosed.
 func (s *Stores) open(ref v1alpha1.StateStoreReference, key string, start func() (statestore.Writer, error)) (statestore.Writer, error) {
+	s.life.Lock()
+	defer s.life.Unlock()
+	if s.closed {
+		return nil, fmt.Errorf("state store %s: %w", ref.Name, statestore.ErrClosed)
+	}
 	s.mu.Lock()
 	st, ok := s.m[ref.String()]
 	s.mu.Unlock()
@@ -75,17 +87,28 @@ func (s *Stores) open(ref v1alpha1.StateStoreReference, key string, start func()
 		return st.w, nil
 	}
 	if ok {
-		st.w.Close()
+		// Closed before the new writer opens on the same clone.
+		s.drop(ref)
 	}
 	w, err := start()
 	if err != nil {
-		s.forget(ref)
 		return nil, err
 	}
 	s.mu.Lock()
 	s.m[ref.String()] = &store{w: w, key: key, message: "checking the store"}
 	s.mu.Unlock()
 	return w, nil
+}
+
+// drop removes ref's writer, if any, and closes it. Callers hold life.
+func (s *Stores) drop(ref v1alpha1.StateStoreReference) {
+	s.mu.Lock()
+	st, ok := s.m[ref.String()]
+	delete(s.m, ref.String())
+	s.mu.Unlock()
+	if ok {
+		st.w.Close()
+	}
 }
 
 func (s *Stores) setReady(ref v1alpha1.StateStoreReference, ready bool, message string) {
@@ -97,22 +120,23 @@ func (s *Stores) setReady(ref v1alpha1.StateStoreReference, ready bool, message 
 }
 
 func (s *Stores) forget(ref v1alpha1.StateStoreReference) {
-	s.mu.Lock()
-	st, ok := s.m[ref.String()]
-	delete(s.m, ref.String())
-	s.mu.Unlock()
-	if ok {
-		st.w.Close()
-	}
+	s.life.Lock()
+	defer s.life.Unlock()
+	s.drop(ref)
 }
 
-// Close stops every writer.
+// Close stops every writer; no writer opens afterwards. Closing twice is
+// harmless.
 func (s *Stores) Close() {
+	s.life.Lock()
+	defer s.life.Unlock()
+	s.closed = true
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	for name, st := range s.m {
+	m := s.m
+	s.m = map[string]*store{}
+	s.mu.Unlock()
+	for _, st := range m {
 		st.w.Close()
-		delete(s.m, name)
 	}
 }
 

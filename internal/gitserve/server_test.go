@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/switchyard-dev/switchyard/internal/gitserve"
@@ -17,11 +18,13 @@ import (
 	"github.com/switchyard-dev/switchyard/internal/testenv"
 )
 
-// serve starts a Server on loopback and a Writer pushing to its repository
-// "state"; both stop when the test ends.
-func serve(t *testing.T) (*gitserve.Server, string, *gitstate.Writer) {
+// serve starts a Server on loopback, deciding pushes with canPush (nil:
+// the default), and a Writer pushing to its repository "state"; both stop
+// when the test ends. CanPush is set before the server starts: a change
+// later would race its handlers.
+func serve(t *testing.T, canPush func(*http.Request) bool) (*gitserve.Server, string, *gitstate.Writer) {
 	t.Helper()
-	s := &gitserve.Server{Dir: t.TempDir()}
+	s := &gitserve.Server{Dir: t.TempDir(), CanPush: canPush}
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
 	url := srv.URL + "/state.git"
@@ -34,7 +37,7 @@ func serve(t *testing.T) (*gitserve.Server, string, *gitstate.Writer) {
 }
 
 func TestWriterPushesAndGitClones(t *testing.T) {
-	_, url, w := serve(t)
+	_, url, w := serve(t, nil)
 	ctx := context.Background()
 	var last statestore.Result
 	var err error
@@ -65,7 +68,8 @@ func TestWriterPushesAndGitClones(t *testing.T) {
 }
 
 func TestReadOnlyFromElsewhere(t *testing.T) {
-	s, url, w := serve(t)
+	var readOnly atomic.Bool
+	_, url, w := serve(t, func(*http.Request) bool { return !readOnly.Load() })
 	base := strings.TrimSuffix(url, "/state.git")
 	dir := t.TempDir()
 	if _, err := w.Write(context.Background(), "seed", statestore.Change{Dir: "d", Files: map[string][]byte{"f": []byte("1")}}); err != nil {
@@ -74,7 +78,7 @@ func TestReadOnlyFromElsewhere(t *testing.T) {
 	testenv.Git(t, "", "clone", "-q", url, dir)
 	testenv.Git(t, dir, "commit", "-q", "--allow-empty", "-m", "not allowed")
 
-	s.CanPush = func(*http.Request) bool { return false } // as for a non-loopback client
+	readOnly.Store(true) // as for a non-loopback client
 	out, err := testenv.GitE(dir, "push", "-q", "origin", "HEAD:main")
 	if err == nil || !strings.Contains(out, "403") {
 		t.Errorf("push from a client CanPush refuses: err %v, output %q; want a 403", err, out)
@@ -116,7 +120,7 @@ func TestStalePushIsRefused(t *testing.T) {
 // TestShallowCloneLikeFlux clones the way Flux's source-controller does:
 // go-git, one branch, depth 1.
 func TestShallowCloneLikeFlux(t *testing.T) {
-	_, url, w := serve(t)
+	_, url, w := serve(t, nil)
 	var res statestore.Result
 	var err error
 	for _, n := range []string{"a", "b"} {

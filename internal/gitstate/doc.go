@@ -35,6 +35,15 @@
 // generation numbers (ancestry.go), so its cost does not grow with the
 // history.
 //
+// # The clone on disk
+//
+// Every push and every fetch that brings objects stores one pack. Past
+// maxPacks (10) the smallest are merged into one (repack.go, a geometric
+// roll-up as git repack --geometric=2 does), so the packs a lookup
+// searches stay few and a merge costs what it merges, not the history.
+// Decoded trees are cached for lookups, bounded by their estimated bytes
+// (Config.TreeCacheBytes, default 64 MiB).
+//
 // # Layout
 //
 // Paths in the state repo are built by the functions in

@@ -24,3 +24,10 @@ func CountReads(w *Writer) func() int64 {
 	w.objects.EncodedObjectStorer = c
 	return c.reads.Load
 }
+
+// MaxPacks is the most packs a clone holds between repacks.
+const MaxPacks = maxPacks
+
+// CachedTrees returns how many decoded trees w caches and their estimated
+// size in bytes.
+func CachedTrees(w *Writer) (n int, bytes int64) { return w.trees.cached() }

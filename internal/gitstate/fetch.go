@@ -50,6 +50,21 @@ func (w *Writer) fetch(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("fetching %s from %s: %w", w.cfg.Branch, w.cfg.URL, err)
 	}
+	head, err := w.record(remote, pack)
+	if err != nil {
+		return "", err
+	}
+	if len(pack) > 0 {
+		if err := w.repack(); err != nil {
+			return "", err
+		}
+	}
+	return head, nil
+}
+
+// record stores what a fetch received and moves the remote ref; it sets
+// moved when the branch is not where the writer left it.
+func (w *Writer) record(remote plumbing.Hash, pack []byte) (string, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if len(pack) > 0 {

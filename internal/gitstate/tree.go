@@ -2,6 +2,7 @@ package gitstate
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -10,6 +11,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
+	"k8s.io/utils/lru"
+
 	"github.com/switchyard-dev/switchyard/internal/statestore"
 )
 
@@ -49,35 +52,60 @@ func (e *edit) add(elems []string, c statestore.Change) {
 
 // trees reads tree objects through a cache of their decoded entries, so
 // the lookups every commit and every Exists makes cost no disk reads. Trees
-// the writer creates go into it as they are written. It is cleared when it
-// grows past maxCachedTrees; trees are immutable, so it is never stale.
+// the writer creates go into it as they are written. Trees are immutable,
+// so it is never stale; it is bounded by the bytes its trees take, since
+// one tree may hold a handful of entries or tens of thousands.
 type trees struct {
-	s  storer.EncodedObjectStorer
+	s storer.EncodedObjectStorer
+	// mu guards bytes and keeps it in step with m.
 	mu sync.Mutex
-	m  map[plumbing.Hash]map[string]object.TreeEntry
+	// m is k8s.io/utils/lru, which bounds entries only: put evicts the
+	// oldest trees until bytes fits max, and its eviction func counts
+	// them out.
+	m          *lru.Cache
+	bytes, max int64
 	// written collects the objects apply wrote, which a push must send.
 	written []plumbing.Hash
 }
 
-const maxCachedTrees = 1 << 20
+// defaultTreeCacheBytes holds about 600,000 tree entries.
+const defaultTreeCacheBytes = 64 << 20
 
-func newTrees(s storer.EncodedObjectStorer) *trees {
-	return &trees{s: s, m: map[plumbing.Hash]map[string]object.TreeEntry{}}
+func newTrees(s storer.EncodedObjectStorer, max int64) *trees {
+	if max <= 0 {
+		max = defaultTreeCacheBytes
+	}
+	t := &trees{s: s, max: max}
+	// No entry cap of its own (the bytes bound it), but lru needs one.
+	t.m = lru.NewWithEvictionFunc(math.MaxInt32, func(_ lru.Key, v any) {
+		t.bytes -= treeBytes(v.(map[string]object.TreeEntry))
+	})
+	return t
+}
+
+// treeBytes estimates the memory a decoded tree takes in the cache: its
+// map, each entry and its name, and the cache's own bookkeeping.
+func treeBytes(entries map[string]object.TreeEntry) int64 {
+	n := int64(200)
+	for name := range entries {
+		n += 100 + int64(len(name))
+	}
+	return n
 }
 
 // get returns the entries of tree h; the caller must not modify them.
 func (t *trees) get(h plumbing.Hash) (map[string]object.TreeEntry, error) {
 	t.mu.Lock()
-	entries, ok := t.m[h]
+	v, ok := t.m.Get(h)
 	t.mu.Unlock()
 	if ok {
-		return entries, nil
+		return v.(map[string]object.TreeEntry), nil
 	}
 	tree, err := object.GetTree(t.s, h)
 	if err != nil {
 		return nil, fmt.Errorf("reading tree %s: %w", h, err)
 	}
-	entries = make(map[string]object.TreeEntry, len(tree.Entries))
+	entries := make(map[string]object.TreeEntry, len(tree.Entries))
 	for _, en := range tree.Entries {
 		entries[en.Name] = en
 	}
@@ -86,12 +114,24 @@ func (t *trees) get(h plumbing.Hash) (map[string]object.TreeEntry, error) {
 }
 
 func (t *trees) put(h plumbing.Hash, entries map[string]object.TreeEntry) {
+	size := treeBytes(entries)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if len(t.m) >= maxCachedTrees {
-		t.m = map[plumbing.Hash]map[string]object.TreeEntry{}
+	if _, ok := t.m.Get(h); ok || size > t.max {
+		return
 	}
-	t.m[h] = entries
+	t.m.Add(h, entries)
+	t.bytes += size
+	for t.bytes > t.max {
+		t.m.RemoveOldest()
+	}
+}
+
+// cached returns how many trees the cache holds and their estimated bytes.
+func (t *trees) cached() (int, int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.m.Len(), t.bytes
 }
 
 // apply writes the trees of base with e applied and returns the new tree's

@@ -18,6 +18,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 	"k8s.io/utils/lru"
 
 	"github.com/switchyard-dev/switchyard/internal/metrics"
@@ -47,6 +48,9 @@ type Config struct {
 	Retries int
 	// Name labels the writer's metrics (the store's name).
 	Name string
+	// TreeCacheBytes bounds the memory of decoded trees kept for lookups
+	// (default 64 MiB).
+	TreeCacheBytes int64
 }
 
 // Writer commits Changes to one branch of one repository. It is safe for
@@ -105,7 +109,7 @@ func Open(cfg Config) (*Writer, error) {
 	}
 	w := &Writer{cfg: cfg, repo: repo, objects: newOverlay(repo.Storer),
 		ancestry: lru.New(maxAncestry), generations: lru.New(maxGenerations)}
-	w.trees = newTrees(w.objects)
+	w.trees = newTrees(w.objects, cfg.TreeCacheBytes)
 	w.batch = statestore.NewBatcher(cfg.Name, cfg.MaxBatch, cfg.Retries, statestore.Funcs{Write: w.commit, Unchanged: w.unchanged})
 	return w, nil
 }
@@ -131,6 +135,15 @@ func openRepo(cfg Config) (*git.Repository, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("opening clone in %s: %w", cfg.Dir, err)
+	}
+	if err := removeTempFiles(cfg.Dir); err != nil {
+		return nil, err
+	}
+	if fs, ok := repo.Storer.(*filesystem.Storage); ok {
+		// Before any reader: they would race to load the indexes.
+		if err := loadIndex(fs); err != nil {
+			return nil, err
+		}
 	}
 	_ = repo.DeleteRemote(remoteName)
 	if _, err := repo.CreateRemote(&config.RemoteConfig{Name: remoteName, URLs: []string{cfg.URL}}); err != nil {
@@ -341,6 +354,16 @@ func (w *Writer) push(ctx context.Context, base, commit, tree plumbing.Hash) err
 	if err := w.sendPack(ctx, base, commit, pack); err != nil {
 		return fmt.Errorf("pushing to %s: %w", w.cfg.Branch, err)
 	}
+	if err := w.recordPush(pack, commit, tree); err != nil {
+		return err
+	}
+	// After the refs moved: the packs merged are then all recorded ones.
+	return w.repack()
+}
+
+// recordPush keeps the pushed pack on disk and records commit as the
+// remote head.
+func (w *Writer) recordPush(pack []byte, commit, tree plumbing.Hash) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err := w.savePack(pack); err != nil {

@@ -13,9 +13,12 @@ import (
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -72,12 +75,22 @@ type Options struct {
 }
 
 // ManagerOptions completes manager options with what the router needs: its
-// scheme, and a client that reads requests (unstructured objects) from the
-// cache, as it reads every other kind, instead of from the API server.
+// scheme, a client that reads requests (unstructured objects) from the
+// cache, as it reads every other kind, instead of from the API server, and
+// a cache of only the CRDs Promises installed: a cluster may hold hundreds
+// of CRDs with large schemas, and the router reads no other.
 func ManagerOptions(o ctrl.Options) ctrl.Options {
 	o.Scheme = Scheme()
 	o.Client.Cache = &client.CacheOptions{Unstructured: true}
 	o.Cache.DefaultTransform = stripManagedFields
+	installed, err := labels.NewRequirement(v1alpha1.PromiseLabel, selection.Exists, nil)
+	if err != nil {
+		panic(err) // a constant label key
+	}
+	if o.Cache.ByObject == nil {
+		o.Cache.ByObject = map[client.Object]cache.ByObject{}
+	}
+	o.Cache.ByObject[&apiextensionsv1.CustomResourceDefinition{}] = cache.ByObject{Label: labels.NewSelector().Add(*installed)}
 	return o
 }
 
