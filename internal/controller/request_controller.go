@@ -242,10 +242,8 @@ func (r *RequestReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		return r.finalize(ctx, obj, before, dests.Items)
 	}
 	r.Feedback.Track(string(obj.GetUID()), r.GVK.GroupKind(), req.NamespacedName)
-	if controllerutil.AddFinalizer(obj, v1alpha1.Finalizer) {
-		if err := r.Update(ctx, obj); err != nil {
-			return ctrl.Result{}, err
-		}
+	if err := r.setFinalizer(ctx, obj, controllerutil.AddFinalizer); err != nil {
+		return ctrl.Result{}, err
 	}
 	st := before.DeepCopy()
 	result, err := r.reconcile(ctx, obj, st, dests.Items, seen)
@@ -258,6 +256,22 @@ func (r *RequestReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		return ctrl.Result{}, errors.Join(err, perr)
 	}
 	return result, err
+}
+
+// setFinalizer adds or removes the router's finalizer with a patch of the
+// finalizers alone (guarded by resourceVersion, as an update is), when
+// change changes them. Not an update: the cached request lacks what the
+// cache dropped (kubectl's last-applied-configuration), which an update
+// would remove from the object.
+func (r *RequestReconciler) setFinalizer(ctx context.Context, obj *unstructured.Unstructured, change func(client.Object, string) bool) error {
+	orig := obj.DeepCopy()
+	if !change(obj, v1alpha1.Finalizer) {
+		return nil
+	}
+	if err := r.Patch(ctx, obj, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("setting finalizer %s: %w", v1alpha1.Finalizer, err)
+	}
+	return nil
 }
 
 // conflictRetry is how soon a reconcile whose status patch met a newer
@@ -554,8 +568,7 @@ func (r *RequestReconciler) finalize(ctx context.Context, obj *unstructured.Unst
 			return ctrl.Result{RequeueAfter: wait}, r.patchStatus(ctx, obj, before, st)
 		}
 	}
-	controllerutil.RemoveFinalizer(obj, v1alpha1.Finalizer)
-	if err := r.Update(ctx, obj); err != nil {
+	if err := r.setFinalizer(ctx, obj, controllerutil.RemoveFinalizer); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	r.Index.Forget(r.key(client.ObjectKeyFromObject(obj)))
