@@ -117,7 +117,7 @@ bench: ## Go benchmarks, then the router benchmark (burst, steady, baseline) on 
 	go test -run xxx -bench . -benchtime 5x ./internal/gitstate
 	go test -run xxx -bench . -benchtime 5x ./internal/bucketstate
 	go build -o bin/bench ./hack/bench
-	KUBEBUILDER_ASSETS="$$(hack/controlplane.sh)" bin/bench -mode burst -requests 10000 -destinations 100 -out $(BENCH_OUT)/burst.json
+	KUBEBUILDER_ASSETS="$$(hack/controlplane.sh)" bin/bench -mode burst -requests 10000 -destinations 100 -heapprofile $(BENCH_OUT)/burst.heap -out $(BENCH_OUT)/burst.json
 	KUBEBUILDER_ASSETS="$$(hack/controlplane.sh)" bin/bench -mode steady -rate 50 -duration 2m -destinations 100 -out $(BENCH_OUT)/steady.json
 	KUBEBUILDER_ASSETS="$$(hack/controlplane.sh)" bin/bench -mode baseline -requests 500 -destinations 100 -out $(BENCH_OUT)/baseline.json
 	KUBEBUILDER_ASSETS="$$(hack/controlplane.sh)" bin/bench -store bucket -mode burst -requests 1000 -destinations 10 -out $(BENCH_OUT)/bucket.json

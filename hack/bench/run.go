@@ -369,6 +369,10 @@ func (e *env) measure(res *result) error {
 		rate = e.o.rate
 	}
 	step("creating %d requests (rate %v/s, 0 = burst)", n, rate)
+	apiBefore, err := apiRequests(ctx, e.cfg)
+	if err != nil {
+		return err
+	}
 	cpuBefore, writesBefore := e.router.cpuSeconds(), e.objectWrites()
 	start := time.Now()
 	go func() {
@@ -409,6 +413,23 @@ func (e *env) measure(res *result) error {
 	res.P50, res.P90, res.P99, res.Max = pct(lat, 0.50), pct(lat, 0.90), pct(lat, 0.99), lat[n-1]
 	res.RouterCPUSeconds = e.router.cpuSeconds() - cpuBefore
 	res.RouterPeakRSSMiB = e.router.peakRSSMiB()
+	res.RouterHeapInuseMiB = e.router.metric("go_memstats_heap_inuse_bytes") / (1 << 20)
+	// The router may still be making its last status patches and Ready
+	// checks; what it does after the last Written is its due too, so this
+	// is read once its queue is empty.
+	label := `{controller="request-DynamoDBRequest.aws.switchyard.dev"}`
+	_ = poll(time.Minute, func() (bool, error) { return e.router.metric(`workqueue_depth`+label) == 0, nil })
+	apiAfter, err := apiRequests(ctx, e.cfg)
+	if err != nil {
+		return err
+	}
+	res.APIPerRequest = perRequest(apiBefore, apiAfter, n)
+	if e.o.heapProfile != "" {
+		if err := e.router.saveHeapProfile(e.o.heapProfile); err != nil {
+			return err
+		}
+		step("heap profile of the router after %d requests: %s", n, e.o.heapProfile)
+	}
 	res.Commits = e.commits()
 	res.PushRetries = e.router.metric("switchyard_push_retries_total")
 	res.RepoFiles = e.files()
@@ -594,6 +615,7 @@ func poll(timeout time.Duration, cond func() (bool, error)) error {
 type routerProcess struct {
 	cmd     *exec.Cmd
 	metrics string
+	pprof   string // base URL of its pprof endpoints
 	exited  chan struct{}
 }
 
@@ -604,15 +626,23 @@ func startRouter(bin, dataDir string, args []string) (*routerProcess, error) {
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	base := []string{"run", "--namespace", "default", "--metrics-bind-address", addr, "--metrics-secure=false", "--health-probe-bind-address", "0", "--data-dir", dataDir}
-	if pprof := os.Getenv("BENCH_PPROF_ADDR"); pprof != "" {
-		base = append(base, "--pprof-bind-address", pprof)
+	// pprof always, on a free port unless BENCH_PPROF_ADDR names one: the
+	// heap profile is taken at the end of a run (-heapprofile).
+	pprof := os.Getenv("BENCH_PPROF_ADDR")
+	if pprof == "" {
+		pport, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		pprof = fmt.Sprintf("127.0.0.1:%d", pport)
 	}
+	base = append(base, "--pprof-bind-address", pprof)
 	cmd := exec.Command(bin, append(base, args...)...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	r := &routerProcess{cmd: cmd, metrics: "http://" + addr + "/metrics", exited: make(chan struct{})}
+	r := &routerProcess{cmd: cmd, metrics: "http://" + addr + "/metrics", pprof: "http://" + pprof, exited: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(r.exited) }()
 	return r, nil
 }
