@@ -33,6 +33,7 @@ type options struct {
 	restart      bool
 	store        string
 	heapProfile  string
+	memLimit     string
 }
 
 func main() {
@@ -47,6 +48,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "", "write the result as JSON to this file")
 	flag.BoolVar(&o.restart, "restart", true, "after a burst, restart the router and measure convergence")
 	flag.StringVar(&o.store, "store", "git", "state store kind: git or bucket")
+	flag.StringVar(&o.memLimit, "router-gomemlimit", "", "the router's GOMEMLIMIT (the Deployment sets it to the container's memory limit), for example 180MiB; empty: none")
 	flag.StringVar(&o.heapProfile, "heapprofile", "", "write the router's heap profile (after a GC) to this file once every request is Written")
 	flag.Parse()
 	if o.mode == "steady" {

@@ -16,6 +16,7 @@ type result struct {
 	Destinations        int            `json:"destinations"`
 	Workers             int            `json:"routerWorkers"`
 	Clients             int            `json:"clients"`
+	RouterGOMEMLIMIT    string         `json:"routerGOMEMLIMIT,omitempty"`
 	ReferenceRate       float64        `json:"referenceRatePerSecond"`
 	ElapsedSeconds      float64        `json:"elapsedSeconds"`
 	Rate                float64        `json:"writtenPerSecond"`
@@ -61,7 +62,7 @@ func (r *result) print(out io.Writer) {
 	} else {
 		row("commits, push retries", "%d, %.0f", r.Commits, r.PushRetries)
 	}
-	row("router peak RSS, CPU", "%.0f MiB, %.1f s (heap in use at the end %.0f MiB)", r.RouterPeakRSSMiB, r.RouterCPUSeconds, r.RouterHeapInuseMiB)
+	row("router peak RSS, CPU", "%.0f MiB, %.1f s (heap in use at the end %.0f MiB; GOMEMLIMIT %q)", r.RouterPeakRSSMiB, r.RouterCPUSeconds, r.RouterHeapInuseMiB, r.RouterGOMEMLIMIT)
 	row("API requests per request", "%s", formatPerRequest(r.APIPerRequest))
 	row("state store", "%d files, %d KiB", r.RepoFiles, r.RepoSizeKiB)
 	if r.Restart != nil {

@@ -91,7 +91,7 @@ func run(o options) (*result, error) {
 	if e.dyn, err = dynamic.NewForConfig(e.cfg); err != nil {
 		return nil, err
 	}
-	res := &result{Mode: o.mode, Store: o.store, Requests: o.requests, Destinations: o.destinations, Workers: o.workers, Clients: o.clients}
+	res := &result{Mode: o.mode, Store: o.store, Requests: o.requests, Destinations: o.destinations, Workers: o.workers, Clients: o.clients, RouterGOMEMLIMIT: o.memLimit}
 	step("measuring the API server reference rate (%d creates + status patches, %d clients)", o.requests, o.clients)
 	if res.ReferenceRate, err = e.reference(); err != nil {
 		return nil, err
@@ -129,7 +129,7 @@ func run(o options) (*result, error) {
 		args = []string{"--kubeconfig", kcFile, "--request-workers", "1", "--max-batch", "1", "--kube-api-qps", "5000", "--kube-api-burst", "10000", "--log-level", logLevel}
 		res.Workers = 1
 	}
-	if e.router, err = startRouter(bin, filepath.Join(e.tmp, "data-1"), args); err != nil {
+	if e.router, err = startRouter(bin, filepath.Join(e.tmp, "data-1"), o.memLimit, args); err != nil {
 		return nil, err
 	}
 	step("creating the store, %d destinations and the DynamoDB Promise", o.destinations)
@@ -511,7 +511,7 @@ func (e *env) restart(bin string, args []string) (*restartResult, error) {
 	before, writesBefore := e.commits(), e.objectWrites()
 	var err error
 	start := time.Now()
-	if e.router, err = startRouter(bin, filepath.Join(e.tmp, "data-2"), args); err != nil {
+	if e.router, err = startRouter(bin, filepath.Join(e.tmp, "data-2"), e.o.memLimit, args); err != nil {
 		return nil, err
 	}
 	label := `{controller="request-DynamoDBRequest.aws.switchyard.dev"`
@@ -619,7 +619,7 @@ type routerProcess struct {
 	exited  chan struct{}
 }
 
-func startRouter(bin, dataDir string, args []string) (*routerProcess, error) {
+func startRouter(bin, dataDir, memLimit string, args []string) (*routerProcess, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -639,6 +639,9 @@ func startRouter(bin, dataDir string, args []string) (*routerProcess, error) {
 	base = append(base, "--pprof-bind-address", pprof)
 	cmd := exec.Command(bin, append(base, args...)...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if memLimit != "" {
+		cmd.Env = append(os.Environ(), "GOMEMLIMIT="+memLimit)
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
