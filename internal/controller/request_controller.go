@@ -242,7 +242,7 @@ func (r *RequestReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		return r.finalize(ctx, obj, before, dests.Items)
 	}
 	r.Feedback.Track(string(obj.GetUID()), r.GVK.GroupKind(), req.NamespacedName)
-	if err := r.setFinalizer(ctx, obj, controllerutil.AddFinalizer); err != nil {
+	if err := r.setFinalizer(ctx, obj, true); err != nil {
 		return ctrl.Result{}, err
 	}
 	st := before.DeepCopy()
@@ -258,15 +258,20 @@ func (r *RequestReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	return result, err
 }
 
-// setFinalizer adds or removes the router's finalizer with a patch of the
-// finalizers alone (guarded by resourceVersion, as an update is), when
-// change changes them. Not an update: the cached request lacks what the
-// cache dropped (kubectl's last-applied-configuration), which an update
-// would remove from the object.
-func (r *RequestReconciler) setFinalizer(ctx context.Context, obj *unstructured.Unstructured, change func(client.Object, string) bool) error {
-	orig := obj.DeepCopy()
-	if !change(obj, v1alpha1.Finalizer) {
+// setFinalizer adds (want) or removes the router's finalizer, when that
+// changes something, with a patch of the finalizers alone, guarded by
+// resourceVersion as an update is. Not an update: the cached request lacks
+// what the cache dropped (kubectl's last-applied-configuration), which an
+// update would remove from the object.
+func (r *RequestReconciler) setFinalizer(ctx context.Context, obj *unstructured.Unstructured, want bool) error {
+	if controllerutil.ContainsFinalizer(obj, v1alpha1.Finalizer) == want {
 		return nil
+	}
+	orig := obj.DeepCopy()
+	if want {
+		controllerutil.AddFinalizer(obj, v1alpha1.Finalizer)
+	} else {
+		controllerutil.RemoveFinalizer(obj, v1alpha1.Finalizer)
 	}
 	if err := r.Patch(ctx, obj, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
 		return fmt.Errorf("setting finalizer %s: %w", v1alpha1.Finalizer, err)
@@ -568,7 +573,7 @@ func (r *RequestReconciler) finalize(ctx context.Context, obj *unstructured.Unst
 			return ctrl.Result{RequeueAfter: wait}, r.patchStatus(ctx, obj, before, st)
 		}
 	}
-	if err := r.setFinalizer(ctx, obj, controllerutil.RemoveFinalizer); err != nil {
+	if err := r.setFinalizer(ctx, obj, false); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	r.Index.Forget(r.key(client.ObjectKeyFromObject(obj)))
