@@ -388,7 +388,9 @@ func (e *env) measure(res *result) error {
 			step("create failed: %v", err)
 		}
 	}()
-	timeout := time.Duration(envInt("BENCH_TIMEOUT_SECONDS", 900)) * time.Second
+	// At least 15 minutes, and 20 requests a second for larger runs
+	// (100,000 requests: 83 minutes).
+	timeout := time.Duration(envInt("BENCH_TIMEOUT_SECONDS", max(900, n/20))) * time.Second
 	select {
 	case <-done:
 	case <-time.After(timeout):
@@ -515,7 +517,8 @@ func (e *env) restart(bin string, args []string) (*restartResult, error) {
 		return nil, err
 	}
 	label := `{controller="request-DynamoDBRequest.aws.switchyard.dev"`
-	if err := poll(5*time.Minute, func() (bool, error) {
+	// A restart reconciles every request once: 5 minutes, or 200 a second.
+	if err := poll(max(5*time.Minute, time.Duration(e.o.requests/200)*time.Second), func() (bool, error) {
 		done := e.router.metric(`controller_runtime_reconcile_total` + label + `,result="success"}`)
 		depth := e.router.metric(`workqueue_depth` + label)
 		return done >= float64(e.o.requests) && depth == 0, nil
