@@ -110,6 +110,12 @@ build-installer: ## Write dist/install.yaml (CRDs, RBAC, Deployment of $(IMG)) f
 	@echo "dist/install.yaml: $$(grep -c '^kind:' dist/install.yaml) objects, image $(IMG)"
 
 BENCH_OUT ?= /tmp/switchyard-bench
+.PHONY: bench-large
+bench-large: ## Not in CI: hack/bench with 100,000 requests (an hour or more on 2 cores); JSON and heap profile in $(BENCH_OUT)
+	mkdir -p $(BENCH_OUT)
+	go build -o bin/bench ./hack/bench
+	KUBEBUILDER_ASSETS="$$(hack/controlplane.sh)" bin/bench -mode burst -requests 100000 -destinations 100 -heapprofile $(BENCH_OUT)/burst-100k.heap -out $(BENCH_OUT)/burst-100k.json
+
 .PHONY: bench
 bench: ## Go benchmarks, then the router benchmark (burst, steady, baseline) on real components; JSON in $(BENCH_OUT)
 	mkdir -p $(BENCH_OUT)
@@ -117,7 +123,7 @@ bench: ## Go benchmarks, then the router benchmark (burst, steady, baseline) on 
 	go test -run xxx -bench . -benchtime 5x ./internal/gitstate
 	go test -run xxx -bench . -benchtime 5x ./internal/bucketstate
 	go build -o bin/bench ./hack/bench
-	KUBEBUILDER_ASSETS="$$(hack/controlplane.sh)" bin/bench -mode burst -requests 10000 -destinations 100 -out $(BENCH_OUT)/burst.json
+	KUBEBUILDER_ASSETS="$$(hack/controlplane.sh)" bin/bench -mode burst -requests 10000 -destinations 100 -heapprofile $(BENCH_OUT)/burst.heap -out $(BENCH_OUT)/burst.json
 	KUBEBUILDER_ASSETS="$$(hack/controlplane.sh)" bin/bench -mode steady -rate 50 -duration 2m -destinations 100 -out $(BENCH_OUT)/steady.json
 	KUBEBUILDER_ASSETS="$$(hack/controlplane.sh)" bin/bench -mode baseline -requests 500 -destinations 100 -out $(BENCH_OUT)/baseline.json
 	KUBEBUILDER_ASSETS="$$(hack/controlplane.sh)" bin/bench -store bucket -mode burst -requests 1000 -destinations 10 -out $(BENCH_OUT)/bucket.json

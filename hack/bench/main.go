@@ -32,6 +32,8 @@ type options struct {
 	out          string
 	restart      bool
 	store        string
+	heapProfile  string
+	memLimit     string
 }
 
 func main() {
@@ -46,6 +48,8 @@ func main() {
 	flag.StringVar(&o.out, "out", "", "write the result as JSON to this file")
 	flag.BoolVar(&o.restart, "restart", true, "after a burst, restart the router and measure convergence")
 	flag.StringVar(&o.store, "store", "git", "state store kind: git or bucket")
+	flag.StringVar(&o.memLimit, "router-gomemlimit", "", "the router's GOMEMLIMIT (the Deployment sets it to the container's memory limit), for example 180MiB; empty: none")
+	flag.StringVar(&o.heapProfile, "heapprofile", "", "write the router's heap profile (after a GC) to this file once every request is Written")
 	flag.Parse()
 	if o.mode == "steady" {
 		o.requests = int(o.rate * o.duration.Seconds())

@@ -16,6 +16,7 @@ type result struct {
 	Destinations        int            `json:"destinations"`
 	Workers             int            `json:"routerWorkers"`
 	Clients             int            `json:"clients"`
+	RouterGOMEMLIMIT    string         `json:"routerGOMEMLIMIT,omitempty"`
 	ReferenceRate       float64        `json:"referenceRatePerSecond"`
 	ElapsedSeconds      float64        `json:"elapsedSeconds"`
 	Rate                float64        `json:"writtenPerSecond"`
@@ -29,10 +30,16 @@ type result struct {
 	PushRetries         float64        `json:"pushRetries"`
 	RouterPeakRSSMiB    float64        `json:"routerPeakRSSMiB"`
 	RouterCPUSeconds    float64        `json:"routerCPUSeconds"`
+	RouterHeapInuseMiB  float64        `json:"routerHeapInuseMiB"`
 	RepoSizeKiB         int64          `json:"repoSizeKiB"`
 	RepoFiles           int            `json:"repoFiles"`
 	Restart             *restartResult `json:"restart,omitempty"`
 	CPUs                int            `json:"cpus"`
+
+	// APIPerRequest is the API server's requests by "VERB resource" during
+	// the run, per request created, from every client (the bench's own
+	// create and watch included).
+	APIPerRequest map[string]float64 `json:"apiRequestsPerRequest"`
 }
 
 type restartResult struct {
@@ -55,10 +62,33 @@ func (r *result) print(out io.Writer) {
 	} else {
 		row("commits, push retries", "%d, %.0f", r.Commits, r.PushRetries)
 	}
-	row("router peak RSS, CPU", "%.0f MiB, %.1f s", r.RouterPeakRSSMiB, r.RouterCPUSeconds)
+	row("router peak RSS, CPU", "%.0f MiB, %.1f s (heap in use at the end %.0f MiB; GOMEMLIMIT %q)", r.RouterPeakRSSMiB, r.RouterCPUSeconds, r.RouterHeapInuseMiB, r.RouterGOMEMLIMIT)
+	row("API requests per request", "%s", formatPerRequest(r.APIPerRequest))
 	row("state store", "%d files, %d KiB", r.RepoFiles, r.RepoSizeKiB)
 	if r.Restart != nil {
 		row("restart", "converged in %.1fs, %d new commits or object writes, peak RSS %.0f MiB", r.Restart.ConvergeSeconds, r.Restart.NewCommits, r.Restart.PeakRSSMiB)
+	}
+	w.Flush()
+	r.printTargets(out)
+}
+
+// printTargets prints issue 16's rows this mode measures, against their
+// targets.
+func (r *result) printTargets(out io.Writer) {
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "\nfigure\tmeasured\ttarget\tmet")
+	row := func(k, measured, target string, met bool) {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", k, measured, target, map[bool]string{true: "yes", false: "no"}[met])
+	}
+	switch r.Mode {
+	case "burst":
+		row("create to Written, share of the reference rate", fmt.Sprintf("%.0f/s against %.0f/s: %.0f%%", r.Rate, r.ReferenceRate, 100*r.FractionOfReference), ">= 60%", r.FractionOfReference >= 0.6)
+		row(fmt.Sprintf("router peak RSS at %d requests", r.Requests), fmt.Sprintf("%.0f MiB", r.RouterPeakRSSMiB), "< 200 MiB", r.RouterPeakRSSMiB < 200)
+		if r.Restart != nil {
+			row("restart, converged / commits", fmt.Sprintf("%.1f s / %d", r.Restart.ConvergeSeconds, r.Restart.NewCommits), "< 5 s / 0", r.Restart.ConvergeSeconds < 5 && r.Restart.NewCommits == 0)
+		}
+	case "steady":
+		row("steady create to Written p50 / p99", fmt.Sprintf("%.0f / %.0f ms", r.P50, r.P99), "< 250 / < 1,000 ms", r.P50 < 250 && r.P99 < 1000)
 	}
 	w.Flush()
 }

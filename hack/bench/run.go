@@ -91,7 +91,7 @@ func run(o options) (*result, error) {
 	if e.dyn, err = dynamic.NewForConfig(e.cfg); err != nil {
 		return nil, err
 	}
-	res := &result{Mode: o.mode, Store: o.store, Requests: o.requests, Destinations: o.destinations, Workers: o.workers, Clients: o.clients}
+	res := &result{Mode: o.mode, Store: o.store, Requests: o.requests, Destinations: o.destinations, Workers: o.workers, Clients: o.clients, RouterGOMEMLIMIT: o.memLimit}
 	step("measuring the API server reference rate (%d creates + status patches, %d clients)", o.requests, o.clients)
 	if res.ReferenceRate, err = e.reference(); err != nil {
 		return nil, err
@@ -129,7 +129,7 @@ func run(o options) (*result, error) {
 		args = []string{"--kubeconfig", kcFile, "--request-workers", "1", "--max-batch", "1", "--kube-api-qps", "5000", "--kube-api-burst", "10000", "--log-level", logLevel}
 		res.Workers = 1
 	}
-	if e.router, err = startRouter(bin, filepath.Join(e.tmp, "data-1"), args); err != nil {
+	if e.router, err = startRouter(bin, filepath.Join(e.tmp, "data-1"), o.memLimit, args); err != nil {
 		return nil, err
 	}
 	step("creating the store, %d destinations and the DynamoDB Promise", o.destinations)
@@ -369,6 +369,10 @@ func (e *env) measure(res *result) error {
 		rate = e.o.rate
 	}
 	step("creating %d requests (rate %v/s, 0 = burst)", n, rate)
+	apiBefore, err := apiRequests(ctx, e.cfg)
+	if err != nil {
+		return err
+	}
 	cpuBefore, writesBefore := e.router.cpuSeconds(), e.objectWrites()
 	start := time.Now()
 	go func() {
@@ -384,7 +388,9 @@ func (e *env) measure(res *result) error {
 			step("create failed: %v", err)
 		}
 	}()
-	timeout := time.Duration(envInt("BENCH_TIMEOUT_SECONDS", 900)) * time.Second
+	// At least 15 minutes, and 20 requests a second for larger runs
+	// (100,000 requests: 83 minutes).
+	timeout := time.Duration(envInt("BENCH_TIMEOUT_SECONDS", max(900, n/20))) * time.Second
 	select {
 	case <-done:
 	case <-time.After(timeout):
@@ -409,6 +415,23 @@ func (e *env) measure(res *result) error {
 	res.P50, res.P90, res.P99, res.Max = pct(lat, 0.50), pct(lat, 0.90), pct(lat, 0.99), lat[n-1]
 	res.RouterCPUSeconds = e.router.cpuSeconds() - cpuBefore
 	res.RouterPeakRSSMiB = e.router.peakRSSMiB()
+	res.RouterHeapInuseMiB = e.router.metric("go_memstats_heap_inuse_bytes") / (1 << 20)
+	// The router may still be making its last status patches and Ready
+	// checks; what it does after the last Written is its due too, so this
+	// is read once its queue is empty.
+	label := `{controller="request-DynamoDBRequest.aws.switchyard.dev"}`
+	_ = poll(time.Minute, func() (bool, error) { return e.router.metric(`workqueue_depth`+label) == 0, nil })
+	apiAfter, err := apiRequests(ctx, e.cfg)
+	if err != nil {
+		return err
+	}
+	res.APIPerRequest = perRequest(apiBefore, apiAfter, n)
+	if e.o.heapProfile != "" {
+		if err := e.router.saveHeapProfile(e.o.heapProfile); err != nil {
+			return err
+		}
+		step("heap profile of the router after %d requests: %s", n, e.o.heapProfile)
+	}
 	res.Commits = e.commits()
 	res.PushRetries = e.router.metric("switchyard_push_retries_total")
 	res.RepoFiles = e.files()
@@ -490,11 +513,12 @@ func (e *env) restart(bin string, args []string) (*restartResult, error) {
 	before, writesBefore := e.commits(), e.objectWrites()
 	var err error
 	start := time.Now()
-	if e.router, err = startRouter(bin, filepath.Join(e.tmp, "data-2"), args); err != nil {
+	if e.router, err = startRouter(bin, filepath.Join(e.tmp, "data-2"), e.o.memLimit, args); err != nil {
 		return nil, err
 	}
 	label := `{controller="request-DynamoDBRequest.aws.switchyard.dev"`
-	if err := poll(5*time.Minute, func() (bool, error) {
+	// A restart reconciles every request once: 5 minutes, or 200 a second.
+	if err := poll(max(5*time.Minute, time.Duration(e.o.requests/200)*time.Second), func() (bool, error) {
 		done := e.router.metric(`controller_runtime_reconcile_total` + label + `,result="success"}`)
 		depth := e.router.metric(`workqueue_depth` + label)
 		return done >= float64(e.o.requests) && depth == 0, nil
@@ -594,25 +618,37 @@ func poll(timeout time.Duration, cond func() (bool, error)) error {
 type routerProcess struct {
 	cmd     *exec.Cmd
 	metrics string
+	pprof   string // base URL of its pprof endpoints
 	exited  chan struct{}
 }
 
-func startRouter(bin, dataDir string, args []string) (*routerProcess, error) {
+func startRouter(bin, dataDir, memLimit string, args []string) (*routerProcess, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	base := []string{"run", "--namespace", "default", "--metrics-bind-address", addr, "--metrics-secure=false", "--health-probe-bind-address", "0", "--data-dir", dataDir}
-	if pprof := os.Getenv("BENCH_PPROF_ADDR"); pprof != "" {
-		base = append(base, "--pprof-bind-address", pprof)
+	// pprof always, on a free port unless BENCH_PPROF_ADDR names one: the
+	// heap profile is taken at the end of a run (-heapprofile).
+	pprof := os.Getenv("BENCH_PPROF_ADDR")
+	if pprof == "" {
+		pport, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		pprof = fmt.Sprintf("127.0.0.1:%d", pport)
 	}
+	base = append(base, "--pprof-bind-address", pprof)
 	cmd := exec.Command(bin, append(base, args...)...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if memLimit != "" {
+		cmd.Env = append(os.Environ(), "GOMEMLIMIT="+memLimit)
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	r := &routerProcess{cmd: cmd, metrics: "http://" + addr + "/metrics", exited: make(chan struct{})}
+	r := &routerProcess{cmd: cmd, metrics: "http://" + addr + "/metrics", pprof: "http://" + pprof, exited: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(r.exited) }()
 	return r, nil
 }

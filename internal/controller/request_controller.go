@@ -84,7 +84,7 @@ func (r *RequestReconciler) SetupWithManager(mgr ctrl.Manager, workers int) erro
 		For(r.newObject(), builder.WithPredicates(RequestChanged)).
 		// A destination event wakes only the requests it concerns, and only
 		// when something scheduling reads changed.
-		Watches(&v1alpha1.Destination{}, handler.EnqueueRequestsFromMapFunc(r.forDestination),
+		Watches(&v1alpha1.Destination{}, handler.EnqueueRequestsFromMapFunc(r.forDestinationChange),
 			builder.WithPredicates(DestinationSchedulingChanged)).
 		// A new Promise generation re-renders every request of the kind.
 		Watches(&v1alpha1.Promise{}, handler.EnqueueRequestsFromMapFunc(r.forPromise),
@@ -178,6 +178,15 @@ func (r *RequestReconciler) forDestination(_ context.Context, o client.Object) [
 	return out
 }
 
+// forDestinationChange is forDestination for a change that can change
+// placement. It counts the change before it wakes anyone, so that the
+// requests it wakes rebuild the scheduler's view of the destinations
+// (placement.Index.Decide) from a list holding it.
+func (r *RequestReconciler) forDestinationChange(ctx context.Context, o client.Object) []reconcile.Request {
+	r.Index.DestinationsChanged()
+	return r.forDestination(ctx, o)
+}
+
 func (r *RequestReconciler) forNamespace(ctx context.Context, o client.Object) []reconcile.Request {
 	return r.requests(ctx, client.InNamespace(o.GetName()))
 }
@@ -221,6 +230,9 @@ func (r *RequestReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	// Before the list: the scheduler's view may be rebuilt from it only if
+	// it holds every destination change counted (placement.Index.Decide).
+	seen := r.Index.DestinationsSeen()
 	// Read-only use: skip copying every destination on every reconcile.
 	var dests v1alpha1.DestinationList
 	if err := r.List(ctx, &dests, client.UnsafeDisableDeepCopy); err != nil {
@@ -230,13 +242,11 @@ func (r *RequestReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		return r.finalize(ctx, obj, before, dests.Items)
 	}
 	r.Feedback.Track(string(obj.GetUID()), r.GVK.GroupKind(), req.NamespacedName)
-	if controllerutil.AddFinalizer(obj, v1alpha1.Finalizer) {
-		if err := r.Update(ctx, obj); err != nil {
-			return ctrl.Result{}, err
-		}
+	if err := r.setFinalizer(ctx, obj, true); err != nil {
+		return ctrl.Result{}, err
 	}
 	st := before.DeepCopy()
-	result, err := r.reconcile(ctx, obj, st, dests.Items)
+	result, err := r.reconcile(ctx, obj, st, dests.Items, seen)
 	st.ObservedGeneration = obj.GetGeneration()
 	if perr := r.patchStatus(ctx, obj, before, st); perr != nil {
 		if apierrors.IsConflict(perr) && err == nil {
@@ -248,12 +258,33 @@ func (r *RequestReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	return result, err
 }
 
+// setFinalizer adds (want) or removes the router's finalizer, when that
+// changes something, with a patch of the finalizers alone, guarded by
+// resourceVersion as an update is. Not an update: the cached request lacks
+// what the cache dropped (kubectl's last-applied-configuration), which an
+// update would remove from the object.
+func (r *RequestReconciler) setFinalizer(ctx context.Context, obj *unstructured.Unstructured, want bool) error {
+	if controllerutil.ContainsFinalizer(obj, v1alpha1.Finalizer) == want {
+		return nil
+	}
+	orig := obj.DeepCopy()
+	if want {
+		controllerutil.AddFinalizer(obj, v1alpha1.Finalizer)
+	} else {
+		controllerutil.RemoveFinalizer(obj, v1alpha1.Finalizer)
+	}
+	if err := r.Patch(ctx, obj, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("setting finalizer %s: %w", v1alpha1.Finalizer, err)
+	}
+	return nil
+}
+
 // conflictRetry is how soon a reconcile whose status patch met a newer
 // object runs again (the cache is then usually current).
 const conflictRetry = 100 * time.Millisecond
 
 // reconcile schedules, renders and writes, recording each step in st.
-func (r *RequestReconciler) reconcile(ctx context.Context, obj *unstructured.Unstructured, st *v1alpha1.RequestStatus, dests []v1alpha1.Destination) (ctrl.Result, error) {
+func (r *RequestReconciler) reconcile(ctx context.Context, obj *unstructured.Unstructured, st *v1alpha1.RequestStatus, dests []v1alpha1.Destination, seen uint64) (ctrl.Result, error) {
 	var promise v1alpha1.Promise
 	if err := r.Get(ctx, types.NamespacedName{Name: r.Promise}, &promise); err != nil {
 		if !apierrors.IsNotFound(err) {
@@ -292,13 +323,15 @@ func (r *RequestReconciler) reconcile(ctx context.Context, obj *unstructured.Uns
 		}
 	}
 	key := r.key(client.ObjectKeyFromObject(obj))
-	var decision scheduler.Decision
-	r.Index.Assign(key, func(load func(string) int) string {
+	// The view of the destinations is rebuilt only when one changed; loads
+	// come from the placement index, so a decision matches no selector
+	// against every destination.
+	view := func() []scheduler.Destination { return schedulerView(dests, func(string) int { return 0 }) }
+	decision := r.Index.Decide(key, seen, view, func(x *scheduler.Index) scheduler.Decision {
 		start := time.Now()
 		defer func() { metrics.ScheduleSeconds.Observe(time.Since(start).Seconds()) }()
-		decision = scheduler.Schedule(scheduler.Request{Key: schedulerKey(r.GVK.Kind, key.NamespacedName), Selector: sel, Current: current,
-			Namespace: obj.GetNamespace(), NamespaceLabels: nsLabels}, schedulerView(dests, load))
-		return decision.Destination
+		return x.Schedule(scheduler.Request{Key: schedulerKey(r.GVK.Kind, key.NamespacedName), Selector: sel, Current: current,
+			Namespace: obj.GetNamespace(), NamespaceLabels: nsLabels})
 	})
 	if decision.Moved {
 		how := "after its copy there was pruned"
@@ -540,8 +573,7 @@ func (r *RequestReconciler) finalize(ctx context.Context, obj *unstructured.Unst
 			return ctrl.Result{RequeueAfter: wait}, r.patchStatus(ctx, obj, before, st)
 		}
 	}
-	controllerutil.RemoveFinalizer(obj, v1alpha1.Finalizer)
-	if err := r.Update(ctx, obj); err != nil {
+	if err := r.setFinalizer(ctx, obj, false); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	r.Index.Forget(r.key(client.ObjectKeyFromObject(obj)))

@@ -9,6 +9,7 @@ import (
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/metrics"
+	"github.com/switchyard-dev/switchyard/internal/scheduler"
 )
 
 // Key identifies a request of any kind.
@@ -35,6 +36,14 @@ type Index struct {
 	// primed holds, per Promise, whether its requests' placements are
 	// loaded (see SetPrimed).
 	primed map[string]func() bool
+
+	// view is the scheduler's index of the destinations as of generation
+	// viewGen, its loads kept current by notify; destGen counts the
+	// destination changes seen (DestinationsChanged). Decide rebuilds the
+	// view only when destGen moved past viewGen.
+	view    *scheduler.Index
+	viewGen uint64
+	destGen uint64
 }
 
 // Subscribe returns a channel of events naming destinations whose requests
@@ -119,6 +128,9 @@ func (i *Index) Changed() <-chan string { return i.changed }
 
 func (i *Index) notify(dest string) {
 	metrics.Placements.WithLabelValues(dest).Set(float64(len(i.byDest[dest])))
+	if i.view != nil {
+		i.view.SetLoad(dest, len(i.byDest[dest]))
+	}
 	select {
 	case i.changed <- dest:
 	default:
@@ -139,6 +151,46 @@ func (i *Index) Assign(k Key, choose func(load func(dest string) int) string) st
 		i.place(k, dest)
 	}
 	return dest
+}
+
+// DestinationsChanged records that something the scheduler reads of the
+// destinations changed; call it after the cache holds the change.
+func (i *Index) DestinationsChanged() {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.destGen++
+}
+
+// DestinationsSeen is the number of destination changes recorded so far.
+// Read it before listing the destinations passed to Decide, so the list
+// holds at least every change counted.
+func (i *Index) DestinationsSeen() uint64 {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.destGen
+}
+
+// Decide records decide's answer for k, as Assign does, giving it the
+// scheduler's index of the destinations with the current loads. The index
+// is rebuilt from dests(), a list taken after DestinationsSeen returned
+// seen, only when a destination changed since it was built and the list
+// is newer than the index; otherwise dests is not called.
+func (i *Index) Decide(k Key, seen uint64, dests func() []scheduler.Destination, decide func(*scheduler.Index) scheduler.Decision) scheduler.Decision {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.view == nil || (i.viewGen < i.destGen && seen > i.viewGen) {
+		i.view, i.viewGen = scheduler.NewIndex(dests()), seen
+		for dest, placed := range i.byDest {
+			i.view.SetLoad(dest, len(placed))
+		}
+	}
+	d := decide(i.view)
+	if d.Destination == "" {
+		i.wait(k)
+	} else {
+		i.place(k, d.Destination)
+	}
+	return d
 }
 
 func (i *Index) place(k Key, dest string) {

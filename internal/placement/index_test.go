@@ -6,6 +6,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/switchyard-dev/switchyard/internal/scheduler"
 )
 
 var (
@@ -147,5 +149,56 @@ func TestWakeNeverBlocks(t *testing.T) {
 	}
 	if e := <-ch; e.Object.GetName() != "d1" {
 		t.Errorf("event for %q", e.Object.GetName())
+	}
+}
+
+// Decide schedules with the loads placements made, and rebuilds its view
+// of the destinations only from a list that holds every change counted.
+func TestDecide(t *testing.T) {
+	i := New()
+	ready := func(names ...string) func() []scheduler.Destination {
+		return func() []scheduler.Destination {
+			var out []scheduler.Destination
+			for _, n := range names {
+				out = append(out, scheduler.Destination{Name: n, Ready: true, Schedulable: true, Capacity: -1})
+			}
+			return out
+		}
+	}
+	listed := 0
+	counted := func(f func() []scheduler.Destination) func() []scheduler.Destination {
+		return func() []scheduler.Destination { listed++; return f() }
+	}
+	decide := func(name string, seen uint64, dests func() []scheduler.Destination) string {
+		return i.Decide(key(tables, name), seen, counted(dests), func(x *scheduler.Index) scheduler.Decision {
+			return x.Schedule(scheduler.Request{Key: name})
+		}).Destination
+	}
+	i.Seed(key(tables, "old"), "d1")
+	// d1 carries one request, so the least loaded is d2, then each in turn.
+	if got := decide("a", 0, ready("d1", "d2")); got != "d2" {
+		t.Fatalf("first decision on %q, want d2 (d1 has a seeded request)", got)
+	}
+	if got, other := decide("b", 0, ready("d1", "d2")), decide("c", 0, ready("d1", "d2")); got == other {
+		t.Errorf("b and c both on %s with loads 1 and 1 then 2 and 1", got)
+	}
+	if listed != 1 {
+		t.Errorf("listed the destinations %d times without a change, want 1", listed)
+	}
+	// A change counted after the list was taken: the stale list must not
+	// become the view for good.
+	seen := i.DestinationsSeen()
+	i.DestinationsChanged()
+	if got := decide("d", seen, ready("d1")); got == "" {
+		t.Errorf("no destination from the stale list")
+	}
+	if got := decide("e", i.DestinationsSeen(), ready("d3")); got != "d3" {
+		t.Errorf("decision on %q after d3 replaced the others, want d3", got)
+	}
+	if listed != 2 {
+		t.Errorf("listed %d times, want 2 (the stale list is not taken)", listed)
+	}
+	if i.Load("d3") != 1 {
+		t.Errorf("Load(d3) = %d after a decision there", i.Load("d3"))
 	}
 }

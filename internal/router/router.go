@@ -11,8 +11,10 @@ import (
 	"path/filepath"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
@@ -82,7 +84,7 @@ type Options struct {
 func ManagerOptions(o ctrl.Options) ctrl.Options {
 	o.Scheme = Scheme()
 	o.Client.Cache = &client.CacheOptions{Unstructured: true}
-	o.Cache.DefaultTransform = stripManagedFields
+	o.Cache.DefaultTransform = trimForCache
 	installed, err := labels.NewRequirement(v1alpha1.PromiseLabel, selection.Exists, nil)
 	if err != nil {
 		panic(err) // a constant label key
@@ -110,11 +112,35 @@ func MetricsOptions(addr string, secure bool) metricsserver.Options {
 // +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
 // +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 
-// stripManagedFields drops managedFields from cached objects: the router
-// never reads them, and at 10,000 requests they are most of the cache.
-func stripManagedFields(obj any) (any, error) {
-	if m, ok := obj.(metav1.Object); ok {
-		m.SetManagedFields(nil)
+// trimForCache drops from cached objects what the router never reads:
+// managedFields (most of a small object; an update without them keeps the
+// server's), a Namespace's spec and status (only its labels are read), and
+// of a request (the only unstructured kind cached) kubectl's
+// last-applied-configuration annotation (a second copy of the request) and
+// every top-level field but apiVersion, kind, metadata, spec and status.
+// Requests only: the router patches their finalizers, while it updates
+// Promises and Destinations whole, which would drop the annotation.
+func trimForCache(obj any) (any, error) {
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		return obj, nil
+	}
+	m.SetManagedFields(nil)
+	switch o := obj.(type) {
+	case *corev1.Namespace:
+		o.Spec, o.Status = corev1.NamespaceSpec{}, corev1.NamespaceStatus{}
+	case *unstructured.Unstructured:
+		if a := o.GetAnnotations(); a[corev1.LastAppliedConfigAnnotation] != "" {
+			delete(a, corev1.LastAppliedConfigAnnotation)
+			o.SetAnnotations(a)
+		}
+		for k := range o.Object {
+			switch k {
+			case "apiVersion", "kind", "metadata", "spec", "status":
+			default:
+				delete(o.Object, k)
+			}
+		}
 	}
 	return obj, nil
 }

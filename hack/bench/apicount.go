@@ -1,0 +1,116 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+// apiRequests reads the API server's apiserver_request_total, summed by
+// verb and resource (with its subresource): what every client asked of it
+// so far.
+func apiRequests(ctx context.Context, cfg *rest.Config) (map[string]float64, error) {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := cs.RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the API server's /metrics: %w", err)
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(bytes.NewReader(raw))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "apiserver_request_total{") {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err != nil {
+			return nil, fmt.Errorf("parsing %q: %w", line, err)
+		}
+		resource := label(line, "resource")
+		if sub := label(line, "subresource"); sub != "" {
+			resource += "/" + sub
+		}
+		out[label(line, "verb")+" "+resource] += v
+	}
+	return out, sc.Err()
+}
+
+// label is the value of label name in a Prometheus sample line, or "".
+func label(line, name string) string {
+	i := strings.Index(line, name+`="`)
+	if i < 0 {
+		return ""
+	}
+	rest := line[i+len(name)+2:]
+	return rest[:strings.IndexByte(rest, '"')]
+}
+
+// perRequest is after minus before, divided by n, without the series that
+// did not move.
+func perRequest(before, after map[string]float64, n int) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range after {
+		if d := v - before[k]; d > 0 {
+			out[k] = d / float64(n)
+		}
+	}
+	return out
+}
+
+// formatPerRequest lists counts per request, largest first, those of at
+// least 0.01 per request.
+func formatPerRequest(m map[string]float64) string {
+	keys := make([]string, 0, len(m))
+	var total float64
+	for k, v := range m {
+		total += v
+		if v >= 0.01 {
+			keys = append(keys, k)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool { return m[keys[i]] > m[keys[j]] || (m[keys[i]] == m[keys[j]] && keys[i] < keys[j]) })
+	var b strings.Builder
+	fmt.Fprintf(&b, "%.2f in all:", total)
+	for _, k := range keys {
+		fmt.Fprintf(&b, " %s %.2f;", k, m[k])
+	}
+	return strings.TrimSuffix(b.String(), ";")
+}
+
+// saveHeapProfile writes the router's heap profile (after a GC) to path.
+func (r *routerProcess) saveHeapProfile(path string) error {
+	if r.pprof == "" {
+		return fmt.Errorf("the router was started without --pprof-bind-address")
+	}
+	resp, err := http.Get(r.pprof + "/debug/pprof/heap?gc=1")
+	if err != nil {
+		return fmt.Errorf("reading the router's heap profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("reading the router's heap profile: %s", resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
