@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -71,6 +72,10 @@ func (r *RequestReconciler) watchRequests(c cache.Cache, observe, forget func(*u
 	return reg.HasSynced, nil
 }
 
+// unservedLoadWait is how long after a start new placements wait for a
+// Promise that is not Ready to load its requests' placements.
+const unservedLoadWait = 2 * time.Minute
+
 // placementsLoading names the serving Promises whose requests' placements
 // the index has not loaded yet.
 func (r *RequestReconciler) placementsLoading(ctx context.Context) ([]string, error) {
@@ -84,10 +89,15 @@ func (r *RequestReconciler) placementsLoading(ctx context.Context) ([]string, er
 		if !serving(p) || r.Index.Primed(p.Name) {
 			continue
 		}
-		// A Promise waiting for rights holds every kind's scheduling back
-		// until granted: say so where the waiting requests show it.
+		// A Promise that is not Ready (missing rights, an invalid
+		// expression) runs no request controller, so it never loads. Its
+		// placed requests count only if it is fixed soon after a start;
+		// later, waiting for it would let one Promise stop every other's
+		// scheduling.
 		if c := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ReadyCondition); c != nil && c.Status == metav1.ConditionFalse {
-			out = append(out, fmt.Sprintf("%s (%s)", p.Name, c.Reason))
+			if time.Since(r.Index.Started) < unservedLoadWait {
+				out = append(out, fmt.Sprintf("%s (%s)", p.Name, c.Reason))
+			}
 			continue
 		}
 		out = append(out, p.Name)

@@ -2,6 +2,7 @@ package placement
 
 import (
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -20,6 +21,9 @@ type Key struct {
 
 // Index is safe for concurrent use.
 type Index struct {
+	// Started is when the index began filling: this process's start.
+	Started time.Time
+
 	mu         sync.Mutex
 	byRequest  map[Key]string
 	byDest     map[string]map[Key]struct{}
@@ -76,6 +80,7 @@ func (i *Index) Wake(dest string) {
 // New returns an empty Index.
 func New() *Index {
 	return &Index{
+		Started:    time.Now(),
 		byRequest:  map[Key]string{},
 		byDest:     map[string]map[Key]struct{}{},
 		waiting:    map[schema.GroupKind]map[types.NamespacedName]struct{}{},
