@@ -168,11 +168,20 @@ func (p program) eval(ctx context.Context, vars map[string]any, counts map[strin
 		return nil, fmt.Errorf("the request's expressions exceeded the cost budget of %d", uint64(totalLimit))
 	}
 	out, det, err := p.prg.ContextEval(ctx, vars)
+	// The program's limit is per call; the request's budget is checked
+	// after each, so a call can spend at most one call's limit past it,
+	// and then its result is not used.
+	var cost uint64
 	if det != nil && det.ActualCost() != nil {
-		*budget -= min(*budget, *det.ActualCost())
+		cost = *det.ActualCost()
 	}
+	over := cost > *budget
+	*budget -= min(*budget, cost)
 	if err != nil {
 		return nil, err
+	}
+	if over {
+		return nil, fmt.Errorf("the request's expressions exceeded the cost budget of %d", uint64(totalLimit))
 	}
 	return out, nil
 }

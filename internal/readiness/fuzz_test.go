@@ -96,3 +96,42 @@ func TestCostLimitStopsQuadratic(t *testing.T) {
 		t.Errorf("%t %s %q: want a cost limit error", res.Ready, res.Reason, res.Message)
 	}
 }
+
+// The cost budget spans all of one request's expressions, as the API
+// server's does for a CRD's rules: eleven expressions each under the
+// per-call limit but together over the request's budget are not all
+// true, however cheap each one alone.
+func TestCostBudgetSpansTheRequest(t *testing.T) {
+	const expr = "${obj.status.items.all(x, obj.status.items.all(y, x.size() >= 0))}"
+	one, err := Compile(&v1alpha1.StatusRules{ReadyWhen: []v1alpha1.Expression{expr}}, []string{"obj"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The most items whose one evaluation stays under the per-call limit.
+	items, cost := uint16(0), uint64(0)
+	for n := uint16(100); n < 1000; n += 10 {
+		vars, counts := activation([]Object{{Template: "obj", Live: hostile("b", 10, 0, n)}})
+		budget := uint64(perCallLimit)
+		if _, err := one.readyWhen[0].eval(context.Background(), vars, counts, &budget); err != nil {
+			break
+		}
+		items, cost = n, perCallLimit-budget
+	}
+	calls := int(totalLimit/cost) + 1
+	if calls > 16 {
+		t.Fatalf("one call costs %d at %d items: too cheap to reach the budget with 16 expressions", cost, items)
+	}
+	many := make([]v1alpha1.Expression, calls)
+	for i := range many {
+		many[i] = expr
+	}
+	rules, err := Compile(&v1alpha1.StatusRules{ReadyWhen: many}, []string{"obj"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := Object{Template: "obj", GVK: schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}, Namespace: "y", Name: "x", Live: hostile("b", 10, 0, items)}
+	res := rules.Evaluate(context.Background(), []Object{o})
+	if res.Ready || !strings.Contains(res.Message, "cost budget") {
+		t.Errorf("%d expressions of cost %d each (budget %d): %t %s %q; want the budget exceeded", calls, cost, uint64(totalLimit), res.Ready, res.Reason, res.Message)
+	}
+}
