@@ -54,9 +54,7 @@ func newObjects(w *Watchers, dest string, cfg *rest.Config, hc *http.Client) (*o
 	o := &objects{dest: dest, mapper: mapper, owner: w, watched: map[schema.GroupVersionKind]toolscache.SharedIndexInformer{}, errs: map[string]string{}}
 	o.cache, err = cache.New(cfg, cache.Options{HTTPClient: hc, Scheme: runtime.NewScheme(), Mapper: mapper,
 		DefaultLabelSelector: labels.NewSelector().Add(*req),
-		// Nothing here reads managed fields; they are often most of an
-		// object's size.
-		DefaultTransform: cache.TransformStripManagedFields(),
+		DefaultTransform:     stripObject(cache.TransformStripManagedFields()),
 		DefaultWatchErrorHandler: func(_ context.Context, r *toolscache.Reflector, err error) {
 			o.mu.Lock()
 			o.errs[r.TypeDescription()] = err.Error()
@@ -67,6 +65,21 @@ func newObjects(w *Watchers, dest string, cfg *rest.Config, hc *http.Client) (*o
 		return nil, err
 	}
 	return o, nil
+}
+
+// stripObject drops what nothing here reads: managed fields (often most of
+// an object's size) and a Secret's data. Readiness never needs the data,
+// and what the router does not hold it cannot copy into a request's
+// status, where the request's team (or anyone who reads it) would see it.
+func stripObject(managedFields toolscache.TransformFunc) toolscache.TransformFunc {
+	return func(in any) (any, error) {
+		out, err := managedFields(in)
+		if u, ok := out.(*unstructured.Unstructured); ok && u.GetAPIVersion() == "v1" && u.GetKind() == "Secret" {
+			delete(u.Object, "data")
+			delete(u.Object, "stringData")
+		}
+		return out, err
+	}
 }
 
 // Delays before a request looks again at objects that could not be read:

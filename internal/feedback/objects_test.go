@@ -126,3 +126,40 @@ func TestReadObjectsSaysWhyAKindIsNotWatched(t *testing.T) {
 		return strings.Contains(why, "waiting for the router's watch of ConfigMap on destination d") && strings.Contains(why, "forbidden"), why
 	})
 }
+
+// A request that renders a Secret is read without the Secret's data: the
+// router never holds it, so no output expression can copy it into the
+// request's status.
+func TestReadObjectsHoldsNoSecretData(t *testing.T) {
+	cp := startDestination(t)
+	admin, err := kubernetes.NewForConfig(cp.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "objs"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "objs", Name: "conn", Labels: map[string]string{v1alpha1.RequestUIDLabel: "uid-a"}},
+		Data: map[string][]byte{"password": []byte("hunter2")}, Type: corev1.SecretTypeOpaque}
+	if _, err := admin.CoreV1().Secrets("objs").Create(ctx, secret, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig, err := cp.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, wctx := startWatchers(t, kubeconfig)
+	ensureD(t, wctx, w)
+	objs := []readiness.Object{{Template: "conn", GVK: schema.GroupVersionKind{Version: "v1", Kind: "Secret"}, Namespace: "objs", Name: "conn"}}
+	testenv.WaitFor(t, 30*time.Second, "the Secret watch to list", func() (bool, string) {
+		why, _ := w.ReadObjects(ctx, "d", "uid-a", objs)
+		return objs[0].Live != nil, why
+	})
+	if _, ok := objs[0].Live.Object["data"]; ok {
+		t.Errorf("the router holds the Secret's data: %v", objs[0].Live.Object["data"])
+	}
+	if objs[0].Live.GetName() != "conn" || objs[0].Live.Object["type"] != "Opaque" {
+		t.Errorf("the Secret's other fields are gone too: %v", objs[0].Live.Object)
+	}
+}
