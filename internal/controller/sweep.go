@@ -12,6 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -47,7 +48,13 @@ import (
 //   - any request of its Promise's kind has its namespace and name, on any
 //     destination and in any state: being deleted (finalizer still on),
 //     moving (its old copy is the move's), or misplaced;
-//   - an uncached read just before removal does not answer NotFound;
+//   - a request of a kind the Promise served before has them: spec.api
+//     may change the kind, and the old kind's CRD (labelled with the
+//     Promise, which the router leaves installed) keeps its requests,
+//     whose directories have the same layout. When such a kind cannot be
+//     listed (without the cache), nothing of the Promise's is removed;
+//   - an uncached read of each of those kinds just before removal does
+//     not answer NotFound;
 //   - it has not been found orphaned for Grace, by sweeps of this process.
 type Sweeper struct {
 	// Client reads destinations, Promises and requests: the manager's cache.
@@ -246,9 +253,10 @@ func (s *Sweeper) unowned(ctx context.Context, found []orphan, promises []v1alph
 	for i := range promises {
 		byName[promises[i].Name] = &promises[i]
 	}
-	// Per Promise: the kind, and its requests' keys; nil when unknown.
+	// Per Promise: its kinds, now and before, and their requests' keys;
+	// nil when unknown.
 	live := map[string]map[types.NamespacedName]bool{}
-	kinds := map[string]schema.GroupVersionKind{}
+	kinds := map[string][]schema.GroupVersionKind{}
 	var out []orphan
 	for _, o := range found {
 		p := byName[o.promise]
@@ -280,44 +288,97 @@ func (s *Sweeper) unowned(ctx context.Context, found []orphan, promises []v1alph
 	return out
 }
 
-// requests returns the kind of p and the keys of its requests in the
-// cache, or nil keys and why they cannot be known.
-func (s *Sweeper) requests(ctx context.Context, p *v1alpha1.Promise) (schema.GroupVersionKind, map[types.NamespacedName]bool, string) {
+// requests returns the kinds of p, its kind first and then those it
+// served before, and the keys of their requests: its kind's from the
+// cache, the others' from the API server. Keys are nil, with why, when
+// they cannot all be known.
+func (s *Sweeper) requests(ctx context.Context, p *v1alpha1.Promise) ([]schema.GroupVersionKind, map[types.NamespacedName]bool, string) {
 	_, gvk, err := RequestCRD(p)
 	if err != nil {
-		return gvk, nil, fmt.Sprintf("invalid API: %v", err)
+		return nil, nil, fmt.Sprintf("invalid API: %v", err)
 	}
 	if c := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ReadyCondition); c == nil || c.Status != metav1.ConditionTrue || c.ObservedGeneration != p.Generation {
-		return gvk, nil, "not Ready at its generation; its requests cannot be listed"
+		return nil, nil, "not Ready at its generation; its requests cannot be listed"
 	}
 	if !s.Index.Primed(p.Name) {
-		return gvk, nil, "its requests' cache has not synced"
+		return nil, nil, "its requests' cache has not synced"
 	}
 	list := &unstructured.UnstructuredList{}
 	list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
 	if err := s.Client.List(ctx, list); err != nil {
-		return gvk, nil, fmt.Sprintf("listing %s: %v", gvk.Kind, err)
+		return nil, nil, fmt.Sprintf("listing %s: %v", gvk.Kind, err)
 	}
 	keys := make(map[types.NamespacedName]bool, len(list.Items))
 	for i := range list.Items {
 		keys[client.ObjectKeyFromObject(&list.Items[i])] = true
 	}
-	return gvk, keys, ""
+	former, err := s.formerKinds(ctx, p, gvk)
+	if err != nil {
+		return nil, nil, err.Error()
+	}
+	for _, k := range former {
+		// Uncached: no informer runs for a kind no controller of this
+		// process serves, and starting one would wait for it to sync.
+		// Names only: the sweep needs no more.
+		list := &metav1.PartialObjectMetadataList{}
+		list.SetGroupVersionKind(k.GroupVersion().WithKind(k.Kind + "List"))
+		if err := s.APIReader.List(ctx, list); err != nil {
+			return nil, nil, fmt.Sprintf("listing %s, a kind it served before: %v", k.Kind, err)
+		}
+		for i := range list.Items {
+			keys[client.ObjectKeyFromObject(&list.Items[i])] = true
+		}
+	}
+	return append([]schema.GroupVersionKind{gvk}, former...), keys, ""
+}
+
+// formerKinds returns the kinds of the CRDs installed for p (labelled
+// with it) other than its kind now, gvk: kinds p served before its
+// spec.api changed. The router leaves their CRDs, and their requests,
+// in place.
+func (s *Sweeper) formerKinds(ctx context.Context, p *v1alpha1.Promise, gvk schema.GroupVersionKind) ([]schema.GroupVersionKind, error) {
+	var crds apiextensionsv1.CustomResourceDefinitionList
+	if err := s.Client.List(ctx, &crds, client.MatchingLabels{v1alpha1.PromiseLabel: p.Name}); err != nil {
+		return nil, fmt.Errorf("listing the CRDs installed for it: %w", err)
+	}
+	var out []schema.GroupVersionKind
+	for i := range crds.Items {
+		spec := &crds.Items[i].Spec
+		gk := schema.GroupKind{Group: spec.Group, Kind: spec.Names.Kind}
+		if gk == gvk.GroupKind() {
+			continue
+		}
+		served := ""
+		for _, v := range spec.Versions {
+			if v.Served {
+				served = v.Name
+				break
+			}
+		}
+		if served == "" {
+			return nil, fmt.Errorf("CRD %s, installed for it, serves no version: its %s requests cannot be listed", crds.Items[i].Name, gk.Kind)
+		}
+		out = append(out, gk.WithVersion(served))
+	}
+	return out, nil
 }
 
 // confirmGone asks the API server, bypassing the cache, whether the
-// request nn of kind gvk is gone.
-func (s *Sweeper) confirmGone(ctx context.Context, gvk schema.GroupVersionKind, nn types.NamespacedName) (bool, error) {
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(gvk)
-	err := s.APIReader.Get(ctx, nn, u)
-	switch {
-	case apierrors.IsNotFound(err):
-		return true, nil
-	case err != nil:
-		return false, fmt.Errorf("reading %s %s: %w", gvk.Kind, nn, err)
+// request nn is gone in every one of kinds.
+func (s *Sweeper) confirmGone(ctx context.Context, kinds []schema.GroupVersionKind, nn types.NamespacedName) (bool, error) {
+	for _, gvk := range kinds {
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(gvk)
+		err := s.APIReader.Get(ctx, nn, u)
+		switch {
+		case apierrors.IsNotFound(err):
+			continue
+		case err != nil:
+			return false, fmt.Errorf("reading %s %s: %w", gvk.Kind, nn, err)
+		}
+		return false, nil
 	}
-	return false, nil
+	return true, nil
 }
 
 // remove removes the orphans, one write per destination, and reports it.

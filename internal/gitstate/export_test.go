@@ -2,6 +2,7 @@ package gitstate
 
 import (
 	"sync/atomic"
+	"testing"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/storer"
@@ -31,3 +32,10 @@ const MaxPacks = maxPacks
 // CachedTrees returns how many decoded trees w caches and their estimated
 // size in bytes.
 func CachedTrees(w *Writer) (n int, bytes int64) { return w.trees.cached() }
+
+// FailRepacks makes every repack fail with err until t ends. Call it
+// before any writer is opened.
+func FailRepacks(t *testing.T, err error) {
+	repackFault = func() error { return err }
+	t.Cleanup(func() { repackFault = nil })
+}

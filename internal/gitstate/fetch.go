@@ -55,9 +55,7 @@ func (w *Writer) fetch(ctx context.Context) (string, error) {
 		return "", err
 	}
 	if len(pack) > 0 {
-		if err := w.repack(); err != nil {
-			return "", err
-		}
+		w.tidy()
 	}
 	return head, nil
 }

@@ -15,6 +15,9 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/storage/filesystem"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/switchyard-dev/switchyard/internal/metrics"
 )
 
 // maxPacks bounds the packs in the clone. Every push and every fetch that
@@ -45,6 +48,11 @@ const packWindow = 10
 // storage's in-memory pack index is not safe to change under readers.
 // Callers hold net, so no other fetch or push stores a pack meanwhile.
 func (w *Writer) repack() (err error) {
+	if repackFault != nil {
+		if err := repackFault(); err != nil {
+			return err
+		}
+	}
 	pos, ok := w.repo.Storer.(storer.PackedObjectStorer)
 	fs, isFS := w.repo.Storer.(*filesystem.Storage)
 	if !ok || !isFS {
@@ -206,3 +214,22 @@ func removeTempFiles(dir string) error {
 	}
 	return nil
 }
+
+// tidy repacks after a push or a fetch has moved the remote ref. A failed
+// repack (a full disk) is logged and counted, never returned: the push or
+// fetch it follows has succeeded (the commit is on the remote, the ref is
+// recorded), no object is lost (the merged pack is stored before any pack
+// it replaces is deleted), and the next push or fetch tries again.
+// Returning it would report a committed batch failed, and a lasting
+// failure would fail every push once.
+func (w *Writer) tidy() {
+	if err := w.repack(); err != nil {
+		metrics.RepackFailures.WithLabelValues(w.cfg.Name).Inc()
+		log.Log.WithName("gitstate").Error(err, "Repacking the clone failed; the push or fetch stands, the next one tries again",
+			"store", w.cfg.Name, "dir", w.cfg.Dir)
+	}
+}
+
+// repackFault, set by tests (export_test.go), makes every repack fail
+// with its error before it starts.
+var repackFault func() error

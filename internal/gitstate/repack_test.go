@@ -2,13 +2,17 @@ package gitstate_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/switchyard-dev/switchyard/internal/gitstate"
 	"github.com/switchyard-dev/switchyard/internal/statestore"
@@ -231,5 +235,78 @@ func TestOpenRemovesHalfWrittenPacks(t *testing.T) {
 	}
 	if ok, err := w2.Exists("d/resources/ns/p/a"); !ok || err != nil {
 		t.Fatalf("Exists after Open: %v %v", ok, err)
+	}
+}
+
+// counted returns the value of counter name with label store, as served.
+func counted(t *testing.T, name, store string) float64 {
+	t.Helper()
+	families, err := crmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "store" && l.GetValue() == store {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// A repack runs after a push or a fetch has moved the remote ref. If it
+// fails (a full disk), the push or fetch has still succeeded: the commit
+// is on the remote, the clone is readable, the next repack tries again.
+// Reporting the push failed would fail a batch that is committed (its
+// retry finds nothing to change) and, with a failure that lasts, fail
+// every push once.
+func TestRepackFailureFailsNoPushOrFetch(t *testing.T) {
+	g := testenv.StartGitServer(t)
+	url := g.NewRepo(t, "state")
+	gitstate.FailRepacks(t, errors.New("injected: no space left on device"))
+	w, err := gitstate.Open(gitstate.Config{URL: url, Dir: t.TempDir(), Name: "repack-fails",
+		Auth: gitstate.BasicAuth(testenv.GitUser, testenv.GitPassword), Retries: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const metric = "switchyard_repack_failures_total"
+	before := counted(t, metric, "repack-fails")
+	retries := counted(t, "switchyard_push_retries_total", "repack-fails")
+
+	r, err := w.Write(ctx, "test", file("d/resources/ns/p/r", "x.yaml", "1"))
+	if err != nil {
+		t.Fatalf("the push failed: %v", err)
+	}
+	head := strings.Fields(testenv.Git(t, "", "ls-remote", testenv.AuthURL(url), "refs/heads/main"))
+	if !r.Changed || len(head) == 0 || r.Commit != head[0] {
+		t.Errorf("the push reports commit %q (changed %v); the remote's head is %v", r.Commit, r.Changed, head)
+	}
+	if n := commits(t, url); n != 1 {
+		t.Errorf("%d commits on the remote, want 1", n)
+	}
+	if n := counted(t, "switchyard_push_retries_total", "repack-fails") - retries; n != 0 {
+		t.Errorf("the batch was retried %v time(s)", n)
+	}
+
+	testenv.PushOtherCommit(t, url, "other.txt", "x")
+	got, err := w.Fetch(ctx)
+	if err != nil {
+		t.Fatalf("the fetch failed: %v", err)
+	}
+	head = strings.Fields(testenv.Git(t, "", "ls-remote", testenv.AuthURL(url), "refs/heads/main"))
+	if got != head[0] {
+		t.Errorf("the fetch reports head %q, the remote's is %s", got, head[0])
+	}
+	if n := counted(t, metric, "repack-fails") - before; n != 2 {
+		t.Errorf("%s{store=repack-fails} grew by %v, want 2 (the push's and the fetch's)", metric, n)
 	}
 }

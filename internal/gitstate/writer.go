@@ -358,7 +358,8 @@ func (w *Writer) push(ctx context.Context, base, commit, tree plumbing.Hash) err
 		return err
 	}
 	// After the refs moved: the packs merged are then all recorded ones.
-	return w.repack()
+	w.tidy()
+	return nil
 }
 
 // recordPush keeps the pushed pack on disk and records commit as the

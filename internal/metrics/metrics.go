@@ -45,6 +45,12 @@ var (
 		Name: "switchyard_push_retries_total",
 		Help: "Batches retried after the remote moved or a fetch, push, listing or object write failed.",
 	}, []string{"store"})
+	// RepackFailures counts repacks of a Git store's clone that failed
+	// after a push or fetch, which they do not fail.
+	RepackFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchyard_repack_failures_total",
+		Help: "Repacks of a Git state store's local clone that failed after a push or fetch; the push or fetch stands, the next one repacks again.",
+	}, []string{"store"})
 	// PushFailures counts batches given up after every retry.
 	PushFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchyard_push_failures_total",
@@ -81,5 +87,5 @@ var (
 
 func init() {
 	crmetrics.Registry.MustRegister(ScheduleSeconds, WrittenSeconds, QueueDepth, BatchSize,
-		Commits, PushRetries, PushFailures, ObjectWrites, Placements, Waiting, OrphansSwept, Sweeps)
+		Commits, PushRetries, PushFailures, RepackFailures, ObjectWrites, Placements, Waiting, OrphansSwept, Sweeps)
 }
