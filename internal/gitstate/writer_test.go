@@ -212,6 +212,31 @@ func TestServerOutage(t *testing.T) {
 	}
 }
 
+// checkReopened checks the closed clone in cfg.Dir with git fsck, then
+// opens it again and finds the directories d/resources/ns/p/r0 to r<n-1>
+// that were written through it. The caller closes the writer it returns.
+func checkReopened(t *testing.T, cfg gitstate.Config, n int) *gitstate.Writer {
+	t.Helper()
+	if out, err := testenv.GitE(cfg.Dir, "fsck", "--full"); err != nil {
+		t.Fatalf("fsck of the clone: %v\n%s", err, out)
+	}
+	w, err := gitstate.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Fetch(context.Background()); err != nil {
+		w.Close()
+		t.Fatal(err)
+	}
+	for i := range n {
+		if ok, err := w.Exists(fmt.Sprintf("d/resources/ns/p/r%d", i)); !ok || err != nil {
+			w.Close()
+			t.Fatalf("r%d after reopening the clone: %v %v", i, ok, err)
+		}
+	}
+	return w
+}
+
 // TestClonePersistsPushedPacks: pushed objects are kept on disk as packs,
 // so a reopened clone is complete and finds what it wrote.
 func TestClonePersistsPushedPacks(t *testing.T) {
@@ -227,22 +252,7 @@ func TestClonePersistsPushedPacks(t *testing.T) {
 		write(t, w, file(fmt.Sprintf("d/resources/ns/p/r%d", i), "x.yaml", fmt.Sprint(i)))
 	}
 	w.Close()
-	if out, err := testenv.GitE(dir, "fsck", "--full"); err != nil {
-		t.Fatalf("fsck of the clone: %v\n%s", err, out)
-	}
-	w2, err := gitstate.Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w2.Close()
-	if _, err := w2.Fetch(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 5; i++ {
-		if ok, err := w2.Exists(fmt.Sprintf("d/resources/ns/p/r%d", i)); !ok || err != nil {
-			t.Fatalf("r%d after reopen: %v %v", i, ok, err)
-		}
-	}
+	w2 := checkReopened(t, cfg, 5)
 	if ok, err := w2.Exists("d/resources/ns/p/missing"); ok || err != nil {
 		t.Fatalf("Exists of a missing directory: %v %v", ok, err)
 	}
