@@ -18,7 +18,10 @@ import (
 
 // apiRequests reads the API server's apiserver_request_total, summed by
 // verb and resource (with its subresource): what every client asked of it
-// so far.
+// so far. Keys ending in " seconds" hold the matching
+// apiserver_request_duration_seconds sums (time spent answering), and
+// "wait <priority level>" the time requests queued in API Priority and
+// Fairness, with "waited <priority level>" their count.
 func apiRequests(ctx context.Context, cfg *rest.Config) (map[string]float64, error) {
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
@@ -33,20 +36,58 @@ func apiRequests(ctx context.Context, cfg *rest.Config) (map[string]float64, err
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, "apiserver_request_total{") {
+		var key string
+		switch {
+		case strings.HasPrefix(line, "apiserver_request_total{"):
+			key = verbResource(line)
+		case strings.HasPrefix(line, "apiserver_request_duration_seconds_sum{"):
+			key = verbResource(line) + " seconds"
+		case strings.HasPrefix(line, "apiserver_flowcontrol_request_wait_duration_seconds_sum{"):
+			key = "wait " + label(line, "priority_level")
+		case strings.HasPrefix(line, "apiserver_flowcontrol_request_wait_duration_seconds_count{"):
+			key = "waited " + label(line, "priority_level")
+		default:
 			continue
 		}
 		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
 		if err != nil {
 			return nil, fmt.Errorf("parsing %q: %w", line, err)
 		}
-		resource := label(line, "resource")
-		if sub := label(line, "subresource"); sub != "" {
-			resource += "/" + sub
-		}
-		out[label(line, "verb")+" "+resource] += v
+		out[key] += v
 	}
 	return out, sc.Err()
+}
+
+// verbResource is "VERB resource[/subresource]" of a sample line.
+func verbResource(line string) string {
+	resource := label(line, "resource")
+	if sub := label(line, "subresource"); sub != "" {
+		resource += "/" + sub
+	}
+	return label(line, "verb") + " " + resource
+}
+
+// answerTimes lists, for the calls of at least 0.01 per request, the
+// API server's mean time to answer one, and the mean time requests of
+// each priority level queued: where the API server's time went.
+func answerTimes(before, after map[string]float64, n int) string {
+	var parts []string
+	for k, v := range after {
+		calls := v - before[k]
+		switch {
+		case strings.HasSuffix(k, " seconds"), strings.HasPrefix(k, "wait"):
+			continue
+		case strings.HasPrefix(k, "waited "):
+			level := strings.TrimPrefix(k, "waited ")
+			if calls > 0 {
+				parts = append(parts, fmt.Sprintf("queued (%s) %.0f ms", level, 1000*(after["wait "+level]-before["wait "+level])/calls))
+			}
+		case calls/float64(n) >= 0.01:
+			parts = append(parts, fmt.Sprintf("%s %.0f ms", k, 1000*(after[k+" seconds"]-before[k+" seconds"])/calls))
+		}
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, "; ")
 }
 
 // label is the value of label name in a Prometheus sample line, or "".
@@ -64,6 +105,9 @@ func label(line, name string) string {
 func perRequest(before, after map[string]float64, n int) map[string]float64 {
 	out := map[string]float64{}
 	for k, v := range after {
+		if strings.HasSuffix(k, " seconds") || strings.HasPrefix(k, "wait") {
+			continue
+		}
 		if d := v - before[k]; d > 0 {
 			out[k] = d / float64(n)
 		}

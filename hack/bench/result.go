@@ -40,6 +40,9 @@ type result struct {
 	// the run, per request created, from every client (the bench's own
 	// create and watch included).
 	APIPerRequest map[string]float64 `json:"apiRequestsPerRequest"`
+	// APIAnswerTimes is the API server's mean time to answer each kind of
+	// call during the run, and how long requests queued per priority level.
+	APIAnswerTimes string `json:"apiAnswerTimes"`
 }
 
 type restartResult struct {
@@ -64,6 +67,7 @@ func (r *result) print(out io.Writer) {
 	}
 	row("router peak RSS, CPU", "%.0f MiB, %.1f s (heap in use at the end %.0f MiB; GOMEMLIMIT %q)", r.RouterPeakRSSMiB, r.RouterCPUSeconds, r.RouterHeapInuseMiB, r.RouterGOMEMLIMIT)
 	row("API requests per request", "%s", formatPerRequest(r.APIPerRequest))
+	row("API server answer times", "%s", r.APIAnswerTimes)
 	row("state store", "%d files, %d KiB", r.RepoFiles, r.RepoSizeKiB)
 	if r.Restart != nil {
 		row("restart", "converged in %.1fs, %d new commits or object writes, peak RSS %.0f MiB", r.Restart.ConvergeSeconds, r.Restart.NewCommits, r.Restart.PeakRSSMiB)

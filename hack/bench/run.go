@@ -426,6 +426,7 @@ func (e *env) measure(res *result) error {
 		return err
 	}
 	res.APIPerRequest = perRequest(apiBefore, apiAfter, n)
+	res.APIAnswerTimes = answerTimes(apiBefore, apiAfter, n)
 	if e.o.heapProfile != "" {
 		if err := e.router.saveHeapProfile(e.o.heapProfile); err != nil {
 			return err
