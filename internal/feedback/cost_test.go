@@ -29,14 +29,8 @@ func TestObjectWatchCost(t *testing.T) {
 	}
 	const n = 1000
 	cp := startDestination(t)
-	admin, err := kubernetes.NewForConfig(cp.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
+	admin := withObjsNamespace(t, cp)
 	ctx := context.Background()
-	if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "objs"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
 	data := strings.Repeat("x", 1500)
 	for i := range n {
 		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "objs", Name: fmt.Sprintf("r%d", i),

@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
@@ -29,6 +30,20 @@ func startDestination(t *testing.T) *testenv.ControlPlane {
 	}
 	t.Cleanup(func() { _ = cp.Stop() })
 	return cp
+}
+
+// withObjsNamespace returns an admin client of cp, whose namespace objs
+// it creates for the test's objects.
+func withObjsNamespace(t *testing.T, cp *testenv.ControlPlane) kubernetes.Interface {
+	t.Helper()
+	admin, err := kubernetes.NewForConfig(cp.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "objs"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return admin
 }
 
 // startWatchers starts Watchers that find kubeconfig in Secret ns/kc, as

@@ -10,7 +10,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/readiness"
@@ -23,14 +22,8 @@ import (
 // an object wakes only the request whose UID it carries.
 func TestReadObjectsReadsOnlyTheRequestsOwn(t *testing.T) {
 	cp := startDestination(t)
-	admin, err := kubernetes.NewForConfig(cp.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
+	admin := withObjsNamespace(t, cp)
 	ctx := context.Background()
-	if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "objs"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
 	for name, uid := range map[string]string{"mine": "uid-a", "theirs": "uid-b", "unlabelled": ""} {
 		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "objs", Name: name}, Data: map[string]string{"k": name}}
 		if uid != "" {
@@ -132,14 +125,8 @@ func TestReadObjectsSaysWhyAKindIsNotWatched(t *testing.T) {
 // request's status.
 func TestReadObjectsHoldsNoSecretData(t *testing.T) {
 	cp := startDestination(t)
-	admin, err := kubernetes.NewForConfig(cp.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
+	admin := withObjsNamespace(t, cp)
 	ctx := context.Background()
-	if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "objs"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "objs", Name: "conn", Labels: map[string]string{v1alpha1.RequestUIDLabel: "uid-a"}},
 		Data: map[string][]byte{"password": []byte("hunter2")}, Type: corev1.SecretTypeOpaque}
 	if _, err := admin.CoreV1().Secrets("objs").Create(ctx, secret, metav1.CreateOptions{}); err != nil {
