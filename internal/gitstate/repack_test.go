@@ -35,12 +35,8 @@ func packs(t testing.TB, dir string) int {
 func TestPackCountStaysBounded(t *testing.T) {
 	g := testenv.StartGitServer(t)
 	url := g.NewRepo(t, "state")
-	dir := t.TempDir()
-	cfg := gitstate.Config{URL: url, Dir: dir, Auth: gitstate.BasicAuth(testenv.GitUser, testenv.GitPassword)}
-	w, err := gitstate.Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, cfg := openClone(t, url)
+	dir := cfg.Dir
 	defer w.Close()
 	const pushes = 3 * gitstate.MaxPacks
 	for i := 0; i < pushes; i++ {
@@ -73,12 +69,8 @@ func TestCloneAfterManyCommits(t *testing.T) {
 	}
 	g := testenv.StartGitServer(t)
 	url := g.NewRepo(t, "state")
-	dir := t.TempDir()
-	cfg := gitstate.Config{URL: url, Dir: dir, Auth: gitstate.BasicAuth(testenv.GitUser, testenv.GitPassword)}
-	w, err := gitstate.Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, cfg := openClone(t, url)
+	dir := cfg.Dir
 	// Lookups run alongside, as reconciles do: the slowest shows what a
 	// repack costs them.
 	stop := make(chan struct{})
@@ -195,12 +187,8 @@ func TestTreeCacheIsBoundedInBytes(t *testing.T) {
 func TestOpenRemovesHalfWrittenPacks(t *testing.T) {
 	g := testenv.StartGitServer(t)
 	url := g.NewRepo(t, "state")
-	dir := t.TempDir()
-	cfg := gitstate.Config{URL: url, Dir: dir, Auth: gitstate.BasicAuth(testenv.GitUser, testenv.GitPassword)}
-	w, err := gitstate.Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, cfg := openClone(t, url)
+	dir := cfg.Dir
 	write(t, w, file("d/resources/ns/p/a", "x.yaml", "a"))
 	w.Close()
 	half := filepath.Join(dir, "objects", "pack", "tmp_pack_1234")

@@ -32,6 +32,19 @@ func open(t *testing.T, url, root string) *gitstate.Writer {
 	return w
 }
 
+// openClone opens a writer on url with a clone in a new directory, and
+// returns its Config to open the clone again; the caller closes it, as the
+// tests here close it midway to reopen or to act like a killed process.
+func openClone(t *testing.T, url string) (*gitstate.Writer, gitstate.Config) {
+	t.Helper()
+	cfg := gitstate.Config{URL: url, Dir: t.TempDir(), Auth: gitstate.BasicAuth(testenv.GitUser, testenv.GitPassword)}
+	w, err := gitstate.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w, cfg
+}
+
 func write(t *testing.T, w *gitstate.Writer, changes ...statestore.Change) statestore.Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -242,12 +255,8 @@ func checkReopened(t *testing.T, cfg gitstate.Config, n int) *gitstate.Writer {
 func TestClonePersistsPushedPacks(t *testing.T) {
 	g := testenv.StartGitServer(t)
 	url := g.NewRepo(t, "state")
-	dir := t.TempDir()
-	cfg := gitstate.Config{URL: url, Dir: dir, Auth: gitstate.BasicAuth(testenv.GitUser, testenv.GitPassword)}
-	w, err := gitstate.Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, cfg := openClone(t, url)
+	dir := cfg.Dir
 	for i := 0; i < 5; i++ {
 		write(t, w, file(fmt.Sprintf("d/resources/ns/p/r%d", i), "x.yaml", fmt.Sprint(i)))
 	}
