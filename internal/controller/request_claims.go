@@ -12,7 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
@@ -32,19 +31,6 @@ const (
 	claimsLoading = 500 * time.Millisecond
 	claimRecheck  = time.Minute
 )
-
-// watchClaims feeds r.Claims from the kind's informer and registers when
-// it has loaded every request that existed at the start.
-func (r *RequestReconciler) watchClaims(c cache.Cache) error {
-	synced, err := r.watchRequests(c, r.observeClaims, func(u *unstructured.Unstructured) {
-		r.Claims.Release(r.claimID(u))
-	})
-	if err != nil {
-		return err
-	}
-	r.Claims.SetPrimed(r.Promise, synced)
-	return nil
-}
 
 // observeClaims records a request as the cache shows it. A request whose
 // keys do not render keeps what the index had (it is not written either).

@@ -72,10 +72,7 @@ type RequestReconciler struct {
 
 // SetupWithManager starts a controller for r.GVK on a running manager.
 func (r *RequestReconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
-	if err := r.watchClaims(mgr.GetCache()); err != nil {
-		return err
-	}
-	if err := r.watchPlacements(mgr.GetCache()); err != nil {
+	if err := r.watchIndexes(mgr.GetCache()); err != nil {
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).

@@ -23,16 +23,22 @@ import (
 // waits until every serving Promise's requests are seeded: otherwise a
 // full destination looks empty until its requests are reconciled again.
 
-// watchPlacements seeds r.Index from the kind's informer and registers
-// when it has seen every request that existed at the start.
-func (r *RequestReconciler) watchPlacements(c cache.Cache) error {
-	synced, err := r.watchRequests(c, r.seedPlacement, func(u *unstructured.Unstructured) {
+// watchIndexes feeds r.Index (placements) and r.Claims from one handler
+// on the kind's informer, and registers with both when it has seen every
+// request that existed at the start.
+func (r *RequestReconciler) watchIndexes(c cache.Cache) error {
+	synced, err := r.watchRequests(c, func(u *unstructured.Unstructured) {
+		r.seedPlacement(u)
+		r.observeClaims(u)
+	}, func(u *unstructured.Unstructured) {
 		r.Index.Forget(r.key(client.ObjectKeyFromObject(u)))
+		r.Claims.Release(r.claimID(u))
 	})
 	if err != nil {
 		return err
 	}
 	r.Index.SetPrimed(r.Promise, synced)
+	r.Claims.SetPrimed(r.Promise, synced)
 	return nil
 }
 
