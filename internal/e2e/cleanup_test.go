@@ -9,7 +9,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -116,9 +115,7 @@ func TestCleanupAllMovesTablesSafely(t *testing.T) {
 		t.Error(v)
 	}
 
-	if !hasEvent(t, "", old.Name, v1alpha1.CleanupDone) {
-		t.Errorf("no %s event on destination %s", v1alpha1.CleanupDone, old.Name)
-	}
+	testenv.WaitForEvent(t, platform, "", old.Name, v1alpha1.CleanupDone)
 	// east and west share the old cluster and apply the same dependencies:
 	// their namespace, with their Tables in it, must not be pruned.
 	var shared corev1.Namespace
@@ -143,9 +140,7 @@ func TestCleanupAllMovesTablesSafely(t *testing.T) {
 		if !strings.Contains(st.PlacementReason, old.Name) {
 			t.Errorf("%s: placementReason %q does not say it moved from %s", names[i], st.PlacementReason, old.Name)
 		}
-		if !hasEvent(t, ns, names[i], "Rescheduled") {
-			t.Errorf("%s: no Rescheduled event", names[i])
-		}
+		testenv.WaitForEvent(t, platform, ns, names[i], "Rescheduled")
 	}
 }
 
@@ -228,23 +223,6 @@ func statusOf(ctx context.Context, ns, name string) (*v1alpha1.RequestStatus, er
 	st := &v1alpha1.RequestStatus{}
 	raw, _ := u.Object["status"].(map[string]any)
 	return st, runtime.DefaultUnstructuredConverter.FromUnstructured(raw, st)
-}
-
-// hasEvent reports whether an event with reason regards object name in
-// namespace ns ("" for a cluster-scoped object, whose events go to
-// default).
-func hasEvent(t *testing.T, ns, name, reason string) bool {
-	t.Helper()
-	var list eventsv1.EventList
-	if err := platform.List(context.Background(), &list); err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range list.Items {
-		if e.Regarding.Name == name && e.Reason == reason && (ns == "" || e.Regarding.Namespace == ns) {
-			return true
-		}
-	}
-	return false
 }
 
 // removeMoveTest deletes the test's requests and then its new destination,

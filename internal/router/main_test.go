@@ -362,11 +362,6 @@ func contains(files []string, f string) bool {
 	return false
 }
 
-// eventReasons lists the reasons of the events regarding a request.
-func eventReasons(t *testing.T, ns, name string) []string {
-	return testenv.EventReasons(t, k8s, ns, name)
-}
-
 // confirmingFlux wraps cond: before each poll it annotates Destination
 // dest with the store's head revision (head), as a person does who checked
 // that Flux on a cluster the router cannot see applied it. These tests run

@@ -919,9 +919,7 @@ func TestStayKeepsRequestOnLostDestination(t *testing.T) {
 	if !contains(testenv.Files(t, url), "clusters/stay-1/resources/team-stay/queue/jobs/queue.yaml") {
 		t.Errorf("the copy on stay-1 is gone (cleanup: none keeps it)")
 	}
-	if !slices.Contains(eventReasons(t, "team-stay", "jobs"), v1alpha1.DestinationLost) {
-		t.Errorf("no %s event: %v", v1alpha1.DestinationLost, eventReasons(t, "team-stay", "jobs"))
-	}
+	testenv.WaitForEvent(t, k8s, "team-stay", "jobs", v1alpha1.DestinationLost)
 
 	release := []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:"stay-1"}}}`, v1alpha1.ReleasedFromAnnotation))
 	if err := k8s.Patch(ctx(t), q, client.RawPatch(types.MergePatchType, release)); err != nil {

@@ -184,10 +184,7 @@ func deleteDestinationMovesRequests(t *testing.T, b backend, suite string) {
 		}
 		return moved, strings.Join(files, " ")
 	}))
-	testenv.WaitFor(t, 10*time.Second, "Rescheduled event", func() (bool, string) {
-		reasons := eventReasons(t, ns, "mover")
-		return slices.Contains(reasons, "Rescheduled"), strings.Join(reasons, ",")
-	})
+	testenv.WaitForEvent(t, k8s, ns, "mover", "Rescheduled")
 }
 
 func deleteRequestRemovesFiles(t *testing.T, b backend, suite string) {

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"testing"
+	"time"
 
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -57,6 +59,17 @@ func CreateFile(ctx context.Context, c client.Client, path string) error {
 		}
 	}
 	return nil
+}
+
+// WaitForEvent waits until an event with reason regards the object named
+// name in namespace ns ("" for a cluster-scoped one). Events are recorded
+// asynchronously, so one is looked for until a deadline, never once.
+func WaitForEvent(t testing.TB, c client.Reader, ns, name, reason string) {
+	t.Helper()
+	WaitFor(t, 30*time.Second, fmt.Sprintf("a %s event regarding %s/%s", reason, ns, name), func() (bool, string) {
+		reasons := EventReasons(t, c, ns, name)
+		return slices.Contains(reasons, reason), fmt.Sprintf("events: %v", reasons)
+	})
 }
 
 // EventReasons lists the reasons of the events in namespace ns regarding
