@@ -35,24 +35,19 @@ import (
 // state repository, an S3 server with one state bucket, a DynamoDB
 // endpoint and the ACK stand-in.
 type Stack struct {
-	Dir                   string
-	Platform, Destination *ControlPlane
-	// Cluster is the destination cluster; the fields below up to
-	// FeedbackKubeConfig, and Flux and ACK, are its parts.
+	Dir      string
+	Platform *ControlPlane
+	// Cluster is the destination cluster; DestinationClient, Flux and ACK
+	// are its parts, named here for the tests that use them most.
 	Cluster *Cluster
 	// DestinationClient talks to the destination API server.
 	DestinationClient client.Client
-	// DestinationKubeConfig is an admin kubeconfig for it (Flux's).
-	DestinationKubeConfig []byte
-	// FeedbackKubeConfig is the router's: the ServiceAccount of
-	// config/destination/feedback-rbac.yaml, with only that Role's rights.
-	FeedbackKubeConfig []byte
-	Git                *GitServer
-	RepoURL            string
-	S3                 *S3Server
-	Flux               *Flux
-	Dynalite           *Dynalite
-	ACK                *ACKStandIn
+	Git               *GitServer
+	RepoURL           string
+	S3                *S3Server
+	Flux              *Flux
+	Dynalite          *Dynalite
+	ACK               *ACKStandIn
 }
 
 // StackOptions tune the stack.
@@ -103,8 +98,7 @@ func StartStack(dir string, o StackOptions) (s *Stack, err error) {
 	if s.Cluster, err = StartCluster(dir, "destination", fluxDir, s.Dynalite.Endpoint, o.Flux, progress); err != nil {
 		return nil, err
 	}
-	s.Destination, s.DestinationClient, s.DestinationKubeConfig = s.Cluster.ControlPlane, s.Cluster.Client, s.Cluster.KubeConfig
-	s.FeedbackKubeConfig, s.Flux, s.ACK = s.Cluster.FeedbackKubeConfig, s.Cluster.Flux, s.Cluster.ACK
+	s.DestinationClient, s.Flux, s.ACK = s.Cluster.Client, s.Cluster.Flux, s.Cluster.ACK
 	return s, nil
 }
 
