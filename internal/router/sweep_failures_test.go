@@ -14,7 +14,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/events"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
@@ -64,16 +63,6 @@ func newSweepFixture(t *testing.T) *sweepFixture {
 	f.stores = destinations.NewStores(t.TempDir())
 	t.Cleanup(f.stores.Close)
 	return f
-}
-
-// openStore makes the fixture's store Ready in its own Stores (a clone of
-// its own), as the store reconciler does.
-func (f *sweepFixture) openStore(t *testing.T) {
-	t.Helper()
-	rec := &destinations.GitStateStoreReconciler{StoreReconciler: &destinations.StoreReconciler{Client: k8s, SecretReader: k8s, Stores: f.stores, Index: placement.New()}}
-	if _, err := rec.Reconcile(ctx(t), ctrl.Request{NamespacedName: client.ObjectKey{Name: "sweep"}}); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // TestSweepNeverRemovesOnFailure runs one sweep per injected failure, each
@@ -146,7 +135,7 @@ func TestSweepNeverRemovesOnFailure(t *testing.T) {
 				stores = destinations.NewStores(t.TempDir())
 				defer stores.Close()
 			} else {
-				f.openStore(t)
+				openStore(t, f.stores, "sweep")
 			}
 			index := placement.New()
 			index.SetPrimed("dynamodb", func() bool { return !tt.unsynced })
@@ -170,7 +159,7 @@ func TestSweepNeverRemovesOnFailure(t *testing.T) {
 	}
 
 	t.Run("nothing fails", func(t *testing.T) {
-		f.openStore(t)
+		openStore(t, f.stores, "sweep")
 		index := placement.New()
 		index.SetPrimed("dynamodb", func() bool { return true })
 		recorder := events.NewFakeRecorder(10)
