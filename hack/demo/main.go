@@ -34,6 +34,7 @@ import (
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/destinations"
 	"github.com/switchyard-dev/switchyard/internal/router"
+	"github.com/switchyard-dev/switchyard/internal/statestore"
 	"github.com/switchyard-dev/switchyard/internal/testenv"
 )
 
@@ -337,18 +338,11 @@ func requestTable(w io.Writer, reqs []request, header, output string) {
 		if c := meta.FindStatusCondition(r.st.Conditions, v1alpha1.ReadyCondition); c != nil {
 			ready, reason = string(c.Status), c.Reason
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ns, r.name, r.st.Destination, short(r.st.Commit), applied, ready, reason, r.st.Outputs[output])
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ns, r.name, r.st.Destination, statestore.Short(r.st.Commit), applied, ready, reason, r.st.Outputs[output])
 	}
 	tw.Flush()
 }
 
 func cloneCommand(repoURL string) string {
 	return "git clone " + testenv.AuthURL(repoURL)
-}
-
-func short(s string) string {
-	if len(s) > 12 {
-		return s[:12]
-	}
-	return s
 }

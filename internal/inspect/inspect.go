@@ -124,11 +124,11 @@ func listStore(out io.Writer, w statestore.Writer, dests []v1alpha1.Destination,
 			ns, promise, name := parts[len(parts)-3], parts[len(parts)-2], parts[len(parts)-1]
 			commit, age := "older", "-"
 			if dir.Commit != "" {
-				commit = dir.Commit[:12]
+				commit = statestore.Short(dir.Commit)
 			} else if !dir.When.IsZero() { // a bucket: revisions are not per directory
 				commit = "-"
 				if c := statusCommit(ns, promise, name); len(c) >= 12 {
-					commit, fromStatus = c[:12], fromStatus+1
+					commit, fromStatus = statestore.Short(c), fromStatus+1
 				}
 			}
 			if !dir.When.IsZero() {
