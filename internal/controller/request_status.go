@@ -75,11 +75,7 @@ func renderedObjects(p *v1alpha1.Promise, files map[string][]byte) []readiness.O
 // the resource behind the objects is the request's (an ACK Table reports
 // the ARN of a table ACK adopted as readily as of one it created).
 func (r *RequestReconciler) objectsReady(ctx context.Context, obj *unstructured.Unstructured, st *v1alpha1.RequestStatus, promise *v1alpha1.Promise, dest string, files map[string][]byte, hold bool) (bool, string, map[string]string, ctrl.Result) {
-	rules, err := r.rules(promise)
-	if err != nil { // the Promise says so too; checked before anything is written
-		setCondition(st, obj, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.PromiseNotReady, err.Error())
-		return false, "", nil, ctrl.Result{}
-	}
+	rules, _ := r.rules(promise) // reconcile stopped before here on an error
 	objs := renderedObjects(promise, files)
 	if why, retry := r.Feedback.ReadObjects(ctx, dest, string(obj.GetUID()), objs); why != "" {
 		setCondition(st, obj, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.AwaitingWatch, why)
