@@ -282,7 +282,7 @@ func (r *PromiseReconciler) writeDependencies(ctx context.Context, p *v1alpha1.P
 			return nil, nil, err
 		}
 	}
-	targets = scheduler.Targets(sel, schedulerView(dests.Items, func(string) int { return 0 }))
+	targets = scheduler.Targets(sel, schedulerView(dests.Items))
 	want := map[string]bool{}
 	for _, t := range targets {
 		want[t] = content != nil

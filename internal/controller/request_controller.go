@@ -323,7 +323,7 @@ func (r *RequestReconciler) reconcile(ctx context.Context, obj *unstructured.Uns
 	// The view of the destinations is rebuilt only when one changed; loads
 	// come from the placement index, so a decision matches no selector
 	// against every destination.
-	view := func() []scheduler.Destination { return schedulerView(dests, func(string) int { return 0 }) }
+	view := func() []scheduler.Destination { return schedulerView(dests) }
 	decision := r.Index.Decide(key, seen, view, func(x *scheduler.Index) scheduler.Decision {
 		start := time.Now()
 		defer func() { metrics.ScheduleSeconds.Observe(time.Since(start).Seconds()) }()
@@ -702,10 +702,12 @@ func (r *RequestReconciler) namespaceLabels(ctx context.Context, ns string, dest
 	return nil, nil
 }
 
-func schedulerView(dests []v1alpha1.Destination, load func(string) int) []scheduler.Destination {
+// schedulerView is dests as the scheduler sees them, without loads: where
+// loads matter they come from the placement index's own view.
+func schedulerView(dests []v1alpha1.Destination) []scheduler.Destination {
 	out := make([]scheduler.Destination, len(dests))
 	for i := range dests {
-		out[i] = schedulerDestination(&dests[i], load(dests[i].Name))
+		out[i] = schedulerDestination(&dests[i], 0)
 	}
 	return out
 }
