@@ -54,18 +54,6 @@ requests, against the platform cluster named by --kubeconfig.`,
 	return cmd
 }
 
-// parseRun parses run's flags alone (for tests of the options).
-func parseRun(args []string) (*runOptions, error) {
-	o := &runOptions{}
-	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
-	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the platform cluster")
-	addRunFlags(fs, o)
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	return o, nil
-}
-
 func addRunFlags(fs *pflag.FlagSet, o *runOptions) {
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443", "address of the Prometheus metrics endpoint; 0 disables it")
 	fs.BoolVar(&o.metricsSecure, "metrics-secure", true, "serve metrics over HTTPS to clients the API server authenticates and authorises (get on /metrics); false serves plain HTTP to anyone")

@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/spf13/pflag"
 	"github.com/switchyard-dev/switchyard/internal/testenv"
 )
 
@@ -144,4 +145,17 @@ func freeAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// parseRun parses run's flags alone, with the --kubeconfig the root
+// command adds.
+func parseRun(args []string) (*runOptions, error) {
+	o := &runOptions{}
+	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the platform cluster")
+	addRunFlags(fs, o)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	return o, nil
 }
