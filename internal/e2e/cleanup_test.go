@@ -13,7 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
@@ -216,13 +215,8 @@ func tablesOn(ctx context.Context, c client.Client) (map[string]*unstructured.Un
 }
 
 func statusOf(ctx context.Context, ns, name string) (*v1alpha1.RequestStatus, error) {
-	u := request(ns, name, "", nil)
-	if err := platform.Get(ctx, client.ObjectKeyFromObject(u), u); err != nil {
-		return nil, err
-	}
-	st := &v1alpha1.RequestStatus{}
-	raw, _ := u.Object["status"].(map[string]any)
-	return st, runtime.DefaultUnstructuredConverter.FromUnstructured(raw, st)
+	st, _, err := readStatus(ctx, requestGVK, ns, name)
+	return st, err
 }
 
 // removeMoveTest deletes the test's requests and then its new destination,

@@ -189,17 +189,23 @@ func request(ns, name, table string, selector map[string]any) *unstructured.Unst
 }
 
 func status(t *testing.T, ns, name string) (*v1alpha1.RequestStatus, error) {
+	st, _, err := readStatus(context.Background(), requestGVK, ns, name)
+	return st, err
+}
+
+// readStatus reads request ns/name of kind gvk and its status.
+func readStatus(ctx context.Context, gvk schema.GroupVersionKind, ns, name string) (*v1alpha1.RequestStatus, *unstructured.Unstructured, error) {
 	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(requestGVK)
-	if err := platform.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, u); err != nil {
-		return nil, err
+	u.SetGroupVersionKind(gvk)
+	if err := platform.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, u); err != nil {
+		return nil, nil, err
 	}
 	st := &v1alpha1.RequestStatus{}
 	raw, _ := u.Object["status"].(map[string]any)
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, st); err != nil {
-		t.Fatal(err)
+		return nil, nil, fmt.Errorf("status of %s/%s: %w", ns, name, err)
 	}
-	return st, nil
+	return st, u, nil
 }
 
 func newNamespace(t *testing.T, name string) {

@@ -17,7 +17,6 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -31,14 +30,8 @@ import (
 // requestStatus reads the status of request ns/name of kind gvk.
 func requestStatus(t *testing.T, gvk schema.GroupVersionKind, ns, name string) (*v1alpha1.RequestStatus, *unstructured.Unstructured) {
 	t.Helper()
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(gvk)
-	if err := platform.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, u); err != nil {
-		t.Fatal(err)
-	}
-	st := &v1alpha1.RequestStatus{}
-	raw, _ := u.Object["status"].(map[string]any)
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, st); err != nil {
+	st, u, err := readStatus(context.Background(), gvk, ns, name)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return st, u
