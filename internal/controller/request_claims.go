@@ -39,26 +39,18 @@ func (r *RequestReconciler) observeClaims(u *unstructured.Unstructured) {
 	if err := r.Get(context.Background(), types.NamespacedName{Name: r.Promise}, &promise); err != nil {
 		return
 	}
+	r.observeClaimsOf(u, &promise)
+}
+
+// observeClaimsOf is observeClaims with the Promise at hand.
+func (r *RequestReconciler) observeClaimsOf(u *unstructured.Unstructured, promise *v1alpha1.Promise) {
 	dest, _, _ := unstructured.NestedString(u.Object, "status", "destination")
 	commit, _, _ := unstructured.NestedString(u.Object, "status", "commit")
-	h, err := r.holder(u, &promise, dest, dest != "" && commit != "")
+	h, err := r.holder(u, promise, dest, dest != "" && commit != "")
 	if err != nil {
 		return
 	}
 	r.Claims.Observe(h)
-}
-
-// observeAllClaims records every request of the kind in the cache again,
-// for a Promise generation that may render other claims.
-func (r *RequestReconciler) observeAllClaims(ctx context.Context) {
-	list := &unstructured.UnstructuredList{}
-	list.SetGroupVersionKind(r.GVK.GroupVersion().WithKind(r.GVK.Kind + "List"))
-	if err := r.List(ctx, list); err != nil {
-		return
-	}
-	for k := range list.Items {
-		r.observeClaims(&list.Items[k])
-	}
 }
 
 func (r *RequestReconciler) claimID(obj client.Object) claims.ID {

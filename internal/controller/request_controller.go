@@ -185,7 +185,7 @@ func (r *RequestReconciler) forDestinationChange(ctx context.Context, o client.O
 }
 
 func (r *RequestReconciler) forNamespace(ctx context.Context, o client.Object) []reconcile.Request {
-	return r.requests(ctx, client.InNamespace(o.GetName()))
+	return r.requests(ctx, nil, client.InNamespace(o.GetName()))
 }
 
 func (r *RequestReconciler) forPromise(ctx context.Context, o client.Object) []reconcile.Request {
@@ -194,20 +194,28 @@ func (r *RequestReconciler) forPromise(ctx context.Context, o client.Object) []r
 	}
 	// Its claims may have changed: index every request with the new ones
 	// before any of them decides.
-	r.observeAllClaims(ctx)
-	return r.requests(ctx)
+	p, _ := o.(*v1alpha1.Promise)
+	return r.requests(ctx, func(u *unstructured.Unstructured) {
+		if p != nil {
+			r.observeClaimsOf(u, p)
+		}
+	})
 }
 
-// requests lists the requests of r's kind (from the cache) as work items.
-func (r *RequestReconciler) requests(ctx context.Context, opts ...client.ListOption) []reconcile.Request {
+// requests lists the requests of r's kind (from the cache) as work items,
+// calling each, when not nil, with every one.
+func (r *RequestReconciler) requests(ctx context.Context, each func(*unstructured.Unstructured), opts ...client.ListOption) []reconcile.Request {
 	list := &unstructured.UnstructuredList{}
 	list.SetGroupVersionKind(r.GVK.GroupVersion().WithKind(r.GVK.Kind + "List"))
 	if err := r.List(ctx, list, opts...); err != nil {
 		return nil
 	}
 	out := make([]reconcile.Request, 0, len(list.Items))
-	for _, item := range list.Items {
-		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&item)})
+	for k := range list.Items {
+		if each != nil {
+			each(&list.Items[k])
+		}
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[k])})
 	}
 	return out
 }
