@@ -1,18 +1,17 @@
 package controller
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/readiness"
+	"github.com/switchyard-dev/switchyard/internal/render"
 )
 
 // compiledRules are one Promise generation's compiled status rules. The
@@ -52,15 +51,8 @@ func (r *RequestReconciler) rules(p *v1alpha1.Promise) (*readiness.Rules, error)
 func renderedObjects(p *v1alpha1.Promise, files map[string][]byte) []readiness.Object {
 	var out []readiness.Object
 	for _, t := range p.Spec.Resources {
-		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(files[t.Name+".yaml"]), 4096)
-		for {
-			u := &unstructured.Unstructured{}
-			if err := dec.Decode(&u.Object); err != nil {
-				break
-			}
-			if len(u.Object) == 0 {
-				continue
-			}
+		objs, _ := render.Objects(files[t.Name+".yaml"]) // the router rendered them
+		for _, u := range objs {
 			out = append(out, readiness.Object{Template: t.Name, GVK: u.GroupVersionKind(), Namespace: u.GetNamespace(), Name: u.GetName()})
 		}
 	}

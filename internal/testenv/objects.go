@@ -1,19 +1,16 @@
 package testenv
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/switchyard-dev/switchyard/internal/render"
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -32,19 +29,11 @@ func ReadObjects(path string) ([]*unstructured.Unstructured, error) {
 
 // DecodeObjects decodes every object in multi-document YAML (or JSON).
 func DecodeObjects(b []byte) ([]*unstructured.Unstructured, error) {
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(b), 4096)
-	var out []*unstructured.Unstructured
-	for {
-		u := &unstructured.Unstructured{}
-		if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
-			return out, nil
-		} else if err != nil {
-			return nil, err
-		}
-		if len(u.Object) > 0 {
-			out = append(out, u)
-		}
+	objs, err := render.Objects(b)
+	if err != nil {
+		return nil, err
 	}
+	return objs, nil
 }
 
 // CreateFile creates every object in a YAML file, skipping those that exist.
