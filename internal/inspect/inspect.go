@@ -59,12 +59,13 @@ func State(ctx context.Context, c client.Client, only string, out io.Writer) err
 		stores = append(stores, s)
 	}
 	sort.Strings(stores)
+	commitOf := statusCommit(ctx, c) // one Promise cache for every store
 	for i, name := range stores {
 		w, err := destinations.OpenStore(ctx, c, refs[name], path.Join(tmp, fmt.Sprint(i)))
 		if err != nil {
 			return fmt.Errorf("reading store %s: %w", name, err)
 		}
-		n, err := listStore(tw, w, byStore[name], statusCommit(ctx, c))
+		n, err := listStore(tw, w, byStore[name], commitOf)
 		w.Close()
 		if err != nil {
 			return err
