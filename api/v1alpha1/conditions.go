@@ -236,3 +236,31 @@ const (
 	// each request meanwhile.
 	AdmissionPolicyFailed = "AdmissionPolicyFailed"
 )
+
+// Workflows (requests and Promises with spec.workflows).
+const (
+	// ConfigureWorkflowCompletedCondition: True when every configure
+	// pipeline of the current run succeeded and its output is what the
+	// router writes. Kratix's name, so dashboards built for it carry over.
+	ConfigureWorkflowCompletedCondition = "ConfigureWorkflowCompleted"
+
+	// WorkflowRunning: a pipeline's Job is running (the message names it).
+	WorkflowRunning = "WorkflowRunning"
+	// WorkflowCompleted: every configure pipeline succeeded.
+	WorkflowCompleted = "WorkflowCompleted"
+	// WorkflowFailed: a pipeline failed; the message names the container,
+	// its exit code and reason. It is run again with backoff; what was
+	// written before stays.
+	WorkflowFailed = "WorkflowFailed"
+	// WorkflowSuspended: a pipeline wrote suspend: true to
+	// workflow-control.yaml; the rest waits for the next change or the
+	// kratix.io/manual-reconciliation label.
+	WorkflowSuspended = "WorkflowSuspended"
+	// WorkflowRetrying: a pipeline asked (retryAfter) to run again later.
+	WorkflowRetrying = "WorkflowRetrying"
+	// WorkflowOutputInvalid: a pipeline's output cannot be written (too
+	// large, a path outside its directory, a bad metadata file).
+	WorkflowOutputInvalid = "WorkflowOutputInvalid"
+	// InvalidWorkflow (Promises): spec.workflows cannot be run as given.
+	InvalidWorkflow = "InvalidWorkflow"
+)

@@ -32,6 +32,14 @@ type PromiseSpec struct {
 	// +listMapKey=name
 	Resources []ResourceTemplate `json:"resources,omitempty"`
 
+	// Workflows are pipelines run as Jobs with Kratix's pipeline
+	// contract. Their output is written next to what the resources
+	// render: a request's configure pipelines write under
+	// resources/<namespace>/<promise>/<name>/<pipeline>/, the Promise's
+	// under dependencies/<promise>/<pipeline>/.
+	// +optional
+	Workflows *Workflows `json:"workflows,omitempty"`
+
 	// Dependencies are manifests sent to every matching destination, under
 	// dependencies/<promise>/, before any request (CRDs, namespaces).
 	// +optional
