@@ -55,6 +55,8 @@ type PromiseReconciler struct {
 	Claims    *claims.Index
 	Feedback  *feedback.Watchers
 	Prober    *probe.Prober
+	// Workflows runs the Promises' workflows.
+	Workflows *Workflows
 	// Manager gets a request controller per kind at run time.
 	Manager ctrl.Manager
 	// RequestWorkers is each request controller's concurrency.
@@ -179,7 +181,7 @@ func (r *PromiseReconciler) reconcile(ctx context.Context, p *v1alpha1.Promise) 
 			return notReady(v1alpha1.MissingPermissions, missingMessage(p, gvk.Group, missing)), ctrl.Result{RequeueAfter: 10 * time.Second}, nil
 		}
 	}
-	if err := r.startRequests(p, gvk); err != nil {
+	if err := r.startRequests(p, gvk, crd.Spec.Names.Plural); err != nil {
 		return notReady(v1alpha1.APIConflict, err.Error()), ctrl.Result{}, nil
 	}
 	targets, pending, err := r.writeDependencies(ctx, p)
@@ -244,7 +246,7 @@ func (r *PromiseReconciler) serving(gvk schema.GroupVersionKind) bool {
 // startRequests starts the request controller for gvk once per process.
 // Controllers cannot be stopped, so a kind stays bound to its first
 // Promise until the router restarts.
-func (r *PromiseReconciler) startRequests(p *v1alpha1.Promise, gvk schema.GroupVersionKind) error {
+func (r *PromiseReconciler) startRequests(p *v1alpha1.Promise, gvk schema.GroupVersionKind, plural string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if owner, ok := r.started[gvk]; ok {
@@ -254,7 +256,7 @@ func (r *PromiseReconciler) startRequests(p *v1alpha1.Promise, gvk schema.GroupV
 		return nil
 	}
 	rr := &RequestReconciler{Client: r.Client, Recorder: r.Recorder, Stores: r.Stores, Index: r.Index, Claims: r.Claims,
-		Feedback: r.Feedback, Prober: r.Prober, GVK: gvk, Promise: p.Name}
+		Feedback: r.Feedback, Prober: r.Prober, Workflows: r.Workflows, GVK: gvk, Plural: plural, Promise: p.Name}
 	if err := rr.SetupWithManager(r.Manager, r.RequestWorkers); err != nil {
 		return err
 	}

@@ -1,7 +1,9 @@
 package workflow
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"encoding/json"
 	"encoding/hex"
 	"fmt"
 	"slices"
@@ -158,6 +160,7 @@ func Job(r Run) *batchv1.Job {
 		}
 	}
 	env := contractEnv(r)
+	volumes, _ := Volumes(r.Pipeline) // Validate refused bad ones
 	var inits []corev1.Container
 	inits = append(inits, routerContainer("reader", r.Image, "read", env))
 	for _, c := range r.Pipeline.Spec.Containers {
@@ -191,7 +194,7 @@ func Job(r Run) *batchv1.Job {
 					ImagePullSecrets: r.Pipeline.Spec.ImagePullSecrets,
 					InitContainers:   inits,
 					Containers:       []corev1.Container{writer},
-					Volumes:          append(contractVolumes(), r.Pipeline.Spec.Volumes...),
+					Volumes:          append(contractVolumes(), volumes...),
 				},
 			},
 		},
@@ -297,7 +300,11 @@ func Validate(field string, pipelines []v1alpha1.Pipeline) error {
 			return fmt.Errorf("%s: pipeline name %q is used twice", at, p.Metadata.Name)
 		}
 		seen[p.Metadata.Name] = true
-		for _, v := range p.Spec.Volumes {
+		volumes, err := Volumes(p)
+		if err != nil {
+			return fmt.Errorf("%s.spec.volumes: %w", at, err)
+		}
+		for _, v := range volumes {
 			if slices.Contains(reservedVolumes, v.Name) {
 				return fmt.Errorf("%s.spec.volumes: %q is reserved for the contract's directories", at, v.Name)
 			}
@@ -322,6 +329,23 @@ func Validate(field string, pipelines []v1alpha1.Pipeline) error {
 		}
 	}
 	return nil
+}
+
+// Volumes decodes a Pipeline's volumes as core/v1 Volumes, refusing a
+// field core/v1 does not know by name rather than dropping it.
+func Volumes(p v1alpha1.Pipeline) ([]corev1.Volume, error) {
+	out := make([]corev1.Volume, len(p.Spec.Volumes))
+	for i, raw := range p.Spec.Volumes {
+		dec := json.NewDecoder(bytes.NewReader(raw.Raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&out[i]); err != nil {
+			return nil, fmt.Errorf("[%d]: %w", i, err)
+		}
+		if out[i].Name == "" {
+			return nil, fmt.Errorf("[%d]: a volume needs a name", i)
+		}
+	}
+	return out, nil
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -20,6 +20,8 @@ const PipelinesAnnotation = "switchyard.dev/pipelines"
 // Attempt is one Job of a workflow, as Next reads it.
 type Attempt struct {
 	Name, UID string
+	// Pipeline is the pipeline's name; its output is written under it.
+	Pipeline  string
 	Run       string
 	Inputs    string
 	Index     int
@@ -33,7 +35,7 @@ type Attempt struct {
 
 // AttemptOf reads j, a Job the router created; false for any other Job.
 func AttemptOf(j *batchv1.Job) (Attempt, bool) {
-	a := Attempt{Name: j.Name, UID: string(j.UID), Run: j.Labels[RunLabel], Inputs: j.Annotations[InputsAnnotation], Created: j.CreationTimestamp.Time}
+	a := Attempt{Name: j.Name, UID: string(j.UID), Pipeline: j.Labels[PipelineNameLabel], Run: j.Labels[RunLabel], Inputs: j.Annotations[InputsAnnotation], Created: j.CreationTimestamp.Time}
 	var err1, err2, err3 error
 	a.Index, err1 = strconv.Atoi(j.Annotations[PipelineIndexAnnotation])
 	a.Number, err2 = strconv.Atoi(j.Annotations[AttemptAnnotation])

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"sigs.k8s.io/yaml"
 )
 
@@ -182,7 +183,13 @@ func (o *Output) readMetadata(meta map[string][]byte) error {
 		o.Selectors = sel
 	}
 	if b, ok := meta[StatusFile]; ok {
-		if err := yaml.Unmarshal(b, &o.Status); err != nil {
+		// Through JSON as the API server would read it, so numbers compare
+		// equal to what the request's status holds (int64, not float64).
+		j, err := yaml.YAMLToJSON(b)
+		if err == nil {
+			err = utiljson.Unmarshal(j, &o.Status)
+		}
+		if err != nil {
 			return fmt.Errorf("%s/%s must be a YAML map: %w", MetadataDir, StatusFile, err)
 		}
 	}
@@ -214,9 +221,14 @@ func parseSelectors(b []byte) ([]metav1.LabelSelector, error) {
 		if e.Directory != "" {
 			return nil, fmt.Errorf("item %d: directory-based splits (directory: %s) are not supported: the whole output goes to one destination", i, e.Directory)
 		}
-		if len(e.MatchLabels) > 0 {
-			out = append(out, metav1.LabelSelector{MatchLabels: e.MatchLabels})
+		if len(e.MatchLabels) == 0 {
+			continue
 		}
+		ls := metav1.LabelSelector{MatchLabels: e.MatchLabels}
+		if _, err := metav1.LabelSelectorAsSelector(&ls); err != nil {
+			return nil, fmt.Errorf("item %d: %w", i, err)
+		}
+		out = append(out, ls)
 	}
 	return out, nil
 }
