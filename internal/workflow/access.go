@@ -89,11 +89,13 @@ func bindingName(sa, ns string) string {
 	return cut(name, 50) + "-" + hex.EncodeToString(sum[:])[:12]
 }
 
-// Rules are every rule Access would grant for the pipelines of one
-// workflow: the router must hold them to grant them (RBAC forbids
-// granting more than one holds), so `router rbac` prints them.
+// Rules are the rules the pipelines declare (spec.rbac.permissions): the
+// router must hold them to grant them (RBAC forbids granting more than one
+// holds), so `router rbac` prints them. The contract's own rules (create
+// ConfigMaps, get the object) are in the router's shipped role and the
+// request kind's.
 func Rules(pipelines []v1alpha1.Pipeline) []rbacv1.PolicyRule {
-	out := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"create"}}}
+	var out []rbacv1.PolicyRule
 	for _, p := range pipelines {
 		if p.Spec.RBAC == nil {
 			continue
