@@ -106,7 +106,13 @@ type Run struct {
 func (r Run) JobName() string {
 	id := strings.Join([]string{r.Object.UID, r.Type, r.Action, r.ID, r.Pipeline.Metadata.Name, strconv.Itoa(r.Attempt)}, "/")
 	sum := sha256.Sum256([]byte(id))
-	return fmt.Sprintf("%s-%s-%s-%s", cut(r.Promise, 14), cut(r.Object.Name, 18), cut(r.Pipeline.Metadata.Name, 14), hex.EncodeToString(sum[:])[:12])
+	return fmt.Sprintf("%s-%s-%s-%s", labelPart(r.Promise, 14), labelPart(r.Object.Name, 18), labelPart(r.Pipeline.Metadata.Name, 14), hex.EncodeToString(sum[:])[:12])
+}
+
+// labelPart is s cut to n characters for a DNS-1123 label: Promise and
+// object names may be DNS subdomains, whose dots a label refuses.
+func labelPart(s string, n int) string {
+	return cut(strings.ReplaceAll(s, ".", "-"), n)
 }
 
 func cut(s string, n int) string {
