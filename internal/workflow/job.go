@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -316,7 +317,8 @@ func Validate(field string, pipelines []v1alpha1.Pipeline) error {
 			}
 			names[c.Name] = true
 			for _, m := range c.VolumeMounts {
-				if m.MountPath == "/kratix" || strings.HasPrefix(m.MountPath, "/kratix/") {
+				// The runtime cleans the path: //kratix/output is /kratix/output.
+				if mp := path.Clean(m.MountPath); mp == "/kratix" || strings.HasPrefix(mp, "/kratix/") {
 					return fmt.Errorf("%s.volumeMounts: %s is the contract's; mount elsewhere", cat, m.MountPath)
 				}
 			}
