@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 )
@@ -116,6 +117,15 @@ func labelPart(s string, n int) string {
 	return cut(strings.ReplaceAll(s, ".", "-"), n)
 }
 
+// setLabel sets labels[k] to v when v is a valid label value: Promise and
+// object names, DNS subdomains, may be longer than a label value's 63
+// characters, and are then left out rather than cut.
+func setLabel(labels map[string]string, k, v string) {
+	if len(validation.IsValidLabelValue(v)) == 0 {
+		labels[k] = v
+	}
+}
+
 func cut(s string, n int) string {
 	if len(s) > n {
 		s = s[:n]
@@ -142,14 +152,15 @@ func Job(r Run) *batchv1.Job {
 		RunLabel:            r.ID,
 		WorkflowTypeLabel:   r.Type,
 		WorkflowActionLabel: r.Action,
-		PromiseNameLabel:    r.Promise,
 		PipelineNameLabel:   r.Pipeline.Metadata.Name,
 	}
-	if r.Type == TypeResource && len(r.Object.Name) <= 63 {
-		labels[ResourceNameLabel] = r.Object.Name
+	setLabel(labels, PromiseNameLabel, r.Promise)
+	if r.Type == TypeResource {
+		setLabel(labels, ResourceNameLabel, r.Object.Name)
 	}
 	for k, v := range r.Pipeline.Metadata.Labels {
-		if _, ours := labels[k]; !ours {
+		// The name labels stay ours even when left out.
+		if _, ours := labels[k]; !ours && k != PromiseNameLabel && k != ResourceNameLabel {
 			labels[k] = v
 		}
 	}
