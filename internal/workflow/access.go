@@ -20,7 +20,8 @@ import (
 func Access(r Run) []client.Object {
 	sa := ServiceAccountName(r.Promise, r.Type, r.Action, r.Pipeline.Metadata.Name)
 	ns := r.Namespace
-	labels := map[string]string{ManagedByLabel: ManagedBy, PromiseNameLabel: r.Promise, PipelineNameLabel: r.Pipeline.Metadata.Name}
+	labels := map[string]string{ManagedByLabel: ManagedBy, PipelineNameLabel: r.Pipeline.Metadata.Name}
+	setLabel(labels, PromiseNameLabel, r.Promise)
 	meta := func(name, namespace string) metav1.ObjectMeta {
 		return metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: labels}
 	}

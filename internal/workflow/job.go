@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/hex"
 	"fmt"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 )
@@ -108,7 +110,22 @@ type Run struct {
 func (r Run) JobName() string {
 	id := strings.Join([]string{r.Object.UID, r.Type, r.Action, r.ID, r.Pipeline.Metadata.Name, strconv.Itoa(r.Attempt)}, "/")
 	sum := sha256.Sum256([]byte(id))
-	return fmt.Sprintf("%s-%s-%s-%s", cut(r.Promise, 14), cut(r.Object.Name, 18), cut(r.Pipeline.Metadata.Name, 14), hex.EncodeToString(sum[:])[:12])
+	return fmt.Sprintf("%s-%s-%s-%s", labelPart(r.Promise, 14), labelPart(r.Object.Name, 18), labelPart(r.Pipeline.Metadata.Name, 14), hex.EncodeToString(sum[:])[:12])
+}
+
+// labelPart is s cut to n characters for a DNS-1123 label: Promise and
+// object names may be DNS subdomains, whose dots a label refuses.
+func labelPart(s string, n int) string {
+	return cut(strings.ReplaceAll(s, ".", "-"), n)
+}
+
+// setLabel sets labels[k] to v when v is a valid label value: Promise and
+// object names, DNS subdomains, may be longer than a label value's 63
+// characters, and are then left out rather than cut.
+func setLabel(labels map[string]string, k, v string) {
+	if len(validation.IsValidLabelValue(v)) == 0 {
+		labels[k] = v
+	}
 }
 
 func cut(s string, n int) string {
@@ -137,14 +154,15 @@ func Job(r Run) *batchv1.Job {
 		RunLabel:            r.ID,
 		WorkflowTypeLabel:   r.Type,
 		WorkflowActionLabel: r.Action,
-		PromiseNameLabel:    r.Promise,
 		PipelineNameLabel:   r.Pipeline.Metadata.Name,
 	}
-	if r.Type == TypeResource && len(r.Object.Name) <= 63 {
-		labels[ResourceNameLabel] = r.Object.Name
+	setLabel(labels, PromiseNameLabel, r.Promise)
+	if r.Type == TypeResource {
+		setLabel(labels, ResourceNameLabel, r.Object.Name)
 	}
 	for k, v := range r.Pipeline.Metadata.Labels {
-		if _, ours := labels[k]; !ours {
+		// The name labels stay ours even when left out.
+		if _, ours := labels[k]; !ours && k != PromiseNameLabel && k != ResourceNameLabel {
 			labels[k] = v
 		}
 	}
@@ -317,7 +335,8 @@ func Validate(field string, pipelines []v1alpha1.Pipeline) error {
 			}
 			names[c.Name] = true
 			for _, m := range c.VolumeMounts {
-				if m.MountPath == "/kratix" || strings.HasPrefix(m.MountPath, "/kratix/") {
+				// The runtime cleans the path: //kratix/output is /kratix/output.
+				if mp := path.Clean(m.MountPath); mp == "/kratix" || strings.HasPrefix(mp, "/kratix/") {
 					return fmt.Errorf("%s.volumeMounts: %s is the contract's; mount elsewhere", cat, m.MountPath)
 				}
 			}

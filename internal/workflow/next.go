@@ -151,31 +151,40 @@ func byRun(attempts []Attempt) map[string][]Attempt {
 	return out
 }
 
-// last is the newest attempt of pipeline index in a run's attempts, and
-// how many of its attempts failed.
-func last(run []Attempt, index int) (*Attempt, int) {
+// last is the newest attempt of pipeline index in a run's attempts.
+func last(run []Attempt, index int) *Attempt {
 	var l *Attempt
-	failed := 0
 	for i := range run {
 		a := &run[i]
-		if a.Index != index {
-			continue
-		}
-		if !a.Finished.IsZero() && !a.Succeeded {
-			failed++
-		}
-		if l == nil || a.Number > l.Number {
+		if a.Index == index && (l == nil || a.Number > l.Number) {
 			l = a
 		}
 	}
-	return l, failed
+	return l
+}
+
+// failures counts the failed attempts of pipeline index in a run: a Job
+// that failed, or one that succeeded with an output that is not valid.
+func failures(run []Attempt, index int, outputs Outputs) int {
+	n := 0
+	for _, a := range run {
+		if a.Index != index || a.Finished.IsZero() {
+			continue
+		}
+		if !a.Succeeded {
+			n++
+		} else if _, err := outputs(a); err != nil {
+			n++
+		}
+	}
+	return n
 }
 
 // walk goes through the current run's pipelines in order.
 func walk(w Workflow, id string, run []Attempt, now time.Time, outputs Outputs) Step {
 	var use []Attempt
 	for i := 0; i < w.Pipelines; i++ {
-		a, failed := last(run, i)
+		a := last(run, i)
 		start := func(n int) Step {
 			return Step{Create: &Attempt{Run: id, Inputs: w.Inputs, Index: i, Number: n, Pipelines: w.Pipelines},
 				Reason: "WorkflowRunning", Message: fmt.Sprintf("starting pipeline %d of %d (attempt %d)", i+1, w.Pipelines, n)}
@@ -186,7 +195,7 @@ func walk(w Workflow, id string, run []Attempt, now time.Time, outputs Outputs) 
 		case a.Finished.IsZero():
 			return Step{Reason: "WorkflowRunning", Message: fmt.Sprintf("pipeline %d of %d is running (Job %s)", i+1, w.Pipelines, a.Name)}
 		case !a.Succeeded:
-			at := a.Finished.Add(Backoff(failed))
+			at := a.Finished.Add(Backoff(failures(run, i, outputs)))
 			if now.Before(at) {
 				return Step{Reason: "WorkflowFailed", Failed: a, RequeueAfter: at.Sub(now),
 					Message: fmt.Sprintf("pipeline %d of %d failed (Job %s); attempt %d starts in %s", i+1, w.Pipelines, a.Name, a.Number+1, at.Sub(now).Round(time.Second))}
@@ -195,8 +204,9 @@ func walk(w Workflow, id string, run []Attempt, now time.Time, outputs Outputs) 
 		}
 		out, err := outputs(*a)
 		if err != nil {
-			// A bad output is the pipeline's failure: the same backoff.
-			at := a.Finished.Add(Backoff(failed + 1))
+			// A bad output is the pipeline's failure: the same backoff,
+			// counting this attempt and earlier bad outputs.
+			at := a.Finished.Add(Backoff(failures(run, i, outputs)))
 			if now.Before(at) {
 				return Step{Reason: "WorkflowOutputInvalid", RequeueAfter: at.Sub(now),
 					Message: fmt.Sprintf("pipeline %d of %d (Job %s): %v; it runs again in %s", i+1, w.Pipelines, a.Name, err, at.Sub(now).Round(time.Second))}
@@ -236,7 +246,7 @@ func newestComplete(runs map[string][]Attempt, current string, outputs Outputs) 
 		var use []Attempt
 		var end time.Time
 		for i := 0; i < n; i++ {
-			a, _ := last(run, i)
+			a := last(run, i)
 			if a == nil || !a.Succeeded {
 				use = nil
 				break
