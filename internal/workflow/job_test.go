@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -8,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -41,7 +43,7 @@ func testRun() Run {
 	)
 	p.Metadata.Labels = map[string]string{"team": "a", RunLabel: "spoofed"}
 	p.Metadata.Annotations = map[string]string{"note": "x", AttemptAnnotation: "99"}
-	p.Spec.Volumes = []corev1.Volume{{Name: "creds", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "creds"}}}}
+	p.Spec.Volumes = rawVolumes(corev1.Volume{Name: "creds", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "creds"}}})
 	p.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "pull"}}
 	return Run{
 		Type: TypeResource, Action: ActionConfigure, Promise: "postgres",
@@ -371,10 +373,10 @@ func TestValidate(t *testing.T) {
 			Env:          []corev1.EnvVar{{Name: "MY_VAR", Value: "x"}, {Name: "NOT_KRATIX_X", Value: "y"}},
 			VolumeMounts: []corev1.VolumeMount{{Name: "cfg", MountPath: "/config"}, {Name: "cfg2", MountPath: "/kratixish"}},
 		}, v1alpha1.Container{Name: "second", Image: "example.com/second:1"})
-		p.Spec.Volumes = []corev1.Volume{
-			{Name: "cfg", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "c"}}}},
-			{Name: "cfg2", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
-		}
+		p.Spec.Volumes = rawVolumes(
+			corev1.Volume{Name: "cfg", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "c"}}}},
+			corev1.Volume{Name: "cfg2", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		)
 		return p
 	}
 	tests := []struct {
@@ -391,9 +393,17 @@ func TestValidate(t *testing.T) {
 		{"none", func([]v1alpha1.Pipeline) []v1alpha1.Pipeline { return nil }, ""},
 		{"duplicate pipeline", func(ps []v1alpha1.Pipeline) []v1alpha1.Pipeline { return append(ps, ok()) }, `wf[1]: pipeline name "configure" is used twice`},
 		{"reserved volume", func(ps []v1alpha1.Pipeline) []v1alpha1.Pipeline {
-			ps[0].Spec.Volumes = append(ps[0].Spec.Volumes, corev1.Volume{Name: "kratix-output"})
+			ps[0].Spec.Volumes = append(ps[0].Spec.Volumes, rawVolumes(corev1.Volume{Name: "kratix-output"})...)
 			return ps
 		}, `"kratix-output" is reserved`},
+		{"unknown volume field", func(ps []v1alpha1.Pipeline) []v1alpha1.Pipeline {
+			ps[0].Spec.Volumes = append(ps[0].Spec.Volumes, runtime.RawExtension{Raw: []byte(`{"name":"x","emptyDir":{},"bogus":1}`)})
+			return ps
+		}, `wf[0].spec.volumes: [2]: json: unknown field "bogus"`},
+		{"nameless volume", func(ps []v1alpha1.Pipeline) []v1alpha1.Pipeline {
+			ps[0].Spec.Volumes = append(ps[0].Spec.Volumes, runtime.RawExtension{Raw: []byte(`{"emptyDir":{}}`)})
+			return ps
+		}, `a volume needs a name`},
 		{"reader container", func(ps []v1alpha1.Pipeline) []v1alpha1.Pipeline {
 			ps[0].Spec.Containers[1].Name = "reader"
 			return ps
@@ -487,4 +497,17 @@ func TestLabelValuesValid(t *testing.T) {
 			}
 		}
 	}
+}
+
+// rawVolumes encodes volumes as a Promise stores them.
+func rawVolumes(vs ...corev1.Volume) []runtime.RawExtension {
+	out := make([]runtime.RawExtension, len(vs))
+	for i, v := range vs {
+		b, err := json.Marshal(v)
+		if err != nil {
+			panic(err)
+		}
+		out[i] = runtime.RawExtension{Raw: b}
+	}
+	return out
 }
