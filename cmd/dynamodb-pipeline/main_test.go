@@ -353,3 +353,72 @@ func TestMissingInputAndFlags(t *testing.T) {
 		t.Errorf("termination log %q does not name the missing input", log)
 	}
 }
+
+// TestRequestAPIMatchesTemplatePromise: a DynamoDBTableRequest's spec is
+// a DynamoDBRequest's, so the same request gives the same Table. Only the
+// Kratix Promise declares destinationSelector itself (Kratix does not add
+// it, the router does).
+func TestRequestAPIMatchesTemplatePromise(t *testing.T) {
+	kratix := specSchema(t, "../../config/promises/dynamodb-kratix/promise.yaml")
+	template := specSchema(t, "../../config/promises/dynamodb/promise.yaml")
+	props, _ := kratix["properties"].(map[string]any)
+	if _, ok := props["destinationSelector"]; !ok {
+		t.Fatal("the Kratix Promise's request schema does not declare spec.destinationSelector")
+	}
+	delete(props, "destinationSelector")
+	if !reflect.DeepEqual(kratix, template) {
+		k, _ := sigsyaml.Marshal(kratix)
+		w, _ := sigsyaml.Marshal(template)
+		t.Errorf("request spec schemas differ:\nkratix:\n%s\ntemplate:\n%s", k, w)
+	}
+}
+
+// specSchema is the openAPIV3Schema of spec in a Promise file's request CRD.
+func specSchema(t *testing.T, path string) map[string]any {
+	t.Helper()
+	var p map[string]any
+	if err := sigsyaml.Unmarshal([]byte(readFile(t, path)), &p); err != nil {
+		t.Fatal(err)
+	}
+	versions, _ := pipelinekit.Nested(p, "spec", "api", "spec", "versions").([]any)
+	if len(versions) != 1 {
+		t.Fatalf("%s: %d versions, want 1", path, len(versions))
+	}
+	spec, _ := pipelinekit.Nested(versions[0].(map[string]any), "schema", "openAPIV3Schema", "properties", "spec").(map[string]any)
+	if spec == nil {
+		t.Fatalf("%s: no spec schema", path)
+	}
+	return spec
+}
+
+// TestKratixPromise checks the Kratix-format Promise's shape: its kind and
+// its one configure pipeline running this program's image.
+func TestKratixPromise(t *testing.T) {
+	var p map[string]any
+	if err := sigsyaml.Unmarshal([]byte(readFile(t, "../../config/promises/dynamodb-kratix/promise.yaml")), &p); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		fields []string
+		want   string
+	}{
+		{[]string{"apiVersion"}, "platform.kratix.io/v1alpha1"},
+		{[]string{"kind"}, "Promise"},
+		{[]string{"metadata", "name"}, "dynamodb-kratix"},
+		{[]string{"spec", "api", "spec", "names", "kind"}, "DynamoDBTableRequest"},
+	} {
+		if got := pipelinekit.NestedString(p, c.fields...); got != c.want {
+			t.Errorf("%s is %q, want %q", strings.Join(c.fields, "."), got, c.want)
+		}
+	}
+	configure, _ := pipelinekit.Nested(p, "spec", "workflows", "resource", "configure").([]any)
+	if len(configure) != 1 {
+		t.Fatalf("%d configure pipelines, want 1", len(configure))
+	}
+	pipeline := configure[0].(map[string]any)
+	containers, _ := pipelinekit.Nested(pipeline, "spec", "containers").([]any)
+	if pipelinekit.NestedString(pipeline, "metadata", "name") != "configure-table" || len(containers) != 1 ||
+		pipelinekit.NestedString(containers[0].(map[string]any), "image") != "ghcr.io/switchyard-dev/dynamodb-pipeline:v0.1.0" {
+		t.Errorf("configure pipeline is %v; want configure-table running ghcr.io/switchyard-dev/dynamodb-pipeline:v0.1.0", pipeline)
+	}
+}
