@@ -7,7 +7,7 @@
 //	namespace     a Namespace named after the request (spec.name, else metadata.name);
 //	              destination selector {tier: <spec.tier>} when the request sets one
 //	configmap     a ConfigMap <name> holding the request's spec as data
-//	labels        a ConfigMap <name>-labels holding the request's labels, for a second pipeline
+//	labels        a ConfigMap <name>-labels labelled with the request's labels, for a second pipeline
 //	deployment    a Deployment <name> of one replica of spec.image (default nginx)
 //	dependencies  (a promise workflow) the Namespace kratix-examples and a ConfigMap in it
 //

@@ -66,7 +66,7 @@ kind: App
 metadata:
   name: web
   namespace: team-a
-  labels: {team: a, cost-centre: "42"}
+  labels: {team: a, cost-centre: "42", app.kubernetes.io/part-of: shop}
 spec:
   replicas: 3
   tier: gold
@@ -150,16 +150,18 @@ metadata:
 			name: "labels in a ConfigMap of their own", step: "labels", object: webRequest,
 			manifest: map[string]string{"labels.yaml": `apiVersion: v1
 data:
-  cost-centre: "42"
-  team: a
+  request: team-a/web
 kind: ConfigMap
 metadata:
   labels:
+    app.kubernetes.io/part-of: shop
+    cost-centre: "42"
     kratix-examples.switchyard.dev/step: labels
+    team: a
   name: web-labels
   namespace: default
 `},
-			metadata: map[string]string{"status.yaml": "labelsConfigMap: web-labels\nmessage: labels of web recorded in configmap web-labels\n"},
+			metadata: map[string]string{"status.yaml": "labelsConfigMap: web-labels\nmessage: 3 labels of team-a/web copied to configmap default/web-labels\n"},
 		},
 		{
 			name: "deployment of the default image", step: "deployment", object: webRequest,

@@ -44,7 +44,7 @@ type result struct {
 var steps = []step{
 	{"namespace", "Write a Namespace named after the request; select destinations by spec.tier", pipelinekit.TypeResource, namespaceStep},
 	{"configmap", "Write a ConfigMap holding the request's spec", pipelinekit.TypeResource, configMapStep},
-	{"labels", "Write a ConfigMap <name>-labels holding the request's labels", pipelinekit.TypeResource, labelsStep},
+	{"labels", "Write a ConfigMap <name>-labels labelled with the request's labels", pipelinekit.TypeResource, labelsStep},
 	{"deployment", "Write a Deployment of one replica named after the request", pipelinekit.TypeResource, deploymentStep},
 	{"dependencies", "Write the Promise's dependencies: the Namespace kratix-examples and a ConfigMap", pipelinekit.TypePromise, dependenciesStep},
 }
@@ -89,7 +89,9 @@ func configMapStep(req map[string]any) (result, error) {
 
 // labelsStep is meant for a second pipeline: each pipeline starts with an
 // empty /kratix/output, so it writes an object of its own rather than
-// changing the first pipeline's.
+// changing the first pipeline's. The request's labels go on the ConfigMap's
+// own labels, where they are valid as they are (label keys with a prefix,
+// such as app.kubernetes.io/name, are not valid ConfigMap data keys).
 func labelsStep(req map[string]any) (result, error) {
 	name, err := requestName(req)
 	if err != nil {
@@ -99,16 +101,20 @@ func labelsStep(req map[string]any) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	data := map[string]any{}
-	for k, v := range labels {
-		data[k] = v
-	}
 	cm := object("v1", "ConfigMap", name+"-labels", objectNamespace, "labels")
-	cm["data"] = data
+	meta := cm["metadata"].(map[string]any)
+	for k, v := range labels {
+		if k != exampleLabel {
+			meta["labels"].(map[string]any)[k] = v
+		}
+	}
+	from := pipelinekit.NestedString(req, "metadata", "namespace") + "/" + pipelinekit.NestedString(req, "metadata", "name")
+	cm["data"] = map[string]any{"request": from}
 	return result{
 		file:    "labels.yaml",
 		objects: []any{cm},
-		status:  map[string]any{"labelsConfigMap": name + "-labels", "message": fmt.Sprintf("labels of %s recorded in configmap %s-labels", name, name)},
+		status: map[string]any{"labelsConfigMap": name + "-labels",
+			"message": fmt.Sprintf("%d labels of %s copied to configmap %s/%s-labels", len(labels), from, objectNamespace, name)},
 	}, nil
 }
 
