@@ -242,7 +242,7 @@ func Setup(mgr ctrl.Manager, o Options) (*destinations.Stores, error) {
 		&destinations.DestinationReconciler{Client: mgr.GetClient(), Recorder: recorder, Stores: stores, Index: index, Feedback: watchers},
 		&controller.PromiseReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder,
 			Stores: stores, Index: index, Claims: claimIndex, Feedback: watchers, Prober: prober, Manager: mgr, RequestWorkers: o.RequestWorkers,
-			Workflows: &controller.Workflows{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Image: o.PipelineImage}},
+			Workflows: &controller.Workflows{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Image: o.PipelineImage}, Namespace: o.Namespace},
 	}
 	for _, r := range reconcilers {
 		if err := r.SetupWithManager(mgr); err != nil {
