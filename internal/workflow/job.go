@@ -3,8 +3,8 @@ package workflow
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/json"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"path"
 	"slices"
