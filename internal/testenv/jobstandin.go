@@ -172,6 +172,9 @@ func (s *JobStandIn) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		s.unclaim(job.UID)
 		return ctrl.Result{RequeueAfter: retry}, err
 	}
+	if err != nil {
+		s.log.Printf("Pod %s/%s runs, but: %v", pod.Namespace, pod.Name, err)
+	}
 	runCtx, cancel := context.WithCancel(s.ctx)
 	s.mu.Lock()
 	s.running[req.NamespacedName] = cancel
@@ -299,9 +302,12 @@ func jobFinished(job *batchv1.Job) bool {
 }
 
 // finishJob writes the Job's terminal status in the two steps the Job
-// controller takes, which the API server enforces: SuccessCriteriaMet
-// (or FailureTarget) with the counts first, then Complete with the
-// completionTime (or Failed, which has none).
+// controller takes, so a watcher may see the first alone as it would on a
+// cluster: SuccessCriteriaMet (or FailureTarget) with the counts, then
+// Complete with the completionTime (or Failed, which must have none).
+// The API server refuses Complete without SuccessCriteriaMet, Failed
+// without FailureTarget, either without startTime or with active > 0, and
+// completionTime on anything but Complete.
 func (s *JobStandIn) finishJob(ctx context.Context, job *batchv1.Job, succeeded bool) error {
 	target, final, reason, msg := batchv1.JobSuccessCriteriaMet, batchv1.JobComplete,
 		batchv1.JobReasonCompletionsReached, "Reached expected number of succeeded pods"

@@ -325,8 +325,12 @@ func (s *JobStandIn) env(ctx context.Context, pod *corev1.Pod, c corev1.Containe
 	if err != nil {
 		return nil, fmt.Errorf("API server address %q: %w", s.cfg.Host, err)
 	}
+	port := u.Port()
+	if port == "" {
+		port = "443"
+	}
 	env := []string{"PATH=" + defaultPath, "HOSTNAME=" + pod.Name,
-		"KUBERNETES_SERVICE_HOST=" + u.Hostname(), "KUBERNETES_SERVICE_PORT=" + u.Port(), "KUBERNETES_SERVICE_PORT_HTTPS=" + u.Port()}
+		"KUBERNETES_SERVICE_HOST=" + u.Hostname(), "KUBERNETES_SERVICE_PORT=" + port, "KUBERNETES_SERVICE_PORT_HTTPS=" + port}
 	for _, from := range c.EnvFrom {
 		data, err := s.envFrom(ctx, pod.Namespace, from)
 		if err != nil {

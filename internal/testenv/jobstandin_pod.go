@@ -123,7 +123,16 @@ func (s *JobStandIn) preparePod(ctx context.Context, r *podRun) error {
 		}
 		r.volumes[v.Name] = dir
 	}
-	if !ptr.Deref(r.pod.Spec.AutomountServiceAccountToken, true) {
+	automount := r.pod.Spec.AutomountServiceAccountToken
+	if automount == nil {
+		// The Pod's field, when set, overrides its ServiceAccount's.
+		sa, err := s.clientset.CoreV1().ServiceAccounts(r.pod.Namespace).Get(ctx, r.pod.Spec.ServiceAccountName, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("reading service account %s/%s: %w", r.pod.Namespace, r.pod.Spec.ServiceAccountName, err)
+		}
+		automount = sa.AutomountServiceAccountToken
+	}
+	if !ptr.Deref(automount, true) {
 		return nil
 	}
 	r.saDir = filepath.Join(r.dir, "serviceaccount")

@@ -2,8 +2,14 @@ package testenv
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,7 +25,7 @@ const jobprogImage = "example.com/jobprog"
 
 // startJobStandIn starts a control plane, a namespace "pipelines" with a
 // ServiceAccount "pipeline" that may read and create ConfigMaps (and
-// nothing else), a ConfigMap "input", and the stand-in with the jobprog
+// nothing else), a ConfigMap "input", a Secret "creds", and the stand-in with the jobprog
 // program as image example.com/jobprog (user 65532).
 func startJobStandIn(t *testing.T) (client.Client, *JobStandIn) {
 	t.Helper()
@@ -53,6 +59,7 @@ func startJobStandIn(t *testing.T) (client.Client, *JobStandIn) {
 			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "configmaps"},
 			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: "pipeline", Namespace: "pipelines"}}},
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "input", Namespace: "pipelines"}, Data: map[string]string{"greeting": "hello"}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: "pipelines"}, Data: map[string][]byte{"token": []byte("s3cr3t")}},
 	} {
 		if err := c.Create(ctx, obj); err != nil {
 			t.Fatal(err)
@@ -136,8 +143,11 @@ func TestJobStandInRunsPipeline(t *testing.T) {
 			LocalObjectReference: corev1.LocalObjectReference{Name: "input"}, Key: "greeting"}}},
 	}
 	job := pipelineJob("run", []corev1.Container{
-		{Name: "first", Image: jobprogImage + ":v1", Env: env,
-			Args: []string{"write", "/kratix/output/first.txt", "$POD_NAME $GREETING $JOB_NAME", "whoami", "/kratix/metadata/uid"}},
+		{Name: "first", Image: jobprogImage + ":v1", Env: append(env, corev1.EnvVar{Name: "TOKEN", ValueFrom: &corev1.EnvVarSource{
+			SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "creds"}, Key: "token"}}}),
+			EnvFrom: []corev1.EnvFromSource{{Prefix: "IN_", ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "input"}}}},
+			Args: []string{"write", "/kratix/output/first.txt", "$POD_NAME $GREETING $JOB_NAME", "whoami", "/kratix/metadata/uid",
+				"write", "/kratix/metadata/env", "$TOKEN $IN_greeting"}},
 		{Name: "second", Image: jobprogImage + "@sha256:0123", Command: []string{"/jobprog"},
 			Args: []string{"copy", "/kratix/output/first.txt", "/kratix/metadata/copied.txt", "copy", "/settings/greeting", "/kratix/metadata/greeting",
 				"get-configmap", "input", "forbidden-secrets"}},
@@ -147,9 +157,13 @@ func TestJobStandInRunsPipeline(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, pod := waitJobFinished(t, c, job)
-	for _, name := range []string{"first", "second", "writer"} {
-		t.Logf("%s log:\n%s", name, s.Logs(pod.Namespace, pod.Name, name))
-	}
+	defer func() {
+		for _, name := range []string{"first", "second", "writer"} {
+			if t.Failed() {
+				t.Logf("%s log:\n%s", name, s.Logs(pod.Namespace, pod.Name, name))
+			}
+		}
+	}()
 	if types := conditionTypes(got); types != "SuccessCriteriaMet=True(CompletionsReached) Complete=True(CompletionsReached) " {
 		t.Fatalf("Job conditions %s", types)
 	}
@@ -166,7 +180,7 @@ func TestJobStandInRunsPipeline(t *testing.T) {
 	}
 	want := pod.Name + " hello run"
 	assertConfigMap(t, c, "run-output", map[string]string{"first.txt": want})
-	assertConfigMap(t, c, "run-metadata", map[string]string{"copied.txt": want, "greeting": "hello", "uid": "65532"})
+	assertConfigMap(t, c, "run-metadata", map[string]string{"copied.txt": want, "greeting": "hello", "uid": "65532", "env": "s3cr3t hello"})
 }
 
 func assertConfigMap(t *testing.T, c client.Client, name string, want map[string]string) {
@@ -246,4 +260,45 @@ func conditionTrue(job *batchv1.Job, t batchv1.JobConditionType) bool {
 		}
 	}
 	return false
+}
+
+// TestJobStandInDeletedJob checks that deleting a running Job kills its
+// Pod's processes, and that a Job whose service account does not exist
+// yet waits for it, as Pod admission makes it.
+func TestJobStandInDeletedJob(t *testing.T) {
+	c, s := startJobStandIn(t)
+	ctx := context.Background()
+	job := pipelineJob("slow", nil, corev1.Container{Name: "main", Image: jobprogImage,
+		Args: []string{"pid", "/kratix/output/pid", "sleep", "600"}})
+	job.Spec.Template.Spec.ServiceAccountName = "late"
+	if err := c.Create(ctx, job); err != nil {
+		t.Fatal(err)
+	}
+	WaitFor(t, 30*time.Second, "the stand-in to hold the Pod back", func() (bool, string) {
+		b, _ := os.ReadFile(filepath.Join(s.dir, "jobstandin.log"))
+		return strings.Contains(string(b), `service account "late"`), string(b)
+	})
+	if err := c.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "late", Namespace: "pipelines"}}); err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	WaitFor(t, 30*time.Second, "the container to start", func() (bool, string) {
+		pods := &corev1.PodList{}
+		if err := c.List(ctx, pods, client.MatchingLabels{batchv1.JobNameLabel: job.Name}); err != nil || len(pods.Items) == 0 {
+			return false, fmt.Sprintf("no Pod: %v", err)
+		}
+		b, err := os.ReadFile(filepath.Join(s.podDir("pipelines", pods.Items[0].Name), "volumes", "output", "pid"))
+		if err != nil {
+			return false, err.Error()
+		}
+		pid, err = strconv.Atoi(string(b))
+		return err == nil, fmt.Sprintf("pid %q", b)
+	})
+	if err := c.Delete(ctx, job); err != nil {
+		t.Fatal(err)
+	}
+	WaitFor(t, 30*time.Second, "the container's process to go", func() (bool, string) {
+		err := syscall.Kill(pid, 0)
+		return errors.Is(err, syscall.ESRCH), fmt.Sprintf("signal 0 to %d: %v", pid, err)
+	})
 }

@@ -4,6 +4,8 @@
 //	write FILE TEXT        write TEXT, with $VAR expanded from the environment, to FILE
 //	copy SRC DST           copy file SRC to DST
 //	whoami FILE            write the process's uid to FILE
+//	pid FILE               write the process's pid to FILE
+//	sleep SECONDS          sleep
 //	get-configmap NAME     read ConfigMap NAME in the Pod's namespace, in-cluster
 //	forbidden-secrets      list Secrets in the Pod's namespace, in-cluster, and expect Forbidden
 //	publish NAME DIR       create ConfigMap NAME holding DIR's files, in-cluster
@@ -19,6 +21,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -43,7 +46,7 @@ func main() {
 // step runs the step at the start of args and returns how many
 // arguments it took.
 func step(args []string) (int, error) {
-	arity := map[string]int{"write": 2, "copy": 2, "whoami": 1, "get-configmap": 1, "forbidden-secrets": 0, "publish": 2, "fail": 2}
+	arity := map[string]int{"write": 2, "copy": 2, "whoami": 1, "pid": 1, "sleep": 1, "get-configmap": 1, "forbidden-secrets": 0, "publish": 2, "fail": 2}
 	n, ok := arity[args[0]]
 	if !ok || len(args) < n+1 {
 		return 0, fmt.Errorf("unknown step or missing operands")
@@ -60,6 +63,12 @@ func step(args []string) (int, error) {
 		return n + 1, os.WriteFile(a[1], b, 0o644)
 	case "whoami":
 		return n + 1, os.WriteFile(a[0], []byte(strconv.Itoa(os.Getuid())), 0o644)
+	case "pid":
+		return n + 1, os.WriteFile(a[0], []byte(strconv.Itoa(os.Getpid())), 0o644)
+	case "sleep":
+		d, err := time.ParseDuration(a[0] + "s")
+		time.Sleep(d)
+		return n + 1, err
 	case "fail":
 		code, _ := strconv.Atoi(a[0])
 		fail(code, a[1])
