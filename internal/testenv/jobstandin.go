@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -83,7 +84,13 @@ type JobStandIn struct {
 
 	mu      sync.Mutex
 	started map[types.UID]bool
-	running map[types.NamespacedName]context.CancelFunc
+	running map[types.NamespacedName]podProcess // by Job
+}
+
+// podProcess is a Pod being run, of Job job; cancel kills its processes.
+type podProcess struct {
+	job    types.UID
+	cancel context.CancelFunc
 }
 
 // StartJobStandIn runs the stand-in against the API server at cfg, with
@@ -114,9 +121,9 @@ func StartJobStandIn(cfg *rest.Config, images map[string]Image, dir string) (*Jo
 		return nil, err
 	}
 	s := &JobStandIn{client: mgr.GetClient(), reader: mgr.GetAPIReader(), clientset: clientset, cfg: cfg,
-		images: images, dir: dir, tools: tools, log: log.New(logFile, "", log.LstdFlags|log.Lmicroseconds),
+		images: maps.Clone(images), dir: dir, tools: tools, log: log.New(logFile, "", log.LstdFlags|log.Lmicroseconds),
 		slots: make(chan struct{}, maxRunningPods), started: map[types.UID]bool{},
-		running: map[types.NamespacedName]context.CancelFunc{}}
+		running: map[types.NamespacedName]podProcess{}}
 	if err := ctrl.NewControllerManagedBy(mgr).Named("job-standin").For(&batchv1.Job{}).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 2}).Complete(s); err != nil {
 		return nil, err
@@ -177,7 +184,7 @@ func (s *JobStandIn) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	runCtx, cancel := context.WithCancel(s.ctx)
 	s.mu.Lock()
-	s.running[req.NamespacedName] = cancel
+	s.running[req.NamespacedName] = podProcess{job: job.UID, cancel: cancel}
 	s.mu.Unlock()
 	s.wg.Add(1)
 	go s.run(runCtx, req.NamespacedName, job, pod)
@@ -205,9 +212,9 @@ func (s *JobStandIn) unclaim(uid types.UID) {
 func (s *JobStandIn) kill(key types.NamespacedName) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if cancel, ok := s.running[key]; ok {
+	if p, ok := s.running[key]; ok {
 		s.log.Printf("Job %s is gone: killing its Pod's processes", key)
-		cancel()
+		p.cancel()
 	}
 }
 
@@ -271,7 +278,10 @@ func (s *JobStandIn) run(ctx context.Context, key types.NamespacedName, job *bat
 	defer s.wg.Done()
 	defer func() {
 		s.mu.Lock()
-		delete(s.running, key)
+		// A Job of the same name may have replaced this one.
+		if s.running[key].job == job.UID {
+			delete(s.running, key)
+		}
 		s.mu.Unlock()
 	}()
 	select {

@@ -25,8 +25,9 @@ const jobprogImage = "example.com/jobprog"
 
 // startJobStandIn starts a control plane, a namespace "pipelines" with a
 // ServiceAccount "pipeline" that may read and create ConfigMaps (and
-// nothing else), a ConfigMap "input", a Secret "creds", and the stand-in with the jobprog
-// program as image example.com/jobprog (user 65532).
+// nothing else), a ConfigMap "input", a Secret "creds", and the stand-in
+// with two images: the jobprog program as example.com/jobprog (user
+// 65532) and the host's sh as example.com/shell (user 1000).
 func startJobStandIn(t *testing.T) (client.Client, *JobStandIn) {
 	t.Helper()
 	// No CRDs: the stand-in needs only built-in kinds.
@@ -65,9 +66,15 @@ func startJobStandIn(t *testing.T) (client.Client, *JobStandIn) {
 			t.Fatal(err)
 		}
 	}
-	images := map[string]Image{jobprogImage: {Entrypoint: []string{"/jobprog"}, Files: map[string]string{"/jobprog": bin}, User: 65532, Group: 65532}}
-	var s *JobStandIn
-	s, err = StartJobStandIn(cp.Config, images, t.TempDir())
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	images := map[string]Image{
+		jobprogImage:        {Entrypoint: []string{"/jobprog"}, Files: map[string]string{"/jobprog": bin}, User: 65532, Group: 65532},
+		"example.com/shell": {Files: map[string]string{"/bin/sh": sh}, User: 1000, Group: 1000},
+	}
+	s, err := StartJobStandIn(cp.Config, images, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,4 +308,27 @@ func TestJobStandInDeletedJob(t *testing.T) {
 		err := syscall.Kill(pid, 0)
 		return errors.Is(err, syscall.ESRCH), fmt.Sprintf("signal 0 to %d: %v", pid, err)
 	})
+}
+
+// TestJobStandInShellImage runs a shell-script container, as most Kratix
+// pipelines are: command found on the image's PATH, $(VAR) references
+// expanded, workingDir honoured, and no token when automount is off.
+func TestJobStandInShellImage(t *testing.T) {
+	c, s := startJobStandIn(t)
+	script := `echo '$(MSG) $(UNSET) $$(MSG)' > msg; pwd >> msg; id -u >> msg
+if [ -e /var/run/secrets/kubernetes.io/serviceaccount/token ]; then echo token >> msg; fi`
+	job := pipelineJob("shell", nil, corev1.Container{Name: "script", Image: "example.com/shell:3.20", WorkingDir: "/kratix/output",
+		Env: []corev1.EnvVar{{Name: "MSG", Value: "hi"}}, Command: []string{"sh", "-c", script}})
+	job.Spec.Template.Spec.AutomountServiceAccountToken = ptr.To(false)
+	if err := c.Create(context.Background(), job); err != nil {
+		t.Fatal(err)
+	}
+	got, pod := waitJobFinished(t, c, job)
+	if !conditionTrue(got, batchv1.JobComplete) {
+		t.Fatalf("Job conditions %s; Pod status %+v; log %s", conditionTypes(got), pod.Status, s.Logs(pod.Namespace, pod.Name, "script"))
+	}
+	b, err := os.ReadFile(filepath.Join(s.podDir(pod.Namespace, pod.Name), "volumes", "output", "msg"))
+	if want := "hi $(UNSET) $(MSG)\n/kratix/output\n1000\n"; string(b) != want || err != nil {
+		t.Errorf("the script wrote %q (%v), want %q", b, err, want)
+	}
 }
