@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"maps"
@@ -98,6 +99,9 @@ type podProcess struct {
 // digest). Per-Pod directories (volumes, logs) and the stand-in's own log,
 // jobstandin.log, go under dir.
 func StartJobStandIn(cfg *rest.Config, images map[string]Image, dir string) (*JobStandIn, error) {
+	if os.Geteuid() != 0 {
+		return nil, errors.New("the Job stand-in must run as root: it makes a mount namespace per container")
+	}
 	tools, err := findHostTools()
 	if err != nil {
 		return nil, err
