@@ -64,9 +64,13 @@ const maxRunningPods = 4
 // and no retries (backoffLimit is taken as 0, parallelism and completions
 // as 1); an image missing from the table, a missing env reference or an
 // unsupported volume fails the container at once (the kubelet would keep
-// the Pod Pending); the Pods carry no job-tracking finalizer and nothing
-// deletes them (envtest has no garbage collector); a deleted Job's
-// processes are killed.
+// the Pod Pending); the Pods carry no job-tracking finalizer, no node,
+// IPs or conditions, and nothing deletes them (envtest has no garbage
+// collector); Job status.ready stays 0; a deleted Job's processes are
+// killed. Containers see the host's filesystem under their mounts, and
+// missing mount points are made on the host as empty directories and
+// files (see runContainer). It must run as root, on Linux, with
+// util-linux's unshare, mount and setpriv.
 type JobStandIn struct {
 	client    client.Client // cached Jobs
 	reader    client.Reader // uncached, for Pods and fresh Jobs
