@@ -10,6 +10,8 @@
 //	labels        a ConfigMap <name>-labels labelled with the request's labels, for a second pipeline
 //	deployment    a Deployment <name> of one replica of spec.image (default nginx)
 //	dependencies  (a promise workflow) the Namespace kratix-examples and a ConfigMap in it
+//	scripted      for tests: fails (spec.failOn: configure|delete, spec.failMessage), asks for a
+//	              retry until spec.retryUntil, writes a ConfigMap <name>-scripted of spec.data
 //
 // Each writes status.yaml with a message. With KRATIX_WORKFLOW_ACTION=delete
 // they write nothing. On an error the program exits 1 with the error on
@@ -105,8 +107,11 @@ func (s step) run(env pipelinekit.Env, paths pipelinekit.Paths) error {
 		return err
 	}
 	configure, err := env.CheckAction()
-	if err != nil || !configure {
+	if err != nil {
 		return err
+	}
+	if !configure {
+		return s.delete(paths)
 	}
 	obj, err := pipelinekit.ReadObject(paths.Input)
 	if err != nil {
@@ -119,6 +124,19 @@ func (s step) run(env pipelinekit.Env, paths pipelinekit.Paths) error {
 	return r.write(paths)
 }
 
+// delete runs a step on delete: only the scripted step does anything
+// (fail when asked); the router removes what the configure run wrote.
+func (s step) delete(paths pipelinekit.Paths) error {
+	if s.name != "scripted" {
+		return nil
+	}
+	obj, err := pipelinekit.ReadObject(paths.Input)
+	if err != nil {
+		return err
+	}
+	return scriptedFailure(obj, pipelinekit.ActionDelete)
+}
+
 // write puts a step's result in the output and metadata directories.
 func (r result) write(paths pipelinekit.Paths) error {
 	if err := pipelinekit.WriteManifests(paths.OutputDir, r.file, r.objects...); err != nil {
@@ -126,6 +144,11 @@ func (r result) write(paths pipelinekit.Paths) error {
 	}
 	if len(r.selector) > 0 {
 		if err := pipelinekit.WriteDestinationSelectors(paths.MetadataDir, pipelinekit.Selector{MatchLabels: r.selector}); err != nil {
+			return err
+		}
+	}
+	if r.control != nil {
+		if err := pipelinekit.WriteManifests(paths.MetadataDir, "workflow-control.yaml", r.control); err != nil {
 			return err
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -39,6 +40,8 @@ type result struct {
 	objects  []any
 	selector map[string]string
 	status   map[string]any
+	// control is workflow-control.yaml, when set.
+	control map[string]any
 }
 
 var steps = []step{
@@ -47,6 +50,50 @@ var steps = []step{
 	{"labels", "Write a ConfigMap <name>-labels labelled with the request's labels", pipelinekit.TypeResource, labelsStep},
 	{"deployment", "Write a Deployment of one replica named after the request", pipelinekit.TypeResource, deploymentStep},
 	{"dependencies", "Write the Promise's dependencies: the Namespace kratix-examples and a ConfigMap", pipelinekit.TypePromise, dependenciesStep},
+	{"scripted", "Do what the request's spec says (fail, retry later): for testing workflows", pipelinekit.TypeResource, scriptedStep},
+}
+
+// scriptedStep does what the request's spec asks, to exercise a workflow
+// runner: spec.failOn ("configure" or "delete") fails with spec.failMessage;
+// spec.retryUntil (RFC 3339) asks for a retry 2s later until that time; it
+// writes a ConfigMap <name>-scripted holding spec.data and reports the
+// request's generation in status.yaml.
+func scriptedStep(req map[string]any) (result, error) {
+	name, err := requestName(req)
+	if err != nil {
+		return result{}, err
+	}
+	if err := scriptedFailure(req, pipelinekit.ActionConfigure); err != nil {
+		return result{}, err
+	}
+	spec, _ := pipelinekit.Nested(req, "spec").(map[string]any)
+	data, _ := spec["data"].(map[string]any)
+	strs, err := stringData(data)
+	if err != nil {
+		return result{}, err
+	}
+	cm := object("v1", "ConfigMap", name+"-scripted", objectNamespace, "scripted")
+	cm["data"] = strs
+	r := result{file: "scripted.yaml", objects: []any{cm},
+		status: map[string]any{"generation": pipelinekit.Nested(req, "metadata", "generation"), "message": fmt.Sprintf("configmap %s/%s-scripted requested", objectNamespace, name)}}
+	if until, _ := spec["retryUntil"].(string); until != "" {
+		t, err := time.Parse(time.RFC3339, until)
+		if err != nil {
+			return result{}, fmt.Errorf("spec.retryUntil: %w", err)
+		}
+		if time.Now().Before(t) {
+			r.control = map[string]any{"retryAfter": "2s"}
+		}
+	}
+	return r, nil
+}
+
+// scriptedFailure is the error spec.failOn asks for in action, if any.
+func scriptedFailure(req map[string]any, action string) error {
+	if pipelinekit.NestedString(req, "spec", "failOn") != action {
+		return nil
+	}
+	return errors.New(pipelinekit.NestedString(req, "spec", "failMessage"))
 }
 
 func namespaceStep(req map[string]any) (result, error) {
