@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -194,16 +195,18 @@ spec:
 
 // grantDeployments lets the router's ServiceAccount on the destination
 // watch Deployments, as a Promise author rendering them would.
-func grantDeployments(t *testing.T, c client.Client) {
+// grantFeedback lets the router's feedback identity on a destination read
+// resource (in group), as a Promise's rbac.yaml would.
+func grantFeedback(t *testing.T, c client.Client, group, resource string) {
 	t.Helper()
 	ctx := context.Background()
-	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "switchyard-feedback-deployments"},
-		Rules: []rbacv1.PolicyRule{{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"get", "list", "watch"}}}}
+	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "switchyard-feedback-" + resource},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{group}, Resources: []string{resource}, Verbs: []string{"get", "list", "watch"}}}}
 	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: role.Name},
 		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
 		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: "flux-system", Name: "switchyard-feedback"}}}
 	for _, o := range []client.Object{role, binding} {
-		if err := c.Create(ctx, o); err != nil {
+		if err := c.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
 			t.Fatal(err)
 		}
 	}
@@ -242,7 +245,7 @@ func setAvailable(t *testing.T, key types.NamespacedName, available bool) {
 // measured (median of 20).
 func TestReadinessFollowsTheDestination(t *testing.T) {
 	ctx := context.Background()
-	grantDeployments(t, stack.DestinationClient)
+	grantFeedback(t, stack.DestinationClient, "apps", "deployments")
 	var p v1alpha1.Promise
 	if err := yaml.UnmarshalStrict([]byte(webPromise), &p); err != nil {
 		t.Fatal(err)
