@@ -9,6 +9,7 @@ import (
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -23,8 +24,9 @@ import (
 
 var scriptedGVK = schema.GroupVersionKind{Group: "test.switchyard.dev", Version: "v1alpha1", Kind: "Scripted"}
 
-// TestWorkflowRunsAndReruns runs a Promise's workflows (two configure
-// pipelines, the first of two containers; one delete pipeline) through the
+// TestWorkflowRunsAndReruns runs a Promise's workflows (a promise.configure
+// pipeline making its dependencies; two resource.configure pipelines, the
+// first of two containers; one resource.delete pipeline) through the
 // Job stand-in, which runs the router's own reader and writer steps and
 // cmd/kratix-examples: output written in pipeline order, status.yaml
 // merged, a spec change and the manual-reconciliation label re-run it, a
@@ -35,6 +37,15 @@ func TestWorkflowRunsAndReruns(t *testing.T) {
 	ctx := context.Background()
 	applyPromise(t, readPromise(t, "testdata/scripted-promise.yaml"))
 	grantFeedback(t, stack.DestinationClient, "", "configmaps")
+	// The promise.configure pipeline's output goes to every matching
+	// destination, as dependencies, and Flux applies it there.
+	for dest := range destinationLabels {
+		waitRepoHolds(t, dest, dest+"/dependencies/scripted/deps.dependencies.yaml", "promise: scripted")
+	}
+	testenv.WaitFor(t, time.Minute, "namespace kratix-examples on the destination", func() (bool, string) {
+		err := stack.DestinationClient.Get(ctx, types.NamespacedName{Name: "kratix-examples"}, &corev1.Namespace{})
+		return err == nil, fmt.Sprint(err)
+	})
 	newNamespace(t, "team-wf")
 	req := &unstructured.Unstructured{}
 	req.SetGroupVersionKind(scriptedGVK)
