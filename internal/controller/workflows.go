@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/lru"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -118,9 +119,14 @@ func (w *Workflows) Run(ctx context.Context, s Spec) (*Result, error) {
 // start gives the Pipeline its ServiceAccount and RBAC and creates the
 // attempt's Job.
 func (w *Workflows) start(ctx context.Context, s Spec, a workflow.Attempt) error {
+	// The cache may still hold an object that is gone (its finalizer just
+	// removed, its Jobs with it): a Job for it would be left behind.
+	if live, err := w.exists(ctx, s.Object); err != nil || !live {
+		return err
+	}
 	run := workflow.Run{Type: s.Type, Action: s.Action, Promise: s.Promise, Object: s.Object,
 		Pipeline: s.Pipelines[a.Index], Index: a.Index, Pipelines: len(s.Pipelines), Attempt: a.Number,
-		ID: a.Run, Inputs: a.Inputs, Namespace: s.Namespace, Image: w.Image, Owner: s.Owner}
+		ID: a.Run, Seq: a.Seq, Inputs: a.Inputs, Namespace: s.Namespace, Image: w.Image, Owner: s.Owner}
 	for _, o := range workflow.Access(run) {
 		if err := w.apply(ctx, o); err != nil {
 			return fmt.Errorf("giving pipeline %s its ServiceAccount and RBAC (%s %s): %w; `router rbac %s` prints the rights the router needs to grant",
@@ -131,6 +137,20 @@ func (w *Workflows) start(ctx context.Context, s Spec, a workflow.Attempt) error
 		return fmt.Errorf("creating the Job of pipeline %s: %w", run.Pipeline.Metadata.Name, err)
 	}
 	return nil
+}
+
+// exists reads o from the API server, not the cache.
+func (w *Workflows) exists(ctx context.Context, o workflow.Object) (bool, error) {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(o.GVK)
+	err := w.Reader.Get(ctx, types.NamespacedName{Namespace: o.Namespace, Name: o.Name}, u)
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading %s %s before starting its workflow: %w", o.GVK.Kind, o.Name, err)
+	}
+	return string(u.GetUID()) == o.UID, nil
 }
 
 // apply creates o, or updates it to o when it differs. The objects are few

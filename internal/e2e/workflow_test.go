@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -260,19 +261,20 @@ func runsOf(t *testing.T, u *unstructured.Unstructured) map[string]bool {
 	return runs
 }
 
-// newestRun is the run of the request's newest configure Job.
+// newestRun is the run of the request's newest configure Job, by the
+// run's sequence number.
 func newestRun(t *testing.T, u *unstructured.Unstructured) string {
-	var newest *batchv1.Job
-	jobs := jobsOf(t, u, workflow.ActionConfigure)
-	for i := range jobs {
-		if newest == nil || jobs[i].CreationTimestamp.After(newest.CreationTimestamp.Time) {
-			newest = &jobs[i]
+	t.Helper()
+	newest, run := -1, ""
+	for _, j := range jobsOf(t, u, workflow.ActionConfigure) {
+		if seq, _ := strconv.Atoi(j.Annotations[workflow.SeqAnnotation]); seq > newest {
+			newest, run = seq, j.Labels[workflow.RunLabel]
 		}
 	}
-	if newest == nil {
+	if run == "" {
 		t.Fatal("no Jobs")
 	}
-	return newest.Labels[workflow.RunLabel]
+	return run
 }
 
 // checkJobContract checks a Job of the request against Kratix's contract:

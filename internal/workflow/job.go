@@ -94,9 +94,10 @@ type Run struct {
 	// Index is the Pipeline's place in its list of Pipelines; Attempt
 	// counts from 1.
 	Index, Pipelines, Attempt int
-	// ID names the workflow run (all its pipelines); Inputs is the digest
-	// of what it ran from.
+	// ID names the workflow run (all its pipelines), Seq orders it among
+	// the object's runs; Inputs is the digest of what it ran from.
 	ID, Inputs string
+	Seq        int
 	// Namespace the Job runs in.
 	Namespace string
 	// Image is the router's image, for the reader and the writer.
@@ -171,6 +172,7 @@ func Job(r Run) *batchv1.Job {
 		AttemptAnnotation:       strconv.Itoa(r.Attempt),
 		InputsAnnotation:        r.Inputs,
 		PipelinesAnnotation:     strconv.Itoa(r.Pipelines),
+		SeqAnnotation:           strconv.Itoa(r.Seq),
 	}
 	for k, v := range r.Pipeline.Metadata.Annotations {
 		if _, ours := annotations[k]; !ours {

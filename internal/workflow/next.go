@@ -14,8 +14,12 @@ import (
 )
 
 // PipelinesAnnotation is on every Job with the number of pipelines its run
-// has, so a run can be judged complete after the Promise changed.
-const PipelinesAnnotation = "switchyard.dev/pipelines"
+// has, so a run can be judged complete after the Promise changed;
+// SeqAnnotation with its run's sequence number (Attempt.Seq).
+const (
+	PipelinesAnnotation = "switchyard.dev/pipelines"
+	SeqAnnotation       = "switchyard.dev/run-seq"
+)
 
 // Attempt is one Job of a workflow, as Next reads it.
 type Attempt struct {
@@ -27,7 +31,10 @@ type Attempt struct {
 	Index     int
 	Number    int
 	Pipelines int
-	Created   time.Time
+	// Seq orders runs: each new run's is one more than any before it.
+	// Creation times do not, having only seconds.
+	Seq     int
+	Created time.Time
 	// Finished is zero while the Job runs.
 	Finished  time.Time
 	Succeeded bool
@@ -36,11 +43,12 @@ type Attempt struct {
 // AttemptOf reads j, a Job the router created; false for any other Job.
 func AttemptOf(j *batchv1.Job) (Attempt, bool) {
 	a := Attempt{Name: j.Name, UID: string(j.UID), Pipeline: j.Labels[PipelineNameLabel], Run: j.Labels[RunLabel], Inputs: j.Annotations[InputsAnnotation], Created: j.CreationTimestamp.Time}
-	var err1, err2, err3 error
+	var err1, err2, err3, err4 error
 	a.Index, err1 = strconv.Atoi(j.Annotations[PipelineIndexAnnotation])
 	a.Number, err2 = strconv.Atoi(j.Annotations[AttemptAnnotation])
 	a.Pipelines, err3 = strconv.Atoi(j.Annotations[PipelinesAnnotation])
-	if a.Run == "" || err1 != nil || err2 != nil || err3 != nil {
+	a.Seq, err4 = strconv.Atoi(j.Annotations[SeqAnnotation])
+	if a.Run == "" || err1 != nil || err2 != nil || err3 != nil || err4 != nil {
 		return a, false
 	}
 	for _, c := range j.Status.Conditions {
@@ -116,7 +124,14 @@ func Backoff(failures int) time.Duration {
 func Next(w Workflow, attempts []Attempt, now time.Time, outputs Outputs) Step {
 	runs := byRun(attempts)
 	current := currentRun(w, attempts)
-	st := walk(w, current, runs[current], now, outputs)
+	seq := 1
+	for _, a := range attempts {
+		seq = max(seq, a.Seq+1)
+	}
+	if run := runs[current]; len(run) > 0 {
+		seq = run[0].Seq
+	}
+	st := walk(w, current, seq, runs[current], now, outputs)
 	if st.Complete {
 		return st
 	}
@@ -133,7 +148,7 @@ func currentRun(w Workflow, attempts []Attempt) string {
 	var newest *Attempt
 	for i := range attempts {
 		a := &attempts[i]
-		if a.Inputs == w.Inputs && (newest == nil || a.Created.After(newest.Created)) {
+		if a.Inputs == w.Inputs && (newest == nil || newer(a, newest)) {
 			newest = a
 		}
 	}
@@ -141,6 +156,19 @@ func currentRun(w Workflow, attempts []Attempt) string {
 		return newest.Run
 	}
 	return InputsOf(w.Inputs, "")
+}
+
+// newer reports whether a is of a later run than b, or a later attempt.
+func newer(a, b *Attempt) bool {
+	switch {
+	case a.Seq != b.Seq:
+		return a.Seq > b.Seq
+	case !a.Created.Equal(b.Created):
+		return a.Created.After(b.Created)
+	case a.Number != b.Number:
+		return a.Number > b.Number
+	}
+	return a.Name > b.Name
 }
 
 func byRun(attempts []Attempt) map[string][]Attempt {
@@ -181,12 +209,12 @@ func failures(run []Attempt, index int, outputs Outputs) int {
 }
 
 // walk goes through the current run's pipelines in order.
-func walk(w Workflow, id string, run []Attempt, now time.Time, outputs Outputs) Step {
+func walk(w Workflow, id string, seq int, run []Attempt, now time.Time, outputs Outputs) Step {
 	var use []Attempt
 	for i := 0; i < w.Pipelines; i++ {
 		a := last(run, i)
 		start := func(n int) Step {
-			return Step{Create: &Attempt{Run: id, Inputs: w.Inputs, Index: i, Number: n, Pipelines: w.Pipelines},
+			return Step{Create: &Attempt{Run: id, Seq: seq, Inputs: w.Inputs, Index: i, Number: n, Pipelines: w.Pipelines},
 				Reason: "WorkflowRunning", Message: fmt.Sprintf("starting pipeline %d of %d (attempt %d)", i+1, w.Pipelines, n)}
 		}
 		switch {
@@ -234,6 +262,7 @@ func walk(w Workflow, id string, run []Attempt, now time.Time, outputs Outputs) 
 // current, whose every pipeline succeeded and asked for nothing more.
 func newestComplete(runs map[string][]Attempt, current string, outputs Outputs) []Attempt {
 	type done struct {
+		seq int
 		at  time.Time
 		use []Attempt
 	}
@@ -259,8 +288,8 @@ func newestComplete(runs map[string][]Attempt, current string, outputs Outputs) 
 			use = append(use, *a)
 			end = a.Finished
 		}
-		if use != nil && (best == nil || end.After(best.at)) {
-			best = &done{end, use}
+		if use != nil && (best == nil || run[0].Seq > best.seq || run[0].Seq == best.seq && end.After(best.at)) {
+			best = &done{run[0].Seq, end, use}
 		}
 	}
 	if best == nil {
@@ -273,12 +302,7 @@ func newestComplete(runs map[string][]Attempt, current string, outputs Outputs) 
 // every attempt of the runs named in spare.
 func Prune(attempts []Attempt, keep int, spare ...string) []Attempt {
 	sorted := append([]Attempt(nil), attempts...)
-	sort.Slice(sorted, func(i, j int) bool {
-		if !sorted[i].Created.Equal(sorted[j].Created) {
-			return sorted[i].Created.After(sorted[j].Created)
-		}
-		return sorted[i].Name > sorted[j].Name
-	})
+	sort.Slice(sorted, func(i, j int) bool { return newer(&sorted[i], &sorted[j]) })
 	var out []Attempt
 	for i, a := range sorted {
 		if i >= keep && !slices.Contains(spare, a.Run) {

@@ -358,3 +358,29 @@ func TestAttemptOf(t *testing.T) {
 		})
 	}
 }
+
+// TestNextOrdersRunsBySeq: runs created within the same second (a manual
+// re-run right after the first run) are told apart by Seq, not by their
+// creation times, which have whole seconds only.
+func TestNextOrdersRunsBySeq(t *testing.T) {
+	const in = "inputs-1"
+	first, rerun := InputsOf(in, ""), InputsOf(in, "rv-9")
+	one := func(run string, seq int, name string) Attempt {
+		return Attempt{Name: name, UID: name, Run: run, Inputs: in, Index: 0, Number: 1, Pipelines: 1, Seq: seq, Created: at(0), Finished: at(0), Succeeded: true}
+	}
+	// Listed in both orders: the answer must not depend on it.
+	for _, attempts := range [][]Attempt{{one(first, 1, "b"), one(rerun, 2, "a")}, {one(rerun, 2, "a"), one(first, 1, "b")}} {
+		st := Next(Workflow{Pipelines: 1, Inputs: in}, attempts, at(1), outputsOf(nil))
+		if !st.Complete || len(st.Use) != 1 || st.Use[0].Run != rerun {
+			t.Errorf("Next = %+v, want the re-run (seq 2) complete and used", st)
+		}
+		if pruned := Prune(attempts, 1); len(pruned) != 1 || pruned[0].Run != first {
+			t.Errorf("Prune kept the wrong one: pruned %+v", pruned)
+		}
+	}
+	// A new run gets a Seq above every other.
+	st := Next(Workflow{Pipelines: 1, Inputs: in, Nonce: "rv-10"}, []Attempt{one(first, 1, "b"), one(rerun, 7, "a")}, at(1), outputsOf(nil))
+	if st.Create == nil || st.Create.Seq != 8 {
+		t.Errorf("Create = %+v, want seq 8", st.Create)
+	}
+}
