@@ -88,10 +88,8 @@ type PipelineSpec struct {
 	// Volumes the containers may mount, as in a Pod. The router's own
 	// volumes (kratix-input, kratix-output, kratix-metadata) are reserved.
 	// +optional
-	// +kubebuilder:validation:MaxItems=16
 	// +kubebuilder:validation:Schemaless
 	// +kubebuilder:pruning:PreserveUnknownFields
-	// +kubebuilder:validation:Type=array
 	Volumes []corev1.Volume `json:"volumes,omitempty"`
 
 	// ImagePullSecrets for the containers' images, in the namespace the
