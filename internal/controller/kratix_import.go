@@ -130,7 +130,7 @@ func sortedKeys(m map[string]any) []string {
 
 // decodeWorkflows decodes Kratix workflows strictly into Switchyard's.
 // Unknown fields are caught by UnsupportedFields first; this catches
-// values of the wrong type. Empty workflows are nil.
+// values of the wrong type. Workflows without a pipeline are nil.
 func decodeWorkflows(raw []byte) (*v1alpha1.Workflows, error) {
 	if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
 		return nil, nil
@@ -141,10 +141,17 @@ func decodeWorkflows(raw []byte) (*v1alpha1.Workflows, error) {
 	if err := dec.Decode(&w); err != nil {
 		return nil, fmt.Errorf("spec.workflows: %w", err)
 	}
-	if w.Resource == nil && w.Promise == nil {
+	if pipelines(w.Resource)+pipelines(w.Promise) == 0 {
 		return nil, nil
 	}
 	return &w, nil
+}
+
+func pipelines(a *v1alpha1.WorkflowActions) int {
+	if a == nil {
+		return 0
+	}
+	return len(a.Configure) + len(a.Delete)
 }
 
 // ImportedSpec is the Switchyard Promise spec a Kratix Promise imports
