@@ -595,3 +595,39 @@ func TestKratixPromiseDeletion(t *testing.T) {
 	}
 	deleteKratix(t, name)
 }
+
+// TestKratixPromiseRefused: a Kratix Promise Switchyard cannot import for
+// other reasons than its fields says why, and nothing is created.
+func TestKratixPromiseRefused(t *testing.T) {
+	env(t)
+	pipeline := func(name, metadataName string) string {
+		return strings.Replace(fullPromiseNamed(name, "Refused", "a"), "name: instance-configure", "name: "+metadataName, 1)
+	}
+	tests := []struct {
+		name, doc, reason string
+	}{
+		{name: "refused-no-api", reason: v1alpha1.InvalidAPI, doc: `apiVersion: platform.kratix.io/v1alpha1
+kind: Promise
+metadata: {name: refused-no-api}
+spec:
+  dependencies: [{apiVersion: v1, kind: Namespace, metadata: {name: refused}}]
+`},
+		// A number where Switchyard's Pipeline has a string.
+		{name: "refused-type", reason: v1alpha1.InvalidWorkflow, doc: pipeline("refused-type", "3")},
+		// The Switchyard Promise's schema limits pipeline names to 40.
+		{name: "refused-schema", reason: v1alpha1.ImportRejected, doc: pipeline("refused-schema", strings.Repeat("p", 41))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.reason, func(t *testing.T) {
+			applyYAML(t, tt.doc)
+			t.Cleanup(func() { deleteKratix(t, tt.name) })
+			waitKratixReady(t, tt.name, func(c metav1.Condition) bool {
+				return c.Status == metav1.ConditionFalse && c.Reason == tt.reason
+			})
+			err := admin.Get(ctxFor(t), types.NamespacedName{Name: tt.name}, &v1alpha1.Promise{})
+			if !apierrors.IsNotFound(err) {
+				t.Errorf("a Switchyard Promise was created (get: %v)", err)
+			}
+		})
+	}
+}
