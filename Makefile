@@ -99,6 +99,15 @@ demo-down: ## Stop a running `make demo` (only if the PID in its demo.pid is the
 docker-build: ## Build the router image $(IMG)
 	docker build -t $(IMG) .
 
+PIPELINE_REPO ?= ghcr.io/switchyard-dev
+PIPELINE_TAG  ?= v0.1.0
+
+.PHONY: pipeline-images
+pipeline-images: ## Build the Kratix pipeline images dynamodb-pipeline and kratix-examples, $(PIPELINE_REPO)/<name>:$(PIPELINE_TAG)
+	for name in dynamodb-pipeline kratix-examples; do \
+		docker build -f cmd/$$name/Dockerfile -t $(PIPELINE_REPO)/$$name:$(PIPELINE_TAG) . || exit 1; \
+	done
+
 .PHONY: chart
 chart: manifests ## Write the Helm chart charts/switchyard from config/ (one source for both installs)
 	go run ./hack/chart

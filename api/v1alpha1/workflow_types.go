@@ -3,6 +3,7 @@ package v1alpha1
 import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // Workflows are pipelines of containers run as Jobs on the platform
@@ -85,12 +86,15 @@ type PipelineSpec struct {
 	// +kubebuilder:validation:MaxItems=16
 	Containers []Container `json:"containers"`
 
-	// Volumes the containers may mount, as in a Pod. The router's own
-	// volumes (kratix-input, kratix-output, kratix-metadata) are reserved.
+	// Volumes the containers may mount: Pod volumes (core/v1 Volume). The
+	// router's own (kratix-input, kratix-output, kratix-metadata) are
+	// reserved. Their schema is the Pod's, checked when the router builds
+	// the Job: a volume with a field core/v1 does not know is refused by
+	// name (the full Volume schema would make this CRD too large to apply).
 	// +optional
-	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:validation:MaxItems=16
 	// +kubebuilder:pruning:PreserveUnknownFields
-	Volumes []corev1.Volume `json:"volumes,omitempty"`
+	Volumes []runtime.RawExtension `json:"volumes,omitempty"`
 
 	// ImagePullSecrets for the containers' images, in the namespace the
 	// pipeline runs in.

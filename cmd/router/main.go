@@ -66,7 +66,7 @@ or $KUBECONFIG, or ~/.kube/config, as kubectl does).`,
 	}
 	root.PersistentFlags().StringVar(&g.kubeconfig, "kubeconfig", "", "kubeconfig of the platform cluster; empty means in-cluster or $KUBECONFIG")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newRunCmd(g), newFluxManifestsCmd(g), newStateCmd(g), newPlaceCmd(g), newRBACCmd(g), newVersionCmd())
+	root.AddCommand(newRunCmd(g), newFluxManifestsCmd(g), newStateCmd(g), newPlaceCmd(g), newRBACCmd(g), newVersionCmd(), newPipelineCmd(g))
 	return root
 }
 

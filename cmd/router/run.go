@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -75,6 +76,7 @@ func addRunFlags(fs *pflag.FlagSet, o *runOptions) {
 	fs.DurationVar(&o.router.SweepGrace, "sweep-grace", 5*time.Minute, "how long a directory must be found orphaned, sweep after sweep, before the sweep removes it")
 	fs.DurationVar(&o.router.StoreInterval, "store-interval", time.Minute, "how often a Ready state store is checked")
 	fs.BoolVar(&o.router.InsecureKubeConfig.Exec, "insecure-kubeconfig-exec", false, "allow exec and auth-provider in Destination kubeconfig Secrets: they run programs the Secret's author chooses, inside the router")
+	fs.StringVar(&o.router.PipelineImage, "pipeline-image", pipelineImage(), "the router's own image, run as the first and last container of each workflow Job (reading the object in, handing the output over)")
 	fs.BoolVar(&o.router.InsecureKubeConfig.TLS, "insecure-kubeconfig-tls", false, "allow insecure-skip-tls-verify in Destination kubeconfig Secrets")
 }
 
@@ -152,6 +154,16 @@ func envOr(name, fallback string) string {
 		return v
 	}
 	return fallback
+}
+
+// pipelineImage is the router's image at this build's version: workflow
+// Jobs run the same router as the one that created them.
+func pipelineImage() string {
+	v, _ := buildVersion()
+	if !strings.HasPrefix(v, "v") {
+		v = "latest"
+	}
+	return "ghcr.io/switchyard-dev/switchyard:" + v
 }
 
 func restConfig(kubeconfig string) (*rest.Config, error) {

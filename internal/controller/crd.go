@@ -48,7 +48,13 @@ func RequestCRD(p *v1alpha1.Promise) (*apiextensionsv1.CustomResourceDefinition,
 		spec.Properties[v1alpha1.DestinationSelectorField] = destinationSelectorSchema
 	}
 	root.Properties["spec"] = spec
-	root.Properties["status"] = requestStatusSchema
+	status := requestStatusSchema
+	if len(configurePipelines(p)) > 0 {
+		// Pipelines set status fields of their own (status.yaml).
+		status = *status.DeepCopy()
+		status.XPreserveUnknownFields = ptr(true)
+	}
+	root.Properties["status"] = status
 	v.Served, v.Storage = true, true
 	v.Subresources = &apiextensionsv1.CustomResourceSubresources{Status: &apiextensionsv1.CustomResourceSubresourceStatus{}}
 	columns := append([]apiextensionsv1.CustomResourceColumnDefinition{}, printerColumns...)

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -36,6 +37,7 @@ import (
 	"github.com/switchyard-dev/switchyard/internal/scheduler"
 	"github.com/switchyard-dev/switchyard/internal/shutdown"
 	"github.com/switchyard-dev/switchyard/internal/statestore"
+	"github.com/switchyard-dev/switchyard/internal/workflow"
 )
 
 // dependenciesFile is the file holding a Promise's dependencies in each
@@ -55,6 +57,10 @@ type PromiseReconciler struct {
 	Claims    *claims.Index
 	Feedback  *feedback.Watchers
 	Prober    *probe.Prober
+	// Workflows runs the Promises' workflows; Namespace (the router's) is
+	// where promise workflows run.
+	Workflows *Workflows
+	Namespace string
 	// Manager gets a request controller per kind at run time.
 	Manager ctrl.Manager
 	// RequestWorkers is each request controller's concurrency.
@@ -81,6 +87,8 @@ func (r *PromiseReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.Promise{}).
 		Named("promise").
+		// A promise workflow's Job started or finished.
+		Owns(&batchv1.Job{}).
 		Watches(&apiextensionsv1.CustomResourceDefinition{}, handler.EnqueueRequestsFromMapFunc(forCRD)).
 		Watches(&v1alpha1.Destination{}, handler.EnqueueRequestsFromMapFunc(r.allPromises),
 			builder.WithPredicates(DestinationSchedulingChanged)).
@@ -155,6 +163,10 @@ func (r *PromiseReconciler) reconcile(ctx context.Context, p *v1alpha1.Promise) 
 		r.Recorder.Eventf(p, nil, "Warning", v1alpha1.InvalidStatusExpression, "Validate", "%v", err)
 		return notReady(v1alpha1.InvalidStatusExpression, err.Error()), ctrl.Result{}, nil
 	}
+	if err := validateWorkflows(p); err != nil {
+		r.Recorder.Eventf(p, nil, "Warning", v1alpha1.InvalidWorkflow, "Validate", "%v", err)
+		return notReady(v1alpha1.InvalidWorkflow, err.Error()), ctrl.Result{}, nil
+	}
 	if controllerutil.AddFinalizer(p, v1alpha1.Finalizer) {
 		if err := r.Update(ctx, p); err != nil {
 			return metav1.Condition{}, ctrl.Result{}, err
@@ -179,10 +191,22 @@ func (r *PromiseReconciler) reconcile(ctx context.Context, p *v1alpha1.Promise) 
 			return notReady(v1alpha1.MissingPermissions, missingMessage(p, gvk.Group, missing)), ctrl.Result{RequeueAfter: 10 * time.Second}, nil
 		}
 	}
-	if err := r.startRequests(p, gvk); err != nil {
+	if err := r.startRequests(p, gvk, crd.Spec.Names.Plural); err != nil {
 		return notReady(v1alpha1.APIConflict, err.Error()), ctrl.Result{}, nil
 	}
-	targets, pending, err := r.writeDependencies(ctx, p)
+	// The promise.configure workflow's output joins the dependencies.
+	wf, err := r.runPromiseWorkflow(ctx, p, workflow.ActionConfigure)
+	if err != nil {
+		return notReady(v1alpha1.WorkflowFailed, err.Error()), ctrl.Result{}, err
+	}
+	var out *workflow.Output
+	if wf != nil {
+		if wf.Output == nil {
+			return notReady(wf.Reason, "promise.configure workflow: "+wf.Message), ctrl.Result{RequeueAfter: wf.RequeueAfter}, nil
+		}
+		out = wf.Output
+	}
+	targets, pending, err := r.writeDependencies(ctx, p, out)
 	if err != nil {
 		return notReady(v1alpha1.WriteFailed, err.Error()), ctrl.Result{}, err
 	}
@@ -244,7 +268,7 @@ func (r *PromiseReconciler) serving(gvk schema.GroupVersionKind) bool {
 // startRequests starts the request controller for gvk once per process.
 // Controllers cannot be stopped, so a kind stays bound to its first
 // Promise until the router restarts.
-func (r *PromiseReconciler) startRequests(p *v1alpha1.Promise, gvk schema.GroupVersionKind) error {
+func (r *PromiseReconciler) startRequests(p *v1alpha1.Promise, gvk schema.GroupVersionKind, plural string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if owner, ok := r.started[gvk]; ok {
@@ -254,7 +278,7 @@ func (r *PromiseReconciler) startRequests(p *v1alpha1.Promise, gvk schema.GroupV
 		return nil
 	}
 	rr := &RequestReconciler{Client: r.Client, Recorder: r.Recorder, Stores: r.Stores, Index: r.Index, Claims: r.Claims,
-		Feedback: r.Feedback, Prober: r.Prober, GVK: gvk, Promise: p.Name}
+		Feedback: r.Feedback, Prober: r.Prober, Workflows: r.Workflows, GVK: gvk, Plural: plural, Promise: p.Name}
 	if err := rr.SetupWithManager(r.Manager, r.RequestWorkers); err != nil {
 		return err
 	}
@@ -267,7 +291,7 @@ func (r *PromiseReconciler) startRequests(p *v1alpha1.Promise, gvk schema.GroupV
 // destinations, and those skipped because their store is not ready (they
 // get the dependencies when it is). A failed list returns before anything
 // is removed.
-func (r *PromiseReconciler) writeDependencies(ctx context.Context, p *v1alpha1.Promise) (targets, pending []string, err error) {
+func (r *PromiseReconciler) writeDependencies(ctx context.Context, p *v1alpha1.Promise, out *workflow.Output) (targets, pending []string, err error) {
 	var dests v1alpha1.DestinationList
 	if err := r.List(ctx, &dests); err != nil {
 		return nil, nil, err
@@ -282,14 +306,23 @@ func (r *PromiseReconciler) writeDependencies(ctx context.Context, p *v1alpha1.P
 			return nil, nil, err
 		}
 	}
+	files := map[string][]byte{}
+	if content != nil {
+		files[dependenciesFile] = content
+	}
+	if out != nil {
+		for name, b := range out.Files {
+			files[name] = b
+		}
+	}
 	targets = scheduler.Targets(sel, schedulerView(dests.Items))
 	want := map[string]bool{}
 	for _, t := range targets {
-		want[t] = content != nil
+		want[t] = len(files) > 0
 	}
 	pending, err = r.writeEach(ctx, p, dests.Items, true, func(d *v1alpha1.Destination) map[string][]byte {
 		if want[d.Name] {
-			return map[string][]byte{dependenciesFile: content}
+			return files
 		}
 		return nil
 	})
@@ -371,6 +404,15 @@ func (r *PromiseReconciler) finalize(ctx context.Context, p *v1alpha1.Promise, c
 		}
 	}
 	if !v1alpha1.SkipCleanup(p.Annotations) {
+		// The promise.delete workflow runs while the dependencies are
+		// still there.
+		wf, err := r.runPromiseWorkflow(ctx, p, workflow.ActionDelete)
+		if err != nil {
+			return metav1.Condition{}, ctrl.Result{}, err
+		}
+		if wf != nil && !wf.Complete {
+			return notReady(wf.Reason, "promise.delete workflow: "+wf.Message), ctrl.Result{RequeueAfter: wf.RequeueAfter}, nil
+		}
 		var dests v1alpha1.DestinationList
 		if err := r.List(ctx, &dests); err != nil {
 			return metav1.Condition{}, ctrl.Result{}, err
@@ -391,6 +433,9 @@ func (r *PromiseReconciler) finalize(ctx context.Context, p *v1alpha1.Promise, c
 		if client.IgnoreNotFound(err) != nil {
 			return metav1.Condition{}, ctrl.Result{}, err
 		}
+	}
+	if err := r.Workflows.Remove(ctx, r.Namespace, string(p.UID)); err != nil {
+		return metav1.Condition{}, ctrl.Result{}, err
 	}
 	controllerutil.RemoveFinalizer(p, v1alpha1.Finalizer)
 	return metav1.Condition{}, ctrl.Result{}, r.Update(ctx, p)

@@ -7,10 +7,12 @@ import (
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
+	"github.com/switchyard-dev/switchyard/internal/workflow"
 )
 
 // The router's rights on request kinds. Request kinds appear at run time,
@@ -47,6 +49,16 @@ func RequestRBAC(p *v1alpha1.Promise, namespace string) (*rbacv1.ClusterRole, *r
 			{APIGroups: []string{group}, Resources: []string{plural + "/finalizers"}, Verbs: finalizerVerb},
 		},
 	}
+	// The router grants each pipeline its declared permissions, which it
+	// may do only if it holds them itself.
+	if p.Spec.Workflows != nil && p.Spec.Workflows.Resource != nil {
+		r := p.Spec.Workflows.Resource
+		for _, rule := range workflow.Rules(append(append([]v1alpha1.Pipeline{}, r.Configure...), r.Delete...)) {
+			if !hasRule(role.Rules, rule) {
+				role.Rules = append(role.Rules, rule)
+			}
+		}
+	}
 	binding := &rbacv1.ClusterRoleBinding{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleBinding"},
 		ObjectMeta: *meta.DeepCopy(),
@@ -54,6 +66,15 @@ func RequestRBAC(p *v1alpha1.Promise, namespace string) (*rbacv1.ClusterRole, *r
 		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: RouterServiceAccount, Namespace: namespace}},
 	}
 	return role, binding, nil
+}
+
+func hasRule(rules []rbacv1.PolicyRule, r rbacv1.PolicyRule) bool {
+	for _, x := range rules {
+		if equality.Semantic.DeepEqual(x, r) {
+			return true
+		}
+	}
+	return false
 }
 
 // missingPermissions asks the API server (SelfSubjectAccessReview) which of

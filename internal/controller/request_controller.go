@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -42,6 +43,7 @@ import (
 	"github.com/switchyard-dev/switchyard/internal/scheduler"
 	"github.com/switchyard-dev/switchyard/internal/shutdown"
 	"github.com/switchyard-dev/switchyard/internal/statestore"
+	"github.com/switchyard-dev/switchyard/internal/workflow"
 )
 
 // RequestReconciler places, renders and writes the requests of one
@@ -56,8 +58,12 @@ type RequestReconciler struct {
 	Claims   *claims.Index
 	Feedback *feedback.Watchers
 	Prober   *probe.Prober
-	// GVK is the request kind; Promise is the Promise that serves it.
+	// Workflows runs the Promise's workflows.
+	Workflows *Workflows
+	// GVK and Plural are the request kind; Promise is the Promise that
+	// serves it.
 	GVK     schema.GroupVersionKind
+	Plural  string
 	Promise string
 
 	rulesMu  sync.Mutex
@@ -77,6 +83,8 @@ func (r *RequestReconciler) SetupWithManager(mgr ctrl.Manager, workers int) erro
 		Named("request-"+r.GVK.GroupKind().String()).
 		// The router's own status patch does not wake the request again.
 		For(r.newObject(), builder.WithPredicates(RequestChanged)).
+		// A workflow Job of the request started or finished.
+		Owns(&batchv1.Job{}).
 		// A destination event wakes only the requests it concerns, and only
 		// when something scheduling reads changed.
 		Watches(&v1alpha1.Destination{}, handler.EnqueueRequestsFromMapFunc(r.forDestinationChange),
@@ -249,9 +257,11 @@ func (r *RequestReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		return ctrl.Result{}, err
 	}
 	st := before.DeepCopy()
-	result, err := r.reconcile(ctx, obj, st, dests.Items, seen)
+	// extra are status fields a workflow's pipelines set (status.yaml).
+	extra := map[string]any{}
+	result, err := r.reconcile(ctx, obj, st, extra, dests.Items, seen)
 	st.ObservedGeneration = obj.GetGeneration()
-	if perr := r.patchStatus(ctx, obj, before, st); perr != nil {
+	if perr := r.patchStatus(ctx, obj, before, st, extra); perr != nil {
 		if apierrors.IsConflict(perr) && err == nil {
 			// Decided from a stale copy: decide again from a fresh one.
 			return ctrl.Result{RequeueAfter: conflictRetry}, nil
@@ -287,7 +297,7 @@ func (r *RequestReconciler) setFinalizer(ctx context.Context, obj *unstructured.
 const conflictRetry = 100 * time.Millisecond
 
 // reconcile schedules, renders and writes, recording each step in st.
-func (r *RequestReconciler) reconcile(ctx context.Context, obj *unstructured.Unstructured, st *v1alpha1.RequestStatus, dests []v1alpha1.Destination, seen uint64) (ctrl.Result, error) {
+func (r *RequestReconciler) reconcile(ctx context.Context, obj *unstructured.Unstructured, st *v1alpha1.RequestStatus, extra map[string]any, dests []v1alpha1.Destination, seen uint64) (ctrl.Result, error) {
 	var promise v1alpha1.Promise
 	if err := r.Get(ctx, types.NamespacedName{Name: r.Promise}, &promise); err != nil {
 		if !apierrors.IsNotFound(err) {
@@ -301,10 +311,18 @@ func (r *RequestReconciler) reconcile(ctx context.Context, obj *unstructured.Uns
 		// requests stay as they are until it is fixed.
 		return ctrl.Result{}, nil
 	}
+	// A workflow runs before placement: its output may add selectors.
+	out, waiting, res, err := r.configure(ctx, obj, st, &promise, extra)
+	if waiting || err != nil {
+		return res, err
+	}
 	sel, err := requestSelector(&promise, obj)
 	if err != nil {
 		setAll(st, obj, metav1.ConditionFalse, v1alpha1.NoMatchingDestination, err.Error())
 		return ctrl.Result{}, nil
+	}
+	if out != nil {
+		sel = withSelectors(sel, out.Selectors)
 	}
 	current, err := r.current(obj, st, dests)
 	if err != nil {
@@ -368,12 +386,22 @@ func (r *RequestReconciler) reconcile(ctx context.Context, obj *unstructured.Uns
 	if res, done, err := r.claim(ctx, obj, st, &promise, decision.Destination, dests); done {
 		return res, err
 	}
-	return r.write(ctx, obj, st, &promise, find(dests, decision.Destination))
+	wres, err := r.write(ctx, obj, st, &promise, find(dests, decision.Destination), out)
+	return sooner(wres, res), err
 }
 
-// write renders the request for dest and commits it.
-func (r *RequestReconciler) write(ctx context.Context, obj *unstructured.Unstructured, st *v1alpha1.RequestStatus, promise *v1alpha1.Promise, dest *v1alpha1.Destination) (ctrl.Result, error) {
-	files, err := render.Request(promise.Spec.Resources, renderInput(obj, promise, dest))
+// sooner is a with the earlier of the two requeues.
+func sooner(a, b ctrl.Result) ctrl.Result {
+	if b.RequeueAfter > 0 && (a.RequeueAfter == 0 || b.RequeueAfter < a.RequeueAfter) {
+		a.RequeueAfter = b.RequeueAfter
+	}
+	return a
+}
+
+// write renders the request for dest, adds what its workflow output (out,
+// when not nil) and commits it.
+func (r *RequestReconciler) write(ctx context.Context, obj *unstructured.Unstructured, st *v1alpha1.RequestStatus, promise *v1alpha1.Promise, dest *v1alpha1.Destination, out *workflow.Output) (ctrl.Result, error) {
+	files, err := requestFiles(obj, promise, dest, out)
 	if err != nil {
 		setWritten(st, obj, metav1.ConditionFalse, v1alpha1.RenderFailed, fmt.Sprintf("rendering Promise %s: %v", promise.Name, err))
 		return ctrl.Result{}, nil
@@ -551,12 +579,18 @@ func (r *RequestReconciler) finalize(ctx context.Context, obj *unstructured.Unst
 	}
 	skip := v1alpha1.SkipCleanup(obj.GetAnnotations())
 	st := before.DeepCopy()
+	// The delete workflow runs first, while the files are still there.
+	if !skip {
+		if done, res, err := r.runDelete(ctx, obj, st); !done {
+			return res, errors.Join(err, r.patchStatus(ctx, obj, before, st, nil))
+		}
+	}
 	dest, w, commit, changed, err := r.removeFiles(ctx, obj, st, dests)
 	if err != nil {
 		if !skip {
 			setCondition(st, obj, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.Deleting,
 				fmt.Sprintf("removing files: %v; annotate %s=true to delete without removing them", err, v1alpha1.SkipCleanupAnnotation))
-			return ctrl.Result{}, errors.Join(err, r.patchStatus(ctx, obj, before, st))
+			return ctrl.Result{}, errors.Join(err, r.patchStatus(ctx, obj, before, st, nil))
 		}
 		r.event(obj, "Warning", v1alpha1.Deleting, "Files left in the state store (%s=true): %v", v1alpha1.SkipCleanupAnnotation, err)
 	}
@@ -569,8 +603,13 @@ func (r *RequestReconciler) finalize(ctx context.Context, obj *unstructured.Unst
 			setCondition(st, obj, v1alpha1.WrittenCondition, metav1.ConditionFalse, v1alpha1.Deleting, "files removed at "+statestore.Short(commit))
 			setCondition(st, obj, v1alpha1.ReadyCondition, metav1.ConditionFalse, v1alpha1.Deleting,
 				msg+fmt.Sprintf("; annotate %s=true to stop waiting", v1alpha1.SkipCleanupAnnotation))
-			return ctrl.Result{RequeueAfter: wait}, r.patchStatus(ctx, obj, before, st)
+			return ctrl.Result{RequeueAfter: wait}, r.patchStatus(ctx, obj, before, st, nil)
 		}
+	}
+	// Its Jobs go before it: nothing else removes them where no garbage
+	// collector runs, and they hold its pipelines' outputs.
+	if err := r.Workflows.Remove(ctx, obj.GetNamespace(), string(obj.GetUID())); err != nil {
+		return ctrl.Result{}, err
 	}
 	if err := r.setFinalizer(ctx, obj, false); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -798,13 +837,25 @@ func readStatus(obj *unstructured.Unstructured) (*v1alpha1.RequestStatus, error)
 // reconcile at most. The patch carries the resourceVersion of obj, the
 // copy st was computed from, so a status decided from a stale copy is
 // refused with a conflict instead of overwriting a newer one.
-func (r *RequestReconciler) patchStatus(ctx context.Context, obj *unstructured.Unstructured, before, st *v1alpha1.RequestStatus) error {
-	if equality.Semantic.DeepEqual(before, st) {
+// extra are more status fields to set (a workflow's status.yaml), patched
+// only when they differ from obj's.
+func (r *RequestReconciler) patchStatus(ctx context.Context, obj *unstructured.Unstructured, before, st *v1alpha1.RequestStatus, extra map[string]any) error {
+	cur, _, _ := unstructured.NestedMap(obj.Object, "status")
+	changed := map[string]any{}
+	for k, v := range extra {
+		if !equality.Semantic.DeepEqual(cur[k], v) {
+			changed[k] = v
+		}
+	}
+	if equality.Semantic.DeepEqual(before, st) && len(changed) == 0 {
 		return nil
 	}
 	raw, err := runtime.DefaultUnstructuredConverter.ToUnstructured(st)
 	if err != nil {
 		return err
+	}
+	for k, v := range changed {
+		raw[k] = v
 	}
 	patch := &unstructured.Unstructured{Object: map[string]any{"status": raw}}
 	patch.SetResourceVersion(obj.GetResourceVersion())

@@ -3,6 +3,9 @@ package controller
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -24,11 +27,18 @@ type compiledRules struct {
 	err        error
 }
 
-// Rules compiles p's status rules against its resource templates.
+// Rules compiles p's status rules against its resource templates and
+// configure pipelines.
 func Rules(p *v1alpha1.Promise) (*readiness.Rules, error) {
-	names := make([]string, len(p.Spec.Resources))
-	for i, t := range p.Spec.Resources {
-		names[i] = t.Name
+	names := make([]string, 0, len(p.Spec.Resources))
+	for _, t := range p.Spec.Resources {
+		names = append(names, t.Name)
+	}
+	// A configure pipeline's objects go by its name.
+	for _, pl := range configurePipelines(p) {
+		if !slices.Contains(names, pl.Metadata.Name) {
+			names = append(names, pl.Metadata.Name)
+		}
 	}
 	return readiness.Compile(p.Spec.Status, names)
 }
@@ -46,14 +56,26 @@ func (r *RequestReconciler) rules(p *v1alpha1.Promise) (*readiness.Rules, error)
 }
 
 // renderedObjects lists the objects in a request's files, in the order of
-// the Promise's templates. An object without a namespace is left so; the
-// watch knows which kinds are namespaced.
+// the Promise's templates, then those of its workflow's output files, by
+// name; an output object's template is its pipeline. An object without a
+// namespace is left so; the watch knows which kinds are namespaced.
 func renderedObjects(p *v1alpha1.Promise, files map[string][]byte) []readiness.Object {
 	var out []readiness.Object
-	for _, t := range p.Spec.Resources {
-		objs, _ := render.Objects(files[t.Name+".yaml"]) // the router rendered them
+	add := func(template, file string) {
+		objs, _ := render.Objects(files[file]) // the router rendered or checked them
 		for _, u := range objs {
-			out = append(out, readiness.Object{Template: t.Name, GVK: u.GroupVersionKind(), Namespace: u.GetNamespace(), Name: u.GetName()})
+			out = append(out, readiness.Object{Template: template, GVK: u.GroupVersionKind(), Namespace: u.GetNamespace(), Name: u.GetName()})
+		}
+	}
+	templates := map[string]bool{}
+	for _, t := range p.Spec.Resources {
+		templates[t.Name+".yaml"] = true
+		add(t.Name, t.Name+".yaml")
+	}
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		if !templates[name] && render.IsManifest(name) {
+			pipeline, _, _ := strings.Cut(name, ".")
+			add(pipeline, name)
 		}
 	}
 	return out

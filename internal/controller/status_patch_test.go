@@ -55,7 +55,7 @@ func TestStatusPatchRefusesStaleObject(t *testing.T) {
 	}
 	st := before.DeepCopy()
 	st.Destination, st.Commit = "east", "cccc"
-	err = r.patchStatus(ctx, stale, before, st)
+	err = r.patchStatus(ctx, stale, before, st, nil)
 	if !apierrors.IsConflict(err) {
 		t.Errorf("patch from a stale copy: got %v, want a conflict", err)
 	}
@@ -72,7 +72,7 @@ func TestStatusPatchRefusesStaleObject(t *testing.T) {
 	before, _ = readStatus(got)
 	st = before.DeepCopy()
 	st.Commit = "cccc"
-	if err := r.patchStatus(ctx, got, before, st); err != nil {
+	if err := r.patchStatus(ctx, got, before, st, nil); err != nil {
 		t.Fatalf("patch from a fresh copy: %v", err)
 	}
 }

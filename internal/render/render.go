@@ -50,19 +50,7 @@ type Input struct {
 func Request(templates []v1alpha1.ResourceTemplate, in Input) (map[string][]byte, error) {
 	r := newRenderer()
 	data := r.data(in)
-	ns, _ := nestedString(in.Request, "metadata", "namespace")
-	name, _ := nestedString(in.Request, "metadata", "name")
-	annotations := map[string]string{}
-	for k, v := range in.Annotations {
-		annotations[k] = v
-	}
-	annotations[RequestAnnotation], annotations[PromiseAnnotation] = ns+"/"+name, in.Promise
-	// The label lets the router watch, on the destination, exactly the
-	// objects requests rendered, and tell whose each one is.
-	var labels map[string]string
-	if uid, _ := nestedString(in.Request, "metadata", "uid"); uid != "" {
-		labels = map[string]string{v1alpha1.RequestUIDLabel: uid}
-	}
+	annotations, labels := routerMetadata(in)
 
 	files := map[string][]byte{}
 	docs, size := 0, 0
@@ -92,6 +80,56 @@ func Request(templates []v1alpha1.ResourceTemplate, in Input) (map[string][]byte
 		}
 	}
 	return files, nil
+}
+
+// routerMetadata returns the annotations and labels the router puts on
+// every object it writes for in's request.
+func routerMetadata(in Input) (annotations, labels map[string]string) {
+	ns, _ := nestedString(in.Request, "metadata", "namespace")
+	name, _ := nestedString(in.Request, "metadata", "name")
+	annotations = map[string]string{}
+	for k, v := range in.Annotations {
+		annotations[k] = v
+	}
+	annotations[RequestAnnotation], annotations[PromiseAnnotation] = ns+"/"+name, in.Promise
+	// The label lets the router watch, on the destination, exactly the
+	// objects requests rendered, and tell whose each one is.
+	if uid, _ := nestedString(in.Request, "metadata", "uid"); uid != "" {
+		labels = map[string]string{v1alpha1.RequestUIDLabel: uid}
+	}
+	return annotations, labels
+}
+
+// IsManifest reports whether a written file holds Kubernetes objects the
+// router reads: YAML. A workflow may write other files too (Terraform,
+// JSON), which are written as they are and not watched.
+func IsManifest(name string) bool {
+	return strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")
+}
+
+// Outputs marks the objects in a workflow's output files as Request marks
+// rendered ones, for in's request, so that the router can watch them and
+// tell whose they are. Files that are not manifests are kept as they are.
+func Outputs(files map[string][]byte, in Input) (map[string][]byte, error) {
+	r := newRenderer()
+	annotations, labels := routerMetadata(in)
+	out := make(map[string][]byte, len(files))
+	for name, b := range files {
+		if !IsManifest(name) {
+			out[name] = b
+			continue
+		}
+		objs, err := r.parse(b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		content, err := marshal(objs, annotations, labels)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		out[name] = content
+	}
+	return out, nil
 }
 
 // Value renders a one-line template (a probe's table name, for example)

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -37,6 +38,7 @@ import (
 	"github.com/switchyard-dev/switchyard/internal/placement"
 	"github.com/switchyard-dev/switchyard/internal/probe"
 	"github.com/switchyard-dev/switchyard/internal/secretref"
+	"github.com/switchyard-dev/switchyard/internal/workflow"
 )
 
 // Options tune the router.
@@ -75,6 +77,9 @@ type Options struct {
 	// kubeConfigSecretRef may use beyond inline credentials; the zero value
 	// refuses exec, auth-provider and insecure-skip-tls-verify.
 	InsecureKubeConfig kubeconfig.Insecure
+	// PipelineImage is the router's image, run as the first and last
+	// container of each workflow Job (`router pipeline read|write`).
+	PipelineImage string
 }
 
 // ManagerOptions completes manager options with what the router needs: its
@@ -94,6 +99,8 @@ func ManagerOptions(o ctrl.Options) ctrl.Options {
 		o.Cache.ByObject = map[client.Object]cache.ByObject{}
 	}
 	o.Cache.ByObject[&apiextensionsv1.CustomResourceDefinition{}] = cache.ByObject{Label: labels.NewSelector().Add(*installed)}
+	// Only the workflow Jobs the router made.
+	o.Cache.ByObject[&batchv1.Job{}] = cache.ByObject{Label: labels.SelectorFromSet(labels.Set{workflow.ManagedByLabel: workflow.ManagedBy})}
 	return o
 }
 
@@ -235,7 +242,8 @@ func Setup(mgr ctrl.Manager, o Options) (*destinations.Stores, error) {
 		&destinations.BucketStateStoreReconciler{StoreReconciler: storeChecks},
 		&destinations.DestinationReconciler{Client: mgr.GetClient(), Recorder: recorder, Stores: stores, Index: index, Feedback: watchers},
 		&controller.PromiseReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder,
-			Stores: stores, Index: index, Claims: claimIndex, Feedback: watchers, Prober: prober, Manager: mgr, RequestWorkers: o.RequestWorkers},
+			Stores: stores, Index: index, Claims: claimIndex, Feedback: watchers, Prober: prober, Manager: mgr, RequestWorkers: o.RequestWorkers,
+			Workflows: &controller.Workflows{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Image: o.PipelineImage}, Namespace: o.Namespace},
 		&controller.KratixPromiseReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder},
 	}
 	for _, r := range reconcilers {

@@ -346,6 +346,10 @@ func TestInvalidObjectsAreRefused(t *testing.T) {
 		{"promise claim key", &v1alpha1.Promise{ObjectMeta: metav1.ObjectMeta{Name: "bad-promise"}, Spec: v1alpha1.PromiseSpec{
 			API:    runtime.RawExtension{Raw: []byte(`{"apiVersion":"v1","kind":"ConfigMap"}`)},
 			Claims: []v1alpha1.Claim{{Name: "table"}}}}, "spec.claims[0].key"},
+		{"pipeline kind", workflowPromise(func(p *v1alpha1.Pipeline) { p.Kind = "Job" }), "a workflow lists platform.kratix.io/v1alpha1 Pipelines"},
+		{"pipeline name", workflowPromise(func(p *v1alpha1.Pipeline) { p.Metadata.Name = "Bad_Name" }), "spec.workflows.resource.configure[0].metadata.name"},
+		{"pipeline without containers", workflowPromise(func(p *v1alpha1.Pipeline) { p.Spec.Containers = nil }), "spec.workflows.resource.configure[0].spec.containers"},
+		{"pipeline pull policy", workflowPromise(func(p *v1alpha1.Pipeline) { p.Spec.Containers[0].ImagePullPolicy = "Sometimes" }), "imagePullPolicy"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -355,23 +359,53 @@ func TestInvalidObjectsAreRefused(t *testing.T) {
 			}
 		})
 	}
+	// What the schema cannot see: a reserved volume name.
+	bad := workflowPromise(func(p *v1alpha1.Pipeline) {
+		p.Spec.Volumes = []runtime.RawExtension{{Raw: []byte(`{"name":"kratix-output","emptyDir":{}}`)}}
+	})
+	bad.Spec.API = shippedPromise(t).Spec.API
+	bad.Name = "bad-workflow"
+	if err := k8s.Create(ctx(t), bad); err != nil {
+		t.Fatal(err)
+	}
+	track(bad)
+	waitPromiseReason(t, bad.Name, v1alpha1.InvalidWorkflow, `spec.workflows.resource.configure[0].spec.volumes: "kratix-output" is reserved`)
 	p := &v1alpha1.Promise{ObjectMeta: metav1.ObjectMeta{Name: "not-a-crd"}, Spec: v1alpha1.PromiseSpec{
 		API: runtime.RawExtension{Raw: []byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"}}`)}}}
 	if err := k8s.Create(ctx(t), p); err != nil {
 		t.Fatal(err)
 	}
 	track(p)
-	testenv.WaitFor(t, 30*time.Second, "Promise not-a-crd InvalidAPI", func() (bool, string) {
+	waitPromiseReason(t, p.Name, v1alpha1.InvalidAPI, "CustomResourceDefinition")
+}
+
+// waitPromiseReason waits until Promise name is Ready=False with reason and
+// a message holding msg.
+func waitPromiseReason(t *testing.T, name, reason, msg string) {
+	t.Helper()
+	testenv.WaitFor(t, 30*time.Second, "Promise "+name+" "+reason, func() (bool, string) {
 		var got v1alpha1.Promise
-		if err := k8s.Get(ctx(t), client.ObjectKeyFromObject(p), &got); err != nil {
+		if err := k8s.Get(ctx(t), types.NamespacedName{Name: name}, &got); err != nil {
 			return false, err.Error()
 		}
 		c := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ReadyCondition)
 		if c == nil {
 			return false, "no Ready condition"
 		}
-		return c.Reason == v1alpha1.InvalidAPI && strings.Contains(c.Message, "CustomResourceDefinition"), c.Reason + ": " + c.Message
+		return c.Status == metav1.ConditionFalse && c.Reason == reason && strings.Contains(c.Message, msg), c.Reason + ": " + c.Message
 	})
+}
+
+// workflowPromise is a Promise with one resource.configure pipeline, as
+// edit leaves it.
+func workflowPromise(edit func(*v1alpha1.Pipeline)) *v1alpha1.Promise {
+	pl := v1alpha1.Pipeline{APIVersion: "platform.kratix.io/v1alpha1", Kind: "Pipeline",
+		Metadata: v1alpha1.PipelineMetadata{Name: "configure"},
+		Spec:     v1alpha1.PipelineSpec{Containers: []v1alpha1.Container{{Name: "main", Image: "example.com/main:1"}}}}
+	edit(&pl)
+	return &v1alpha1.Promise{ObjectMeta: metav1.ObjectMeta{Name: "bad-promise"}, Spec: v1alpha1.PromiseSpec{
+		API:       runtime.RawExtension{Raw: []byte(`{"apiVersion":"v1","kind":"ConfigMap"}`)},
+		Workflows: &v1alpha1.Workflows{Resource: &v1alpha1.WorkflowActions{Configure: []v1alpha1.Pipeline{pl}}}}}
 }
 
 func TestHostileValuesAreNeutralised(t *testing.T) {

@@ -48,6 +48,8 @@ type Stack struct {
 	Flux              *Flux
 	Dynalite          *Dynalite
 	ACK               *ACKStandIn
+	// Jobs runs the platform's workflow Jobs (there is no kubelet).
+	Jobs *JobStandIn
 }
 
 // StackOptions tune the stack.
@@ -81,6 +83,14 @@ func StartStack(dir string, o StackOptions) (s *Stack, err error) {
 	if s.Platform, err = StartControlPlane(); err != nil {
 		return nil, err
 	}
+	progress("building the project's images' programs and starting the Job stand-in")
+	images, err := BuildImages(dir)
+	if err != nil {
+		return nil, err
+	}
+	if s.Jobs, err = StartJobStandIn(s.Platform.Config, images, filepath.Join(dir, "jobs")); err != nil {
+		return nil, err
+	}
 	progress("starting the Git server")
 	if s.Git, err = NewGitServer(); err != nil {
 		return nil, err
@@ -107,6 +117,9 @@ func (s *Stack) Stop() {
 	var errs []error
 	if s.Cluster != nil {
 		errs = append(errs, s.Cluster.Stop())
+	}
+	if s.Jobs != nil {
+		errs = append(errs, s.Jobs.Stop())
 	}
 	if s.Dynalite != nil {
 		s.Dynalite.Stop()
@@ -250,6 +263,9 @@ func (s *Stack) StartRouter(o router.Options) (stop func(), err error) {
 		return nil, err
 	}
 	o.Namespace = SecretsNamespace
+	if o.PipelineImage == "" {
+		o.PipelineImage = RouterImage
+	}
 	// A restarted router registers controllers of the same names again.
 	skip := true
 	mgr, err := ctrl.NewManager(cfg, router.ManagerOptions(ctrl.Options{

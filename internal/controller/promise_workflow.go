@@ -1,0 +1,86 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/switchyard-dev/switchyard/api/v1alpha1"
+	"github.com/switchyard-dev/switchyard/internal/workflow"
+)
+
+// promisePipelines are a Promise's promise.configure or promise.delete
+// pipelines.
+func promisePipelines(p *v1alpha1.Promise, action string) []v1alpha1.Pipeline {
+	if p.Spec.Workflows == nil || p.Spec.Workflows.Promise == nil {
+		return nil
+	}
+	if action == workflow.ActionDelete {
+		return p.Spec.Workflows.Promise.Delete
+	}
+	return p.Spec.Workflows.Promise.Configure
+}
+
+// validateWorkflows checks every pipeline list of p.
+func validateWorkflows(p *v1alpha1.Promise) error {
+	w := p.Spec.Workflows
+	if w == nil {
+		return nil
+	}
+	lists := map[string]*v1alpha1.WorkflowActions{"resource": w.Resource, "promise": w.Promise}
+	for _, typ := range []string{"resource", "promise"} {
+		a := lists[typ]
+		if a == nil {
+			continue
+		}
+		if err := workflow.Validate("spec.workflows."+typ+".configure", a.Configure); err != nil {
+			return err
+		}
+		if err := workflow.Validate("spec.workflows."+typ+".delete", a.Delete); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runPromiseWorkflow runs p's promise workflow for action in the router's
+// namespace, reading the Promise itself as its object. It returns nil when
+// p has none.
+func (r *PromiseReconciler) runPromiseWorkflow(ctx context.Context, p *v1alpha1.Promise, action string) (*Result, error) {
+	pipelines := promisePipelines(p, action)
+	if len(pipelines) == 0 {
+		return nil, nil
+	}
+	gvk := v1alpha1.GroupVersion.WithKind("Promise")
+	s := Spec{
+		Type: workflow.TypePromise, Action: action, Promise: p.Name, Pipelines: pipelines,
+		Object: workflow.Object{GVK: gvk, Plural: "promises", Name: p.Name, UID: string(p.UID), ClusterScoped: true},
+		Owner:  metav1.OwnerReference{APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind, Name: p.Name, UID: p.UID, Controller: ptr(true)},
+		// Promise workflows run beside the router, as Kratix runs them in
+		// its own namespace.
+		Namespace: r.Namespace,
+		Inputs:    workflow.InputsOf(string(p.UID), action, strconv.FormatInt(p.Generation, 10)),
+	}
+	if action == workflow.ActionDelete {
+		s.Inputs = workflow.InputsOf(string(p.UID), action)
+	}
+	manual := action == workflow.ActionConfigure && p.Labels[workflow.ManualReconciliationLabel] == "true"
+	if manual {
+		s.Nonce = p.ResourceVersion
+	}
+	res, err := r.Workflows.Run(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	if manual {
+		patch := []byte(fmt.Sprintf(`{"metadata":{"labels":{%q:null}}}`, workflow.ManualReconciliationLabel))
+		if err := r.Patch(ctx, &v1alpha1.Promise{ObjectMeta: metav1.ObjectMeta{Name: p.Name}}, client.RawPatch(types.MergePatchType, patch)); err != nil {
+			return nil, fmt.Errorf("removing label %s: %w", workflow.ManualReconciliationLabel, err)
+		}
+	}
+	return res, nil
+}

@@ -1,0 +1,109 @@
+package workflow
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/switchyard-dev/switchyard/api/v1alpha1"
+)
+
+// Access returns the ServiceAccount a Pipeline runs as in namespace ns and
+// the RBAC it gets: reading the object it runs for (get on that one
+// resource), creating the ConfigMap that hands its output over, and the
+// Pipeline's own spec.rbac.permissions; nothing else. A permission for
+// another namespace is a Role there; for "*", a ClusterRole.
+func Access(r Run) []client.Object {
+	sa := ServiceAccountName(r.Promise, r.Type, r.Action, r.Pipeline.Metadata.Name)
+	ns := r.Namespace
+	labels := map[string]string{ManagedByLabel: ManagedBy, PipelineNameLabel: r.Pipeline.Metadata.Name}
+	setLabel(labels, PromiseNameLabel, r.Promise)
+	meta := func(name, namespace string) metav1.ObjectMeta {
+		return metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: labels}
+	}
+	subject := []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa, Namespace: ns}}
+	own := []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"create"}},
+	}
+	read := rbacv1.PolicyRule{APIGroups: []string{r.Object.GVK.Group}, Resources: []string{r.Object.Plural}, Verbs: []string{"get"}}
+	if r.Object.ClusterScoped {
+		read.ResourceNames = []string{r.Object.Name}
+	} else {
+		own = append(own, read)
+	}
+	out := []client.Object{&corev1.ServiceAccount{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
+		ObjectMeta: meta(sa, ns),
+		// Its token is mounted by the Pod spec, not by every Pod that
+		// names the account by mistake.
+		AutomountServiceAccountToken: ptr(false),
+	}}
+	perNamespace := map[string][]rbacv1.PolicyRule{ns: own}
+	var cluster []rbacv1.PolicyRule
+	if r.Object.ClusterScoped {
+		cluster = append(cluster, read)
+	}
+	if r.Pipeline.Spec.RBAC != nil {
+		for _, p := range r.Pipeline.Spec.RBAC.Permissions {
+			switch p.ResourceNamespace {
+			case "":
+				perNamespace[ns] = append(perNamespace[ns], p.PolicyRule)
+			case "*":
+				cluster = append(cluster, p.PolicyRule)
+			default:
+				perNamespace[p.ResourceNamespace] = append(perNamespace[p.ResourceNamespace], p.PolicyRule)
+			}
+		}
+	}
+	for where, rules := range perNamespace {
+		name := sa
+		if where != ns {
+			name = bindingName(sa, ns)
+		}
+		out = append(out,
+			&rbacv1.Role{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"}, ObjectMeta: meta(name, where), Rules: rules},
+			&rbacv1.RoleBinding{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"}, ObjectMeta: meta(name, where),
+				RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name}, Subjects: subject})
+	}
+	if len(cluster) > 0 {
+		name := bindingName(sa, ns)
+		out = append(out,
+			&rbacv1.ClusterRole{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole"}, ObjectMeta: meta(name, ""), Rules: cluster},
+			&rbacv1.ClusterRoleBinding{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleBinding"}, ObjectMeta: meta(name, ""),
+				RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name}, Subjects: subject})
+	}
+	return out
+}
+
+// bindingName names RBAC for sa of namespace ns outside ns, where the same
+// account name from another namespace must not collide.
+func bindingName(sa, ns string) string {
+	name := "switchyard-" + sa + "-" + ns
+	if len(name) <= 63 {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	return cut(name, 50) + "-" + hex.EncodeToString(sum[:])[:12]
+}
+
+// Rules are the rules the pipelines declare (spec.rbac.permissions): the
+// router must hold them to grant them (RBAC forbids granting more than one
+// holds), so `router rbac` prints them. The contract's own rules (create
+// ConfigMaps, get the object) are in the router's shipped role and the
+// request kind's.
+func Rules(pipelines []v1alpha1.Pipeline) []rbacv1.PolicyRule {
+	var out []rbacv1.PolicyRule
+	for _, p := range pipelines {
+		if p.Spec.RBAC == nil {
+			continue
+		}
+		for _, perm := range p.Spec.RBAC.Permissions {
+			out = append(out, perm.PolicyRule)
+		}
+	}
+	return out
+}
