@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	kratixv1alpha1 "github.com/switchyard-dev/switchyard/api/kratix/v1alpha1"
@@ -22,6 +23,13 @@ type importedSpec struct {
 	Dependencies         []any                              `json:"dependencies"`
 	DestinationSelectors []kratixv1alpha1.PromiseScheduling `json:"destinationSelectors"`
 	Workflows            v1alpha1.Workflows                 `json:"workflows"`
+}
+
+// walkedAs gives fields the walk checks against another type than their
+// own: a pipeline's volumes are kept raw in Switchyard's types but are
+// core/v1 Volumes, and a field core/v1 does not know is named at import.
+var walkedAs = map[reflect.Type]map[string]reflect.Type{
+	reflect.TypeOf(v1alpha1.PipelineSpec{}): {"volumes": reflect.TypeOf([]corev1.Volume{})},
 }
 
 // errNoAPI: Kratix allows a Promise without an API (dependencies only);
@@ -61,6 +69,9 @@ func unknownFields(path string, v any, t reflect.Type) []string {
 	case reflect.Struct:
 		m, _ := v.(map[string]any)
 		fields := jsonFields(t)
+		for name, ft := range walkedAs[t] {
+			fields[name] = ft
+		}
 		for _, k := range sortedKeys(m) {
 			ft, ok := fields[k]
 			if !ok {
@@ -168,7 +179,8 @@ func ImportedSpec(k *kratixv1alpha1.Promise) (v1alpha1.PromiseSpec, error) {
 	for _, s := range k.Spec.DestinationSelectors {
 		// Kratix merges its selectors' labels; requiring each selector
 		// is the same unless two give one key different values.
-		spec.DestinationSelectors = append(spec.DestinationSelectors, metav1.LabelSelector{MatchLabels: s.MatchLabels})
+		spec.DestinationSelectors = append(spec.DestinationSelectors,
+			metav1.LabelSelector{MatchLabels: s.MatchLabels, MatchExpressions: s.MatchExpressions})
 	}
 	if k.Spec.Workflows != nil {
 		w, err := decodeWorkflows(k.Spec.Workflows.Raw)

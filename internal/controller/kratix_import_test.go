@@ -68,7 +68,7 @@ workflows:
     configure:` + pipelineYAML},
 		{name: "several at once, at every depth", spec: `
 requiredPromises: [{name: postgres, version: v1}]
-destinationSelectors: [{matchLabels: {env: dev}, matchExpressions: []}]
+destinationSelectors: [{matchLabels: {env: dev}, matchExpressions: [{key: a, operator: In, values: [b]}], matchFields: []}]
 workflows:
   config: {pipelineNamespace: pipelines}
   resource:
@@ -92,13 +92,15 @@ workflows:
           nodeSelector: {a: b}
           restartPolicy: Never
           containers: [{name: c, image: c, volumeMounts: [{name: v, mountPath: /v, bogus: 1}]}]
+          volumes: [{name: v, emptyDir: {}}, {name: w, configMap: {name: w, optional: true, mystery: x}}]
 `, want: []string{
-			"spec.destinationSelectors[0].matchExpressions",
+			"spec.destinationSelectors[0].matchFields",
 			"spec.requiredPromises",
 			"spec.workflows.config",
 			"spec.workflows.promise.delete[0].spec.containers[0].volumeMounts[0].bogus",
 			"spec.workflows.promise.delete[0].spec.nodeSelector",
 			"spec.workflows.promise.delete[0].spec.restartPolicy",
+			"spec.workflows.promise.delete[0].spec.volumes[1].configMap.mystery",
 			"spec.workflows.resource.configure[0].metadata.namespace",
 			"spec.workflows.resource.configure[0].spec.containers[1].securityContext",
 			"spec.workflows.resource.configure[0].spec.jobOptions",
@@ -135,9 +137,10 @@ func TestImportedSpec(t *testing.T) {
 				t.Errorf("workflows %+v, want nil", s.Workflows)
 			}
 		}},
-		{name: "each selector becomes a label selector", spec: api + "\ndestinationSelectors: [{matchLabels: {env: dev}}, {matchLabels: {zone: a, tier: b}}]",
+		{name: "each selector becomes a label selector", spec: api + "\ndestinationSelectors: [{matchLabels: {env: dev}}, {matchLabels: {zone: a, tier: b}}, {matchExpressions: [{key: p, operator: In, values: [x1, y1]}]}]",
 			check: func(t *testing.T, s v1alpha1.PromiseSpec) {
-				want := []metav1.LabelSelector{{MatchLabels: map[string]string{"env": "dev"}}, {MatchLabels: map[string]string{"zone": "a", "tier": "b"}}}
+				want := []metav1.LabelSelector{{MatchLabels: map[string]string{"env": "dev"}}, {MatchLabels: map[string]string{"zone": "a", "tier": "b"}},
+					{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "p", Operator: metav1.LabelSelectorOpIn, Values: []string{"x1", "y1"}}}}}
 				if !reflect.DeepEqual(s.DestinationSelectors, want) {
 					t.Errorf("selectors %+v, want %+v", s.DestinationSelectors, want)
 				}

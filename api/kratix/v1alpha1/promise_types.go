@@ -65,6 +65,13 @@ type PromiseScheduling struct {
 	// MatchLabels a destination must carry, all of them.
 	// +optional
 	MatchLabels map[string]string `json:"matchLabels,omitempty"`
+
+	// MatchExpressions a destination must satisfy, as in a label
+	// selector. A Switchyard extension: Kratix reads only matchLabels and
+	// ignores these, so a Promise using them matches more destinations
+	// under Kratix.
+	// +optional
+	MatchExpressions []metav1.LabelSelectorRequirement `json:"matchExpressions,omitempty"`
 }
 
 // PromiseStatus mirrors the imported Switchyard Promise.
