@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
@@ -31,10 +32,10 @@ import (
 	"github.com/switchyard-dev/switchyard/internal/testenv"
 )
 
-// The Kratix import tests share one control plane and one router, started
-// by the first test that needs them (the package's unit tests need
-// neither) and stopped by TestMain. Each test uses Promises of its own
-// names and kinds.
+// The Kratix import tests share one control plane, started by the first
+// test that needs it (the package's unit tests do not) and stopped by
+// TestMain; each starts its own router. Each test uses Promises of its
+// own names and kinds.
 var (
 	envOnce sync.Once
 	envErr  error
@@ -42,7 +43,8 @@ var (
 	admin   client.Client
 	// kubeconfig is an admin kubeconfig file, for kubectl.
 	kubeconfig string
-	stopRouter func() error
+	// routerConfig impersonates the router's ServiceAccount.
+	routerConfig *rest.Config
 )
 
 // routerNamespace is the router's namespace in these tests.
@@ -50,11 +52,6 @@ const routerNamespace = "switchyard-system"
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if stopRouter != nil {
-		if err := stopRouter(); err != nil {
-			fmt.Fprintln(os.Stderr, "router:", err)
-		}
-	}
 	if cp != nil {
 		if err := cp.Stop(); err != nil {
 			fmt.Fprintln(os.Stderr, "stopping the control plane:", err)
@@ -63,15 +60,16 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// env starts the control plane and the router, once, and returns an admin
-// client. The router impersonates its ServiceAccount with the RBAC
-// config/rbac ships, so a rule it lacks fails these tests.
+// env starts the control plane, once, and then a router for the test, and
+// returns an admin client. The router impersonates its ServiceAccount with
+// the RBAC config/rbac ships, so a rule it lacks fails these tests.
 func env(t *testing.T) client.Client {
 	t.Helper()
 	envOnce.Do(func() { envErr = startEnv() })
 	if envErr != nil {
 		t.Fatal(envErr)
 	}
+	startRouter(t)
 	return admin
 }
 
@@ -96,33 +94,41 @@ func startEnv() error {
 	if err := os.WriteFile(kubeconfig, kc, 0o600); err != nil {
 		return err
 	}
-	asRouter, err := testenv.AsRouter(context.Background(), admin, cp.Config, routerNamespace)
-	if err != nil {
-		return err
-	}
+	routerConfig, err = testenv.AsRouter(context.Background(), admin, cp.Config, routerNamespace)
+	return err
+}
+
+// startRouter runs the router, as its own ServiceAccount, until the test
+// ends, after the test's own cleanups (which need it). One router per
+// test: a request kind stays bound to its first Promise while a router
+// runs, and a request controller whose CRD went before its cache synced
+// would stop the router two minutes later.
+func startRouter(t *testing.T) {
+	t.Helper()
 	skip := true
-	mgr, err := ctrl.NewManager(asRouter, router.ManagerOptions(ctrl.Options{
+	mgr, err := ctrl.NewManager(routerConfig, router.ManagerOptions(ctrl.Options{
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Controller:             config.Controller{SkipNameValidation: &skip},
 	}))
 	if err != nil {
-		return err
+		t.Fatal(err)
 	}
-	stores, err := router.Setup(mgr, router.Options{DataDir: filepath.Join(dir, "data"), Namespace: routerNamespace, SweepInterval: -1})
+	stores, err := router.Setup(mgr, router.Options{DataDir: t.TempDir(), Namespace: routerNamespace, SweepInterval: -1,
+		PipelineImage: testenv.RouterImage})
 	if err != nil {
-		return err
+		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
-	stopRouter = func() error {
+	t.Cleanup(func() {
 		cancel()
-		err := <-done
+		if err := <-done; err != nil {
+			t.Errorf("router: %v", err)
+		}
 		stores.Close()
-		return err
-	}
-	return nil
+	})
 }
 
 func ctxFor(t *testing.T) context.Context {
@@ -263,15 +269,16 @@ func waitGone(t *testing.T, o client.Object) {
 }
 
 // TestKratixExamplesImport: the Kratix-format Promise files shipped under
-// config/promises/kratix-examples apply unchanged and import cleanly: no
-// unsupported field, and a Switchyard Promise with the file's api,
+// config/promises apply unchanged and import cleanly: no unsupported
+// field, and a Switchyard Promise with the file's api, dependencies,
 // destinationSelectors and workflows, imported-from label and controller
 // ownerReference. Deleting the Kratix Promise deletes it.
 func TestKratixExamplesImport(t *testing.T) {
 	env(t)
-	for _, file := range []string{"namespace.yaml", "configmap.yaml", "webapp.yaml"} {
+	for _, file := range []string{"kratix-examples/namespace.yaml", "kratix-examples/configmap.yaml", "kratix-examples/webapp.yaml",
+		"dynamodb-kratix/promise.yaml"} {
 		t.Run(file, func(t *testing.T) {
-			path := filepath.Join(testenv.RepoRoot(), "config", "promises", "kratix-examples", file)
+			path := filepath.Join(testenv.RepoRoot(), "config", "promises", file)
 			doc, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
@@ -280,7 +287,11 @@ func TestKratixExamplesImport(t *testing.T) {
 			apply(t, path)
 			t.Cleanup(func() { deleteKratix(t, name) })
 			grant(t, name)
-			k := waitKratixReady(t, name, func(c metav1.Condition) bool { return c.Status == metav1.ConditionTrue })
+			// Ready, or running its promise configure workflow: no Job
+			// runs here (cmd/kratix-examples runs in the workflow tests).
+			k := waitKratixReady(t, name, func(c metav1.Condition) bool {
+				return c.Status == metav1.ConditionTrue || c.Reason == v1alpha1.WorkflowRunning
+			})
 			assertImported(t, k, fileSpec(t, doc))
 		})
 	}
@@ -305,7 +316,8 @@ func assertImported(t *testing.T, k *kratixv1alpha1.Promise, want map[string]any
 }
 
 // fullPromise is a Kratix Promise file using every field Switchyard
-// imports. Its placeholders: NAME, KIND (each test its own request kind:
+// imports. No promise workflow: no Job runs in these tests, and the
+// Promise would wait for it (the examples carry one). Its placeholders: NAME, KIND (each test its own request kind:
 // the router binds a kind to its first Promise until it restarts) and ZONE.
 const fullPromise = `apiVersion: platform.kratix.io/v1alpha1
 kind: Promise
@@ -367,13 +379,6 @@ spec:
           metadata: {name: instance-delete}
           spec:
             containers: [{name: cleanup, image: example.com/cleanup:v1}]
-    promise:
-      configure:
-        - apiVersion: platform.kratix.io/v1alpha1
-          kind: Pipeline
-          metadata: {name: promise-configure}
-          spec:
-            containers: [{name: deps, image: example.com/deps:v1}]
 `
 
 // fullPromiseNamed is fullPromise for Promise name, of request kind
