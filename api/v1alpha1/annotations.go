@@ -15,6 +15,11 @@ const SkipCleanupAnnotation = "switchyard.dev/skip-cleanup"
 // PromiseLabel marks the request CRD a Promise installed.
 const PromiseLabel = "switchyard.dev/promise"
 
+// ImportedFromLabel marks a Promise the router imported; the value is the
+// group of what it came from (platform.kratix.io). The Promise's controller
+// ownerReference names the object itself.
+const ImportedFromLabel = "switchyard.dev/imported-from"
+
 // SkipCleanup reports whether annotations ask to skip cleanup.
 func SkipCleanup(annotations map[string]string) bool {
 	return annotations[SkipCleanupAnnotation] == "true"

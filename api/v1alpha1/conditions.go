@@ -88,6 +88,26 @@ const (
 	// requests to be deleted first.
 	RequestsExist = "RequestsExist"
 
+	// Kratix Promise reasons (platform.kratix.io Promises, imported into
+	// switchyard.dev Promises). Once imported, a Kratix Promise's Ready is
+	// its Switchyard Promise's.
+
+	// UnsupportedField: the Kratix Promise uses fields Switchyard does not
+	// support; the message lists their paths. Nothing is imported until
+	// they are removed, and a Switchyard Promise imported earlier is left
+	// as it is.
+	UnsupportedField = "UnsupportedField"
+	// NameConflict: a switchyard.dev Promise of the same name exists and
+	// was not imported from this Kratix Promise; it is left alone.
+	NameConflict = "NameConflict"
+	// ImportRejected: the API server refused the Switchyard Promise built
+	// from the Kratix Promise (it fails the Switchyard Promise's schema);
+	// the message is the API server's.
+	ImportRejected = "ImportRejected"
+	// Importing: the Switchyard Promise was written and has not reported
+	// Ready yet.
+	Importing = "Importing"
+
 	// Request reasons.
 
 	// Placed: the request has a destination that matches it.

@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	kratixv1alpha1 "github.com/switchyard-dev/switchyard/api/kratix/v1alpha1"
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/claims"
 	"github.com/switchyard-dev/switchyard/internal/controller"
@@ -155,7 +156,7 @@ func trimForCache(obj any) (any, error) {
 // Scheme has every kind the router reads or writes.
 func Scheme() *runtime.Scheme {
 	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, v1alpha1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, v1alpha1.AddToScheme, kratixv1alpha1.AddToScheme} {
 		if err := add(s); err != nil {
 			panic(err)
 		}
@@ -243,6 +244,7 @@ func Setup(mgr ctrl.Manager, o Options) (*destinations.Stores, error) {
 		&controller.PromiseReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder,
 			Stores: stores, Index: index, Claims: claimIndex, Feedback: watchers, Prober: prober, Manager: mgr, RequestWorkers: o.RequestWorkers,
 			Workflows: &controller.Workflows{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Image: o.PipelineImage}, Namespace: o.Namespace},
+		&controller.KratixPromiseReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder},
 	}
 	for _, r := range reconcilers {
 		if err := r.SetupWithManager(mgr); err != nil {
