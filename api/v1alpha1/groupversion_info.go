@@ -23,6 +23,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 		&BucketStateStore{}, &BucketStateStoreList{},
 		&Destination{}, &DestinationList{},
 		&Promise{}, &PromiseList{},
+		&WorkflowOutput{}, &WorkflowOutputList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil

@@ -29,7 +29,7 @@ func TestCommandLine(t *testing.T) {
 		{args: []string{"place", "--help"}, out: []string{"Examples:", "--dry-run"}},
 		{args: []string{"rbac", "--help"}, out: []string{"Examples:", "router rbac dynamodb"}},
 		{args: []string{"version", "--help"}, out: []string{"Examples:"}},
-		{args: []string{"version"}, out: []string{"version: ", "commit: ", "switchyard.dev/v1alpha1 (BucketStateStore, Destination, GitStateStore, Promise)"}},
+		{args: []string{"version"}, out: []string{"version: ", "commit: ", "switchyard.dev/v1alpha1 (BucketStateStore, Destination, GitStateStore, Promise, WorkflowOutput)"}},
 		{args: []string{"completion", "bash"}, out: []string{"bash completion", "__router_"}},
 
 		// Flags before and after arguments: the kubeconfig is read (and is

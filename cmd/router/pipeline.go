@@ -9,16 +9,17 @@ import (
 	"strconv"
 
 	"github.com/spf13/cobra"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/switchyard-dev/switchyard/api/v1alpha1"
+	"github.com/switchyard-dev/switchyard/internal/router"
 	"github.com/switchyard-dev/switchyard/internal/workflow"
 )
 
@@ -42,7 +43,7 @@ environment variables.`,
 		},
 	}, &cobra.Command{
 		Use:   "write",
-		Short: "Hand " + workflow.OutputDir + " and " + workflow.MetadataDir + " over in a ConfigMap owned by the Job",
+		Short: "Hand " + workflow.OutputDir + " and " + workflow.MetadataDir + " over in a WorkflowOutput owned by the Job",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return terminate(writeOutput(cmd.Context(), g))
@@ -106,25 +107,26 @@ func writeOutput(ctx context.Context, g *globals) error {
 	if err != nil {
 		return err
 	}
-	cs, err := kubernetes.NewForConfig(cfg)
+	c, err := client.New(cfg, client.Options{Scheme: router.Scheme()})
 	if err != nil {
 		return err
 	}
-	cm := &corev1.ConfigMap{
+	out := &v1alpha1.WorkflowOutput{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: job, Namespace: ns,
 			Labels:          map[string]string{workflow.ManagedByLabel: workflow.ManagedBy, workflow.OutputLabel: uid},
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: job, UID: types.UID(uid), Controller: ptr.To(true)}},
 		},
-		BinaryData: map[string][]byte{workflow.OutputKey: packed},
+		Job:  v1alpha1.WorkflowJob{Name: job, UID: uid},
+		Data: packed,
 	}
-	_, err = cs.CoreV1().ConfigMaps(ns).Create(ctx, cm, metav1.CreateOptions{})
+	err = c.Create(ctx, out)
 	if apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("ConfigMap %s/%s exists already: a Job's output is handed over once", ns, job)
+		return fmt.Errorf("WorkflowOutput %s/%s exists already: a Job's output is handed over once", ns, job)
 	}
 	if err != nil {
-		return fmt.Errorf("handing the output over in ConfigMap %s/%s: %w", ns, job, err)
+		return fmt.Errorf("handing the output over in WorkflowOutput %s/%s: %w", ns, job, err)
 	}
-	fmt.Printf("handed %d bytes of output over in ConfigMap %s/%s\n", len(packed), ns, job)
+	fmt.Printf("handed %d bytes of output over in WorkflowOutput %s/%s\n", len(packed), ns, job)
 	return nil
 }

@@ -22,13 +22,13 @@ import (
 )
 
 // The router's rights for workflows: it runs Jobs, reads their Pods when
-// one fails, reads and removes their output ConfigMaps, and gives each
-// Pipeline its ServiceAccount and RBAC. Creating the ConfigMaps is the
+// one fails, reads and removes their WorkflowOutputs, and gives each
+// Pipeline its ServiceAccount and RBAC. Creating WorkflowOutputs is the
 // Pipelines' right; the router holds it only to grant it (RBAC lets no one
 // grant what they do not hold).
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;create;delete
+// +kubebuilder:rbac:groups=switchyard.dev,resources=workflowoutputs,verbs=get;create;delete
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;create;update
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings;clusterroles;clusterrolebindings,verbs=get;create;update
 
@@ -37,7 +37,7 @@ import (
 type Workflows struct {
 	// Client reads Jobs from the cache (labelled by the router) and writes.
 	Client client.Client
-	// Reader reads output ConfigMaps and Pods, which are not cached.
+	// Reader reads WorkflowOutputs and Pods, which are not cached.
 	Reader client.Reader
 	// Image is the router's image, for the reader and writer containers.
 	Image string
@@ -168,22 +168,22 @@ func (w *Workflows) apply(ctx context.Context, o client.Object) error {
 	return w.Client.Update(ctx, o)
 }
 
-// output reads and unpacks a succeeded attempt's output ConfigMap, which
-// must be owned by that very Job (a ConfigMap of the name made by anyone
-// else is refused).
+// output reads and unpacks a succeeded attempt's WorkflowOutput, which
+// must be that very Job's (one of the name made by anyone else is
+// refused).
 func (w *Workflows) output(ctx context.Context, ns string, a workflow.Attempt) (*workflow.Output, error) {
 	w.outputsOnce.Do(func() { w.outputs = lru.New(outputsCached) })
 	if v, ok := w.outputs.Get(a.UID); ok {
 		return v.(*workflow.Output), nil
 	}
-	var cm corev1.ConfigMap
-	if err := w.Reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: a.Name}, &cm); err != nil {
-		return nil, fmt.Errorf("reading its output ConfigMap %s: %w", a.Name, err)
+	var wo v1alpha1.WorkflowOutput
+	if err := w.Reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: a.Name}, &wo); err != nil {
+		return nil, fmt.Errorf("reading its WorkflowOutput %s: %w", a.Name, err)
 	}
-	if owner := metav1.GetControllerOf(&cm); owner == nil || string(owner.UID) != a.UID || cm.Labels[workflow.OutputLabel] != a.UID {
-		return nil, fmt.Errorf("ConfigMap %s is not the output of Job %s (its owner is not that Job)", a.Name, a.Name)
+	if owner := metav1.GetControllerOf(&wo); owner == nil || string(owner.UID) != a.UID || wo.Job.UID != a.UID {
+		return nil, fmt.Errorf("WorkflowOutput %s is not the output of Job %s (its owner is not that Job)", a.Name, a.Name)
 	}
-	out, err := workflow.Unpack(cm.BinaryData[workflow.OutputKey])
+	out, err := workflow.Unpack(wo.Data)
 	if err != nil {
 		return nil, err
 	}
@@ -256,7 +256,7 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// prune deletes old Jobs and their output ConfigMaps, keeping the newest
+// prune deletes old Jobs and their WorkflowOutputs, keeping the newest
 // and every Job of the run in use and of the current run.
 func (w *Workflows) prune(ctx context.Context, ns string, attempts []workflow.Attempt, step workflow.Step) {
 	keep := w.Keep
@@ -297,10 +297,10 @@ func (w *Workflows) Remove(ctx context.Context, ns, uid string) error {
 	return nil
 }
 
-// remove deletes a Job (its Pods with it) and its output ConfigMap; a
+// remove deletes a Job (its Pods with it) and its WorkflowOutput; a
 // failure is left for the next prune.
 func (w *Workflows) remove(ctx context.Context, ns, name string) {
 	meta := metav1.ObjectMeta{Namespace: ns, Name: name}
 	_ = client.IgnoreNotFound(w.Client.Delete(ctx, &batchv1.Job{ObjectMeta: meta}, client.PropagationPolicy(metav1.DeletePropagationBackground)))
-	_ = client.IgnoreNotFound(w.Client.Delete(ctx, &corev1.ConfigMap{ObjectMeta: meta}))
+	_ = client.IgnoreNotFound(w.Client.Delete(ctx, &v1alpha1.WorkflowOutput{ObjectMeta: meta}))
 }

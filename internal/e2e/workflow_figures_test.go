@@ -53,7 +53,7 @@ func namespaceJobs(t *testing.T, ns string) int {
 }
 
 // TestOldJobsAreCleanedUp: re-running a request's workflow over and over
-// keeps only the newest Jobs (and their output ConfigMaps), and deleting
+// keeps only the newest Jobs (and their WorkflowOutputs), and deleting
 // the request removes all of them.
 func TestOldJobsAreCleanedUp(t *testing.T) {
 	ctx := context.Background()
@@ -82,13 +82,12 @@ func TestOldJobsAreCleanedUp(t *testing.T) {
 		n := namespaceJobs(t, "team-jobs")
 		return n <= controller.DefaultJobsKept, fmt.Sprintf("%d Jobs", n)
 	})
-	var cms unstructured.UnstructuredList
-	cms.SetGroupVersionKind(schema.GroupVersionKind{Version: "v1", Kind: "ConfigMapList"})
-	if err := platform.List(ctx, &cms, client.InNamespace("team-jobs"), client.HasLabels{workflow.OutputLabel}); err != nil {
+	var outs v1alpha1.WorkflowOutputList
+	if err := platform.List(ctx, &outs, client.InNamespace("team-jobs")); err != nil {
 		t.Fatal(err)
 	}
-	if len(cms.Items) > controller.DefaultJobsKept {
-		t.Errorf("%d output ConfigMaps left for at most %d Jobs", len(cms.Items), controller.DefaultJobsKept)
+	if len(outs.Items) > controller.DefaultJobsKept {
+		t.Errorf("%d WorkflowOutputs left for at most %d Jobs", len(outs.Items), controller.DefaultJobsKept)
 	}
 	if err := platform.Delete(ctx, req); err != nil {
 		t.Fatal(err)

@@ -343,10 +343,11 @@ func checkJobContract(t *testing.T, u *unstructured.Unstructured) {
 		allowed               bool
 	}{
 		{"get", "test.switchyard.dev", "scripteds", true},
-		{"create", "", "configmaps", true},
+		{"create", "switchyard.dev", "workflowoutputs", true},
+		{"create", "", "configmaps", false},
 		{"list", "test.switchyard.dev", "scripteds", false},
 		{"get", "", "secrets", false},
-		{"delete", "", "configmaps", false},
+		{"delete", "switchyard.dev", "workflowoutputs", false},
 		{"create", "batch", "jobs", false},
 	} {
 		if got := testenv.Can(t, platform, "system:serviceaccount:team-wf:"+sa, check.verb, check.group, check.resource, "team-wf"); got != check.allowed {

@@ -79,9 +79,13 @@ func TestPrinterColumns(t *testing.T) {
 	crds = append(crds, request)
 	for _, crd := range crds {
 		want := map[string]int32{"Ready": 0, "Reason": 0, "Age": 0}
-		if crd.Name == request.Name {
+		switch crd.Name {
+		case "workflowoutputs.switchyard.dev":
+			// Data handed over, with no status: which Job's, and when.
+			want = map[string]int32{"Job": 0, "Age": 0}
+		case request.Name:
 			want["Destination"], want["Commit"] = 0, 0
-		} else {
+		default:
 			want["Status"] = 1
 		}
 		got := map[string]int32{}

@@ -140,12 +140,26 @@ func TestRouterRightsAreLeast(t *testing.T) {
 		{"", "secrets", "", "get", "team-a", false},
 		{"", "secrets", "", "get", "kube-system", false},
 		{"", "configmaps", "", "get", "", false},
-		{"", "pods", "", "list", "", false},
+		{"", "configmaps", "", "create", "", false},
+		// Workflows: it runs Jobs, reads a failed one's Pod (its container
+		// statuses), hands each Pipeline a ServiceAccount and the RBAC the
+		// Pipeline declares (only rights it holds itself: RBAC's escalation
+		// check), and reads and removes WorkflowOutputs.
+		{"batch", "jobs", "", "create", "team-a", true},
+		{"", "pods", "", "list", "", true},
+		{"", "pods", "", "delete", "", false},
+		{"", "pods", "exec", "create", "", false},
+		{"", "pods", "log", "get", "", false},
+		{"switchyard.dev", "workflowoutputs", "", "get", "team-a", true},
+		{"", "serviceaccounts", "", "create", "team-a", true},
+		{"", "serviceaccounts", "", "delete", "team-a", false},
 		{"", "nodes", "proxy", "get", "", false},
 		{"", "serviceaccounts", "token", "create", routerNamespace, false},
 		{"apps", "deployments", "", "list", "", false},
 		{"rbac.authorization.k8s.io", "clusterroles", "", "escalate", "", false},
-		{"rbac.authorization.k8s.io", "clusterrolebindings", "", "create", "", false},
+		{"rbac.authorization.k8s.io", "clusterroles", "", "bind", "", false},
+		{"rbac.authorization.k8s.io", "clusterrolebindings", "", "create", "", true},
+		{"rbac.authorization.k8s.io", "clusterrolebindings", "", "delete", "", false},
 		{"coordination.k8s.io", "leases", "", "update", routerNamespace, true},
 		{"coordination.k8s.io", "leases", "", "update", "kube-system", false},
 		{"switchyard.dev", "destinations", "", "watch", "", true},

@@ -14,7 +14,7 @@ import (
 
 // Access returns the ServiceAccount a Pipeline runs as in namespace ns and
 // the RBAC it gets: reading the object it runs for (get on that one
-// resource), creating the ConfigMap that hands its output over, and the
+// resource), creating the WorkflowOutput that hands its output over, and the
 // Pipeline's own spec.rbac.permissions; nothing else. A permission for
 // another namespace is a Role there; for "*", a ClusterRole.
 func Access(r Run) []client.Object {
@@ -27,7 +27,7 @@ func Access(r Run) []client.Object {
 	}
 	subject := []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa, Namespace: ns}}
 	own := []rbacv1.PolicyRule{
-		{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"create"}},
+		{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"workflowoutputs"}, Verbs: []string{"create"}},
 	}
 	read := rbacv1.PolicyRule{APIGroups: []string{r.Object.GVK.Group}, Resources: []string{r.Object.Plural}, Verbs: []string{"get"}}
 	if r.Object.ClusterScoped {
@@ -93,8 +93,8 @@ func bindingName(sa, ns string) string {
 // Rules are the rules the pipelines declare (spec.rbac.permissions): the
 // router must hold them to grant them (RBAC forbids granting more than one
 // holds), so `router rbac` prints them. The contract's own rules (create
-// ConfigMaps, get the object) are in the router's shipped role and the
-// request kind's.
+// WorkflowOutputs, get the object) are in the router's shipped role and
+// the request kind's.
 func Rules(pipelines []v1alpha1.Pipeline) []rbacv1.PolicyRule {
 	var out []rbacv1.PolicyRule
 	for _, p := range pipelines {

@@ -19,7 +19,7 @@ func perm(ns string, verbs []string, group, resource string) v1alpha1.PipelinePe
 }
 
 func TestAccess(t *testing.T) {
-	configmaps := rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"create"}}
+	configmaps := rbacv1.PolicyRule{APIGroups: []string{"switchyard.dev"}, Resources: []string{"workflowoutputs"}, Verbs: []string{"create"}}
 	readPostgres := rbacv1.PolicyRule{APIGroups: []string{"db.example.com"}, Resources: []string{"postgreses"}, Verbs: []string{"get"}}
 	secrets := perm("", []string{"get"}, "", "secrets")
 	explicitOwn := perm("team-a", []string{"list"}, "apps", "deployments")
@@ -200,7 +200,7 @@ func TestRules(t *testing.T) {
 		t.Errorf("Rules = %+v, want %+v", got, want)
 	}
 	// Every rule Access grants for a pipeline's own permissions is in Rules;
-	// the contract's (create ConfigMaps, read the object) are the router's
+	// the contract's (create WorkflowOutputs, read the object) are the router's
 	// own (its shipped role, the request kind's role).
 	for _, p := range []v1alpha1.Pipeline{a, b, c} {
 		r := testRun()
@@ -214,7 +214,7 @@ func TestRules(t *testing.T) {
 				rules = o.Rules
 			}
 			for _, rule := range rules {
-				if rule.Resources[0] == r.Object.Plural || rule.Resources[0] == "configmaps" {
+				if rule.Resources[0] == r.Object.Plural || rule.Resources[0] == "workflowoutputs" {
 					continue
 				}
 				found := false

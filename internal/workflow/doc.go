@@ -3,7 +3,7 @@
 // first init container (the router's own "pipeline read") writes the object
 // to /kratix/input/object.yaml, whose next init containers are the
 // Pipeline's, and whose last container (the router's "pipeline write")
-// hands /kratix/output and /kratix/metadata over in a ConfigMap owned by
+// hands /kratix/output and /kratix/metadata over in a WorkflowOutput owned by
 // the Job.
 //
 // The package builds those Jobs (Job), the ServiceAccount and RBAC each

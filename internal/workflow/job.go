@@ -47,7 +47,7 @@ const (
 	// runs for: the router finds a workflow's Jobs by it.
 	OwnerUIDLabel = "switchyard.dev/workflow-owner"
 	RunLabel      = "switchyard.dev/workflow-run"
-	// OutputLabel is on the ConfigMap "pipeline write" creates, with the
+	// OutputLabel is on the WorkflowOutput "pipeline write" creates, with the
 	// UID of the Job whose output it holds.
 	OutputLabel = "switchyard.dev/workflow-output"
 
@@ -71,7 +71,7 @@ const (
 const (
 	EnvJobName = "SWITCHYARD_JOB_NAME"
 	EnvJobUID  = "SWITCHYARD_JOB_UID"
-	// EnvJobNamespace is where the writer creates its ConfigMap.
+	// EnvJobNamespace is where the writer creates its WorkflowOutput.
 	EnvJobNamespace = "SWITCHYARD_JOB_NAMESPACE"
 )
 

@@ -18,15 +18,13 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// Limits of one pipeline's output. A ConfigMap holds at most 1 MiB; the
+// Limits of one pipeline's output. An object holds at most 1 MiB or so; the
 // rest of the object needs a little of it. The uncompressed and file
 // limits bound what the router unpacks from a pipeline it does not trust.
 const (
 	MaxPacked   = 1000 * 1024
 	MaxUnpacked = 16 << 20
 	MaxFiles    = 1000
-	// OutputKey is the ConfigMap's binaryData key.
-	OutputKey = "output.tar.gz"
 )
 
 // The metadata files of the contract, under MetadataDir.
@@ -79,7 +77,7 @@ func Pack(output, metadata string) ([]byte, error) {
 		return nil, err
 	}
 	if buf.Len() > MaxPacked {
-		return nil, fmt.Errorf("the output is %d bytes compressed, over the %d a ConfigMap can carry: write less, or have the pipeline store large artefacts elsewhere and output a reference", buf.Len(), MaxPacked)
+		return nil, fmt.Errorf("the output is %d bytes compressed, over the %d one object can carry: write less, or have the pipeline store large artefacts elsewhere and output a reference", buf.Len(), MaxPacked)
 	}
 	return buf.Bytes(), nil
 }
