@@ -53,7 +53,8 @@ func runPipeline(t *testing.T, d dirs, request string, env map[string]string) (i
 }
 
 // templateTable is the Table the template Promise renders for request,
-// without the keys the router adds to every object it renders.
+// without the keys the router adds to every object it renders, in the
+// pipeline's namespace.
 func templateTable(t *testing.T, request string) map[string]any {
 	t.Helper()
 	b, err := os.ReadFile("../../config/promises/dynamodb/promise.yaml")
@@ -70,6 +71,8 @@ func templateTable(t *testing.T, request string) map[string]any {
 	}
 	obj := oneObject(t, files["table.yaml"])
 	stripRouterKeys(obj)
+	// The one difference: the pipeline's Tables have a namespace of their own.
+	obj.SetNamespace(tableNamespace)
 	return obj.Object
 }
 

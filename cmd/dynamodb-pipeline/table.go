@@ -10,11 +10,12 @@ import (
 	"github.com/switchyard-dev/switchyard/internal/pipelinekit"
 )
 
-// The Table is written in the template Promise's namespace, and the
-// defaults of its request CRD apply: a Table from either Promise is the
-// same object.
+// The Table is the template Promise's, with the defaults of its request
+// CRD, in a namespace of its own: the Promises' dependencies each create
+// their namespace, and a destination's dependencies may not hold the same
+// object twice (kustomize refuses to build them).
 const (
-	tableNamespace     = "switchyard-dynamodb"
+	tableNamespace     = "switchyard-dynamodb-kratix"
 	defaultBillingMode = "PAY_PER_REQUEST"
 	provisioned        = "PROVISIONED"
 )

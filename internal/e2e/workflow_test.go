@@ -74,7 +74,7 @@ func TestWorkflowRunsAndReruns(t *testing.T) {
 	if g, _, _ := unstructured.NestedInt64(u.Object, "status", "generation"); g != 1 {
 		t.Errorf("status.generation = %d, want 1 (from the first pipeline's status.yaml)", g)
 	}
-	checkJobContract(t, u)
+	checkJobContract(t, u, contract{promise: "scripted", pipeline: "first", plural: "scripteds", containers: "configmap,scripted"})
 
 	t.Run("spec change re-runs", func(t *testing.T) {
 		patchSpec(t, req, `{"spec":{"data":{"colour":"green"}}}`)
@@ -277,35 +277,40 @@ func newestRun(t *testing.T, u *unstructured.Unstructured) string {
 	return run
 }
 
+// contract is what checkJobContract expects of a request's Job: its
+// Promise, pipeline, request kind's plural and the pipeline's containers.
+type contract struct{ promise, pipeline, plural, containers string }
+
 // checkJobContract checks a Job of the request against Kratix's contract:
 // the router's steps around the pipeline's containers, the KRATIX_
 // variables, the directories, the restricted security context, and the
 // ServiceAccount with exactly the contract's rights.
-func checkJobContract(t *testing.T, u *unstructured.Unstructured) {
+func checkJobContract(t *testing.T, u *unstructured.Unstructured, c contract) {
 	t.Helper()
 	var job *batchv1.Job
 	for _, j := range jobsOf(t, u, workflow.ActionConfigure) {
-		if j.Labels[workflow.PipelineNameLabel] == "first" {
+		if j.Labels[workflow.PipelineNameLabel] == c.pipeline {
 			job = &j
 			break
 		}
 	}
 	if job == nil {
-		t.Fatal("no Job of pipeline first")
+		t.Fatalf("no Job of pipeline %s", c.pipeline)
 	}
+	gvk := u.GroupVersionKind()
 	pod := job.Spec.Template.Spec
 	var names []string
 	for _, c := range pod.InitContainers {
 		names = append(names, c.Name)
 	}
-	if got := strings.Join(names, ","); got != "reader,configmap,scripted" || len(pod.Containers) != 1 || pod.Containers[0].Name != "writer" {
-		t.Errorf("init containers %s and containers %v, want reader,configmap,scripted then writer", got, pod.Containers)
+	if got := strings.Join(names, ","); got != "reader,"+c.containers || len(pod.Containers) != 1 || pod.Containers[0].Name != "writer" {
+		t.Errorf("init containers %s and containers %v, want reader,%s then writer", got, pod.Containers, c.containers)
 	}
 	want := map[string]string{
-		"KRATIX_WORKFLOW_TYPE": "resource", "KRATIX_WORKFLOW_ACTION": "configure", "KRATIX_PROMISE_NAME": "scripted",
-		"KRATIX_PIPELINE_NAME": "first", "KRATIX_OBJECT_KIND": "Scripted", "KRATIX_OBJECT_GROUP": "test.switchyard.dev",
-		"KRATIX_OBJECT_VERSION": "v1alpha1", "KRATIX_OBJECT_NAME": "wf", "KRATIX_OBJECT_NAMESPACE": "team-wf",
-		"KRATIX_CRD_PLURAL": "scripteds", "KRATIX_CLUSTER_SCOPED": "false",
+		"KRATIX_WORKFLOW_TYPE": "resource", "KRATIX_WORKFLOW_ACTION": "configure", "KRATIX_PROMISE_NAME": c.promise,
+		"KRATIX_PIPELINE_NAME": c.pipeline, "KRATIX_OBJECT_KIND": gvk.Kind, "KRATIX_OBJECT_GROUP": gvk.Group,
+		"KRATIX_OBJECT_VERSION": gvk.Version, "KRATIX_OBJECT_NAME": u.GetName(), "KRATIX_OBJECT_NAMESPACE": u.GetNamespace(),
+		"KRATIX_CRD_PLURAL": c.plural, "KRATIX_CLUSTER_SCOPED": "false",
 	}
 	for _, c := range append(pod.InitContainers, pod.Containers...) {
 		env := map[string]string{}
@@ -333,7 +338,7 @@ func checkJobContract(t *testing.T, u *unstructured.Unstructured) {
 			t.Errorf("container %s resources %+v, want the defaults", c.Name, c.Resources)
 		}
 	}
-	sa := workflow.ServiceAccountName("scripted", "resource", "configure", "first")
+	sa := workflow.ServiceAccountName(c.promise, "resource", "configure", c.pipeline)
 	if pod.ServiceAccountName != sa {
 		t.Errorf("serviceAccountName %q, want %q", pod.ServiceAccountName, sa)
 	}
@@ -342,15 +347,15 @@ func checkJobContract(t *testing.T, u *unstructured.Unstructured) {
 		verb, group, resource string
 		allowed               bool
 	}{
-		{"get", "test.switchyard.dev", "scripteds", true},
+		{"get", gvk.Group, c.plural, true},
 		{"create", "switchyard.dev", "workflowoutputs", true},
 		{"create", "", "configmaps", false},
-		{"list", "test.switchyard.dev", "scripteds", false},
+		{"list", gvk.Group, c.plural, false},
 		{"get", "", "secrets", false},
 		{"delete", "switchyard.dev", "workflowoutputs", false},
 		{"create", "batch", "jobs", false},
 	} {
-		if got := testenv.Can(t, platform, "system:serviceaccount:team-wf:"+sa, check.verb, check.group, check.resource, "team-wf"); got != check.allowed {
+		if got := testenv.Can(t, platform, "system:serviceaccount:"+u.GetNamespace()+":"+sa, check.verb, check.group, check.resource, u.GetNamespace()); got != check.allowed {
 			t.Errorf("pipeline ServiceAccount may %s %s.%s: %v, want %v", check.verb, check.resource, check.group, got, check.allowed)
 		}
 	}
