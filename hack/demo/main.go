@@ -1,8 +1,9 @@
 // Command demo runs Switchyard end to end on this machine, without Docker
 // or a cluster: the end-to-end test's stack (platform and destination API
-// servers, Git server, Flux, dynalite, the ACK stand-in) with the router,
+// servers, Git server, Flux, dynalite, the ACK and Job stand-ins) with the router,
 // LocalStack-style destinations and a destination for team namespaces, the
-// DynamoDB and team-namespace Promises and their sample requests. It prints what happened and keeps running until Ctrl-C (or
+// DynamoDB, team-namespace and Kratix-format dynamodb-kratix Promises and
+// their sample requests. It prints what happened and keeps running until Ctrl-C (or
 // `make demo-down`).
 package main
 
@@ -152,14 +153,20 @@ func demo(ctx context.Context, dir string, once bool) error {
 			}
 		}
 	}
-	for _, p := range []string{"dynamodb", "team-namespace"} {
+	step("installing the Kratix-format dynamodb-kratix Promise as it is, and the router's rights (config/promises/dynamodb-kratix)")
+	for _, f := range []string{"promise.yaml", "rbac.yaml"} {
+		if err := testenv.CreateFile(ctx, platform, filepath.Join(root, "config", "promises", "dynamodb-kratix", f)); err != nil {
+			return err
+		}
+	}
+	for _, p := range []string{"dynamodb", "team-namespace", "dynamodb-kratix"} {
 		if err := waitPromise(ctx, platform, p); err != nil {
 			return err
 		}
 	}
-	step("applying config/samples/requests.yaml and config/samples/teams.yaml")
+	step("applying config/samples/requests.yaml, config/samples/teams.yaml and config/samples/kratix-tables.yaml")
 	applied := time.Now()
-	for _, f := range []string{"requests.yaml", "teams.yaml"} {
+	for _, f := range []string{"requests.yaml", "teams.yaml", "kratix-tables.yaml"} {
 		if err := applyInOrder(ctx, platform, filepath.Join(root, "config", "samples", f)); err != nil {
 			return err
 		}
@@ -172,13 +179,17 @@ func demo(ctx context.Context, dir string, once bool) error {
 	if err != nil {
 		return err
 	}
+	kratix, err := waitRequests(ctx, platform, "aws.switchyard.dev/v1alpha1", "DynamoDBTableRequest")
+	if err != nil {
+		return err
+	}
 	step("requests settled %.1fs after they were applied", time.Since(applied).Seconds())
 
 	kubeconfigs, err := writeKubeconfigs(dir, stack)
 	if err != nil {
 		return err
 	}
-	report(os.Stdout, stack, reqs, teams, kubeconfigs)
+	report(os.Stdout, stack, reqs, teams, kratix, kubeconfigs)
 	if once {
 		return nil
 	}
@@ -235,6 +246,8 @@ func waitPromise(ctx context.Context, c client.Client, name string) error {
 type request struct {
 	ns, name string
 	st       v1alpha1.RequestStatus
+	// message is status.message, which a workflow's status.yaml sets.
+	message string
 }
 
 // waitRequests waits until every request of a kind is Ready or waits for
@@ -252,6 +265,7 @@ func waitRequests(ctx context.Context, c client.Client, apiVersion, kind string)
 		settled := true
 		for _, u := range list.Items {
 			r := request{ns: u.GetNamespace(), name: u.GetName()}
+			r.message, _, _ = unstructured.NestedString(u.Object, "status", "message")
 			raw, _ := u.Object["status"].(map[string]any)
 			_ = runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &r.st)
 			ready := meta.FindStatusCondition(r.st.Conditions, v1alpha1.ReadyCondition)
@@ -279,11 +293,13 @@ func writeKubeconfigs(dir string, stack *testenv.Stack) (map[string]string, erro
 	return out, nil
 }
 
-func report(w io.Writer, stack *testenv.Stack, reqs, teams []request, kubeconfigs map[string]string) {
+func report(w io.Writer, stack *testenv.Stack, reqs, teams, kratix []request, kubeconfigs map[string]string) {
 	fmt.Fprintln(w, "\n== DynamoDBRequests (platform API server; TABLE ARN is status.outputs.tableArn)")
-	requestTable(w, reqs, "TABLE ARN", "tableArn")
+	requestTable(w, reqs, "TABLE ARN", func(r request) string { return r.st.Outputs["tableArn"] })
 	fmt.Fprintln(w, "\n== TeamNamespaces (platform API server; Ready from kstatus on the destination, NAMESPACE is status.outputs.namespace)")
-	requestTable(w, teams, "NAMESPACE", "namespace")
+	requestTable(w, teams, "NAMESPACE", func(r request) string { return r.st.Outputs["namespace"] })
+	fmt.Fprintln(w, "\n== DynamoDBTableRequests (the Kratix-format Promise: a pipeline Job wrote each Table; MESSAGE is its status.yaml's)")
+	requestTable(w, kratix, "MESSAGE", func(r request) string { return r.message })
 
 	repo, err := os.MkdirTemp("", "switchyard-demo-clone-")
 	if err == nil {
@@ -314,7 +330,8 @@ func report(w io.Writer, stack *testenv.Stack, reqs, teams []request, kubeconfig
 	fmt.Fprintf(w, "%s\n", cloneCommand(stack.RepoURL))
 	fmt.Fprintf(w, "%s state ls --kubeconfig %s\n", routerCmd, kubeconfigs["platform"])
 	fmt.Fprintf(w, "%s place --dry-run -f config/samples/requests.yaml --kubeconfig %s\n", routerCmd, kubeconfigs["platform"])
-	fmt.Fprintf(w, "kubectl --kubeconfig %s get dynamodbrequests,teamnamespaces,destinations -A\n", kubeconfigs["platform"])
+	fmt.Fprintf(w, "kubectl --kubeconfig %s get dynamodbrequests,teamnamespaces,dynamodbtablerequests,destinations -A\n", kubeconfigs["platform"])
+	fmt.Fprintf(w, "kubectl --kubeconfig %s get promises.platform.kratix.io,jobs,workflowoutputs -A\n", kubeconfigs["platform"])
 	fmt.Fprintf(w, "kubectl --kubeconfig %s get gitrepositories,buckets,kustomizations,tables -A\n", kubeconfigs["destination"])
 	fmt.Fprintf(w, "kubectl --kubeconfig %s get namespaces,resourcequotas,networkpolicies -l switchyard.dev/request-uid -A\n", kubeconfigs["destination"])
 	if _, err := exec.LookPath("aws"); err == nil {
@@ -325,8 +342,8 @@ func report(w io.Writer, stack *testenv.Stack, reqs, teams []request, kubeconfig
 
 // cloneCommand clones the demo's state repository: its Git server wants
 // the demo's (throwaway) credentials, so the URL carries them.
-// requestTable prints requests with one of their outputs.
-func requestTable(w io.Writer, reqs []request, header, output string) {
+// requestTable prints requests with one more column, column.
+func requestTable(w io.Writer, reqs []request, header string, column func(request) string) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "NAMESPACE\tNAME\tDESTINATION\tCOMMIT\tAPPLIED\tREADY\tREASON\t%s\n", header)
 	for _, r := range reqs {
@@ -338,7 +355,7 @@ func requestTable(w io.Writer, reqs []request, header, output string) {
 		if c := meta.FindStatusCondition(r.st.Conditions, v1alpha1.ReadyCondition); c != nil {
 			ready, reason = string(c.Status), c.Reason
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ns, r.name, r.st.Destination, statestore.Short(r.st.Commit), applied, ready, reason, r.st.Outputs[output])
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ns, r.name, r.st.Destination, statestore.Short(r.st.Commit), applied, ready, reason, column(r))
 	}
 	tw.Flush()
 }
