@@ -328,7 +328,7 @@ func TestJobName(t *testing.T) {
 		seen[n] = what
 	}
 	// Stable across separately built, equal Runs.
-	if testRun().JobName() != testRun().JobName() {
+	if a, b := testRun(), testRun(); a.JobName() != b.JobName() {
 		t.Error("JobName differs for equal Runs")
 	}
 }
