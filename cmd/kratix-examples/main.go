@@ -11,7 +11,8 @@
 //	deployment    a Deployment <name> of one replica of spec.image (default nginx)
 //	dependencies  (a promise workflow) the Namespace kratix-examples and a ConfigMap in it
 //	scripted      for tests: fails (spec.failOn: configure|delete, spec.failMessage), asks for a
-//	              retry until spec.retryUntil, writes a ConfigMap <name>-scripted of spec.data
+//	              retry until spec.retryUntil, adds spec.outputBytes random bytes, writes a
+//	              ConfigMap <name>-scripted of spec.data
 //
 // Each writes status.yaml with a message. With KRATIX_WORKFLOW_ACTION=delete
 // they write nothing. On an error the program exits 1 with the error on
@@ -22,6 +23,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -144,6 +146,11 @@ func (r result) write(paths pipelinekit.Paths) error {
 	}
 	if len(r.selector) > 0 {
 		if err := pipelinekit.WriteDestinationSelectors(paths.MetadataDir, pipelinekit.Selector{MatchLabels: r.selector}); err != nil {
+			return err
+		}
+	}
+	for name, b := range r.extra {
+		if err := os.WriteFile(filepath.Join(paths.OutputDir, name), b, 0o644); err != nil {
 			return err
 		}
 	}

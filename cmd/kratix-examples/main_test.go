@@ -218,6 +218,34 @@ metadata:
 `},
 			metadata: map[string]string{"status.yaml": "message: 'dependencies of promise app written: namespace kratix-examples'\n"},
 		},
+		{
+			name: "scripted: data, and a retry while retryUntil is ahead", step: "scripted",
+			object: "metadata: {name: wf, namespace: team-a, generation: 4}\nspec: {data: {colour: blue}, retryUntil: '2999-01-01T00:00:00Z'}\n",
+			manifest: map[string]string{"scripted.yaml": `apiVersion: v1
+data:
+  colour: blue
+kind: ConfigMap
+metadata:
+  labels:
+    kratix-examples.switchyard.dev/step: scripted
+  name: wf-scripted
+  namespace: default
+`},
+			metadata: map[string]string{
+				"workflow-control.yaml": "retryAfter: 2s\n",
+				"status.yaml":           "generation: 4\nmessage: configmap default/wf-scripted requested\n",
+			},
+		},
+		{
+			name: "scripted: no retry once retryUntil passed", step: "scripted",
+			object:   "metadata: {name: wf, namespace: team-a, generation: 5}\nspec: {retryUntil: '2000-01-01T00:00:00Z'}\n",
+			metadata: map[string]string{"status.yaml": "generation: 5\nmessage: configmap default/wf-scripted requested\n"},
+		},
+		{
+			name: "scripted: fails only on the action asked", step: "scripted", env: map[string]string{"KRATIX_WORKFLOW_ACTION": "configure"},
+			object:   "metadata: {name: wf, namespace: team-a, generation: 1}\nspec: {failOn: delete, failMessage: boom}\n",
+			metadata: map[string]string{"status.yaml": "generation: 1\nmessage: configmap default/wf-scripted requested\n"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -278,7 +306,9 @@ func TestErrors(t *testing.T) {
 		{"unknown action", "configmap", webRequest, map[string]string{"KRATIX_WORKFLOW_ACTION": "update"}, `KRATIX_WORKFLOW_ACTION is "update"`},
 		{"not YAML", "labels", "metadata: [", nil, "is not YAML"},
 		{"unknown step", "bucket", webRequest, nil, `unknown command "bucket"`},
-		{"no step", "", webRequest, nil, "name a step: namespace, configmap, labels, deployment, dependencies"},
+		{"no step", "", webRequest, nil, "name a step: namespace, configmap, labels, deployment, dependencies, scripted"},
+		{"scripted failure on configure", "scripted", "metadata: {name: wf}\nspec: {failOn: configure, failMessage: quota exceeded}\n", nil, "quota exceeded"},
+		{"scripted failure on delete", "scripted", "metadata: {name: wf}\nspec: {failOn: delete, failMessage: backup not taken}\n", map[string]string{"KRATIX_WORKFLOW_ACTION": "delete"}, "backup not taken"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

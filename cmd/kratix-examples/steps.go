@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,6 +43,8 @@ type result struct {
 	status   map[string]any
 	// control is workflow-control.yaml, when set.
 	control map[string]any
+	// extra are more output files, by name.
+	extra map[string][]byte
 }
 
 var steps = []step{
@@ -55,9 +58,10 @@ var steps = []step{
 
 // scriptedStep does what the request's spec asks, to exercise a workflow
 // runner: spec.failOn ("configure" or "delete") fails with spec.failMessage;
-// spec.retryUntil (RFC 3339) asks for a retry 2s later until that time; it
-// writes a ConfigMap <name>-scripted holding spec.data and reports the
-// request's generation in status.yaml.
+// spec.retryUntil (RFC 3339) asks for a retry 2s later until that time;
+// spec.outputBytes adds a file of that many random bytes; it writes a
+// ConfigMap <name>-scripted holding spec.data and reports the request's
+// generation in status.yaml.
 func scriptedStep(req map[string]any) (result, error) {
 	name, err := requestName(req)
 	if err != nil {
@@ -76,6 +80,14 @@ func scriptedStep(req map[string]any) (result, error) {
 	cm["data"] = strs
 	r := result{file: "scripted.yaml", objects: []any{cm},
 		status: map[string]any{"generation": pipelinekit.Nested(req, "metadata", "generation"), "message": fmt.Sprintf("configmap %s/%s-scripted requested", objectNamespace, name)}}
+	if n, _ := spec["outputBytes"].(int); n > 0 {
+		// Random bytes do not compress: an output of about n bytes.
+		big := make([]byte, n)
+		if _, err := rand.Read(big); err != nil {
+			return result{}, err
+		}
+		r.extra = map[string][]byte{"noise.bin": big}
+	}
 	if until, _ := spec["retryUntil"].(string); until != "" {
 		t, err := time.Parse(time.RFC3339, until)
 		if err != nil {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,8 +31,9 @@ var scriptedGVK = schema.GroupVersionKind{Group: "test.switchyard.dev", Version:
 // first of two containers; one resource.delete pipeline) through the
 // Job stand-in, which runs the router's own reader and writer steps and
 // cmd/kratix-examples: output written in pipeline order, status.yaml
-// merged, a spec change and the manual-reconciliation label re-run it, a
-// failing container is reported and removes nothing, retryAfter runs a
+// merged, a spec change, a Promise change and the manual-reconciliation
+// label re-run it, a failing container is reported and removes nothing, an
+// output too large for one object is refused whole, retryAfter runs a
 // pipeline again, and the delete pipeline runs (and must succeed) before
 // the files are removed.
 func TestWorkflowRunsAndReruns(t *testing.T) {
@@ -120,6 +122,38 @@ func TestWorkflowRunsAndReruns(t *testing.T) {
 		}
 	})
 
+	t.Run("an output too large is refused whole", func(t *testing.T) {
+		patchSpec(t, req, `{"spec":{"outputBytes":1200000}}`)
+		c := waitWorkflowReason(t, "wf", v1alpha1.WorkflowFailed)
+		if !strings.Contains(c.Message, "container writer exited") || !strings.Contains(c.Message, "one object can carry") {
+			t.Errorf("ConfigureWorkflowCompleted message %q does not say the output is too large", c.Message)
+		}
+		if files := repoFiles(t, "HEAD", dir); slices.Contains(files, "first.noise.bin") || !slices.Contains(files, "first.scripted.yaml") {
+			t.Errorf("after the refused output the directory holds %v", files)
+		}
+		patchSpec(t, req, `{"spec":{"outputBytes":null}}`)
+		waitWorkflowReason(t, "wf", v1alpha1.WorkflowCompleted)
+	})
+
+	t.Run("a Promise change re-runs", func(t *testing.T) {
+		_, u := requestStatus(t, scriptedGVK, "team-wf", "wf")
+		last := newestRun(t, u)
+		patch := `[{"op":"add","path":"/spec/workflows/resource/configure/1/metadata/labels","value":{"revision":"2"}}]`
+		if err := platform.Patch(ctx, &v1alpha1.Promise{ObjectMeta: metav1.ObjectMeta{Name: "scripted"}}, client.RawPatch(types.JSONPatchType, []byte(patch))); err != nil {
+			t.Fatal(err)
+		}
+		testenv.WaitFor(t, 2*time.Minute, "a new run, complete", func() (bool, string) {
+			st, u := requestStatus(t, scriptedGVK, "team-wf", "wf")
+			c := apimeta.FindStatusCondition(st.Conditions, v1alpha1.ConfigureWorkflowCompletedCondition)
+			return newestRun(t, u) != last && c != nil && c.Reason == v1alpha1.WorkflowCompleted, fmt.Sprint(c)
+		})
+		for _, j := range jobsOf(t, u, workflow.ActionConfigure) {
+			if j.Labels[workflow.RunLabel] == newestRun(t, u) && j.Labels[workflow.PipelineNameLabel] == "second" && j.Labels["revision"] != "2" {
+				t.Errorf("Job %s of the new run lacks the pipeline's new label", j.Name)
+			}
+		}
+	})
+
 	t.Run("manual reconciliation label re-runs", func(t *testing.T) {
 		_, u := requestStatus(t, scriptedGVK, "team-wf", "wf")
 		runs := len(runsOf(t, u))
@@ -138,7 +172,8 @@ func TestWorkflowRunsAndReruns(t *testing.T) {
 
 	t.Run("delete pipeline runs before the files go", func(t *testing.T) {
 		patchSpec(t, req, `{"spec":{"failOn":"delete","failMessage":"backup not taken"}}`)
-		waitStatusField(t, "wf", "generation", int64(6))
+		_, u := requestStatus(t, scriptedGVK, "team-wf", "wf")
+		waitStatusField(t, "wf", "generation", u.GetGeneration())
 		if err := platform.Delete(ctx, req.DeepCopy()); err != nil {
 			t.Fatal(err)
 		}
