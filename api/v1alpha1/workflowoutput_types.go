@@ -21,9 +21,9 @@ type WorkflowOutput struct {
 	// +required
 	Job WorkflowJob `json:"job"`
 
-	// Data is the output: a gzip-compressed tar of output/ and metadata/.
+	// Data is the output: a gzip-compressed tar of output/ and metadata/,
+	// at most 1,000 KiB (the writer refuses more; etcd would too).
 	// +required
-	// +kubebuilder:validation:MaxLength=1398102
 	Data []byte `json:"data"`
 }
 

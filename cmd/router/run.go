@@ -127,7 +127,7 @@ func managerOptions(o *runOptions) ctrl.Options {
 		// and router.Setup closes the state store writers before the lease
 		// is released.
 		LeaderElectionReleaseOnCancel: o.leaderElect,
-	})
+	}, o.router.Namespace)
 }
 
 // readyCheck is /readyz. With --serve-git and --leader-elect it passes only

@@ -110,7 +110,7 @@ func startRouter(t *testing.T) {
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Controller:             config.Controller{SkipNameValidation: &skip},
-	}))
+	}, routerNamespace))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,10 +57,8 @@ type PromiseReconciler struct {
 	Claims    *claims.Index
 	Feedback  *feedback.Watchers
 	Prober    *probe.Prober
-	// Workflows runs the Promises' workflows; Namespace (the router's) is
-	// where promise workflows run.
+	// Workflows runs the Promises' workflows.
 	Workflows *Workflows
-	Namespace string
 	// Manager gets a request controller per kind at run time.
 	Manager ctrl.Manager
 	// RequestWorkers is each request controller's concurrency.
@@ -434,7 +432,7 @@ func (r *PromiseReconciler) finalize(ctx context.Context, p *v1alpha1.Promise, c
 			return metav1.Condition{}, ctrl.Result{}, err
 		}
 	}
-	if err := r.Workflows.Remove(ctx, r.Namespace, string(p.UID)); err != nil {
+	if err := r.Workflows.Remove(ctx, string(p.UID)); err != nil {
 		return metav1.Condition{}, ctrl.Result{}, err
 	}
 	controllerutil.RemoveFinalizer(p, v1alpha1.Finalizer)

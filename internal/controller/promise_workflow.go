@@ -62,7 +62,7 @@ func (r *PromiseReconciler) runPromiseWorkflow(ctx context.Context, p *v1alpha1.
 		Owner:  metav1.OwnerReference{APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind, Name: p.Name, UID: p.UID, Controller: ptr(true)},
 		// Promise workflows run beside the router, as Kratix runs them in
 		// its own namespace.
-		Namespace: r.Namespace,
+		Namespace: r.Workflows.Namespace,
 		Inputs:    workflow.InputsOf(string(p.UID), action, strconv.FormatInt(p.Generation, 10)),
 	}
 	if action == workflow.ActionDelete {

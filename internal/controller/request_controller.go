@@ -84,7 +84,7 @@ func (r *RequestReconciler) SetupWithManager(mgr ctrl.Manager, workers int) erro
 		// The router's own status patch does not wake the request again.
 		For(r.newObject(), builder.WithPredicates(RequestChanged)).
 		// A workflow Job of the request started or finished.
-		Owns(&batchv1.Job{}).
+		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(r.forJob)).
 		// A destination event wakes only the requests it concerns, and only
 		// when something scheduling reads changed.
 		Watches(&v1alpha1.Destination{}, handler.EnqueueRequestsFromMapFunc(r.forDestinationChange),
@@ -608,7 +608,7 @@ func (r *RequestReconciler) finalize(ctx context.Context, obj *unstructured.Unst
 	}
 	// Its Jobs go before it: nothing else removes them where no garbage
 	// collector runs, and they hold its pipelines' outputs.
-	if err := r.Workflows.Remove(ctx, obj.GetNamespace(), string(obj.GetUID())); err != nil {
+	if err := r.Workflows.Remove(ctx, string(obj.GetUID())); err != nil {
 		return ctrl.Result{}, err
 	}
 	if err := r.setFinalizer(ctx, obj, false); err != nil {

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/render"
@@ -45,9 +46,11 @@ func (r *RequestReconciler) workflowSpec(obj *unstructured.Unstructured, p *v1al
 	return Spec{
 		Type: workflow.TypeResource, Action: action, Promise: p.Name, Pipelines: pipelines,
 		Object: workflow.Object{GVK: r.GVK, Plural: r.Plural, Namespace: obj.GetNamespace(), Name: obj.GetName(), UID: string(obj.GetUID())},
-		Owner: metav1.OwnerReference{APIVersion: r.GVK.GroupVersion().String(), Kind: r.GVK.Kind, Name: obj.GetName(),
-			UID: obj.GetUID(), Controller: ptr(true)},
-		Namespace: obj.GetNamespace(),
+		// In the router's namespace, not the request's: there its tenants
+		// could run Pods as the pipeline's ServiceAccount, exec into the
+		// pipeline or make Jobs that look like its, and so write what
+		// they like to the destinations.
+		Namespace: r.Workflows.Namespace,
 	}
 }
 
@@ -126,6 +129,16 @@ func (r *RequestReconciler) mergeStatus(obj *unstructured.Unstructured, fields, 
 // reservedNotice is the status field that says which status.yaml fields
 // were refused.
 const reservedNotice = "statusFieldsRefused"
+
+// forJob maps a workflow Job to the request it runs for, when that is of
+// r's kind.
+func (r *RequestReconciler) forJob(_ context.Context, o client.Object) []reconcile.Request {
+	kind, ns, name, ok := workflow.ObjectOf(o.GetAnnotations())
+	if !ok || kind != r.GVK.GroupKind().String() {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}}
+}
 
 // clearManualLabel removes kratix.io/manual-reconciliation once the run it
 // asked for exists, as Kratix does.

@@ -26,10 +26,13 @@ import (
 // Pipeline its ServiceAccount and RBAC. Creating WorkflowOutputs is the
 // Pipelines' right; the router holds it only to grant it (RBAC lets no one
 // grant what they do not hold).
-// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
-// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list
-// +kubebuilder:rbac:groups=switchyard.dev,resources=workflowoutputs,verbs=get;create;delete
-// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;create;update
+// All of it happens in the router's own namespace, but the Pipelines' Roles
+// in the requests' namespaces.
+// +kubebuilder:rbac:groups=batch,namespace=switchyard-system,resources=jobs,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups="",namespace=switchyard-system,resources=pods,verbs=get;list
+// +kubebuilder:rbac:groups=switchyard.dev,namespace=switchyard-system,resources=workflowoutputs,verbs=get;create;delete
+// +kubebuilder:rbac:groups="",namespace=switchyard-system,resources=serviceaccounts,verbs=get;create;update
+// +kubebuilder:rbac:groups="",namespace=switchyard-system,resources=configmaps,verbs=get
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings;clusterroles;clusterrolebindings,verbs=get;create;update
 
 // Workflows runs Promise workflows as Jobs (internal/workflow) for the
@@ -41,6 +44,8 @@ type Workflows struct {
 	Reader client.Reader
 	// Image is the router's image, for the reader and writer containers.
 	Image string
+	// Namespace is where every workflow Job runs: the router's.
+	Namespace string
 	// Keep is how many Jobs to keep per object and action, beyond those of
 	// the run in use.
 	Keep int
@@ -124,9 +129,15 @@ func (w *Workflows) start(ctx context.Context, s Spec, a workflow.Attempt) error
 	if live, err := w.exists(ctx, s.Object); err != nil || !live {
 		return err
 	}
+	if err := w.checkRefs(ctx, s.Pipelines[a.Index]); err != nil {
+		return err
+	}
 	run := workflow.Run{Type: s.Type, Action: s.Action, Promise: s.Promise, Object: s.Object,
 		Pipeline: s.Pipelines[a.Index], Index: a.Index, Pipelines: len(s.Pipelines), Attempt: a.Number,
 		ID: a.Run, Seq: a.Seq, Inputs: a.Inputs, Namespace: s.Namespace, Image: w.Image, Owner: s.Owner}
+	if err := workflow.CheckPermissions(run); err != nil {
+		return err
+	}
 	for _, o := range workflow.Access(run) {
 		if err := w.apply(ctx, o); err != nil {
 			return fmt.Errorf("giving pipeline %s its ServiceAccount and RBAC (%s %s): %w; `router rbac %s` prints the rights the router needs to grant",
@@ -135,6 +146,38 @@ func (w *Workflows) start(ctx context.Context, s Spec, a workflow.Attempt) error
 	}
 	if err := w.Client.Create(ctx, workflow.Job(run)); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating the Job of pipeline %s: %w", run.Pipeline.Metadata.Name, err)
+	}
+	return nil
+}
+
+// checkRefs refuses a pipeline that names a Secret or ConfigMap of the
+// router's namespace not marked for pipelines (workflow.PipelineAccessLabel):
+// that namespace holds the router's own credentials.
+func (w *Workflows) checkRefs(ctx context.Context, p v1alpha1.Pipeline) error {
+	refs, err := workflow.References(p)
+	if err != nil {
+		return err
+	}
+	check := func(o client.Object, kind, name string) error {
+		err := w.Reader.Get(ctx, types.NamespacedName{Namespace: w.Namespace, Name: name}, o)
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("reading %s %s/%s that pipeline %s names: %w", kind, w.Namespace, name, p.Metadata.Name, err)
+		}
+		if err == nil && o.GetLabels()[workflow.PipelineAccessLabel] != "true" {
+			return fmt.Errorf("pipeline %s names %s %s/%s, which is not marked for pipelines: label it %s=true to let pipelines read it",
+				p.Metadata.Name, kind, w.Namespace, name, workflow.PipelineAccessLabel)
+		}
+		return nil // a missing one: the Pod waits for it, as in any namespace
+	}
+	for _, n := range refs.Secrets {
+		if err := check(&corev1.Secret{}, "Secret", n); err != nil {
+			return err
+		}
+	}
+	for _, n := range refs.ConfigMaps {
+		if err := check(&corev1.ConfigMap{}, "ConfigMap", n); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -278,10 +321,11 @@ func (w *Workflows) prune(ctx context.Context, ns string, attempts []workflow.At
 // Remove deletes every Job of an object's workflows and their outputs, for
 // an object going away (in a cluster its garbage collector would; the
 // router does not count on one).
-func (w *Workflows) Remove(ctx context.Context, ns, uid string) error {
+func (w *Workflows) Remove(ctx context.Context, uid string) error {
 	if w == nil {
 		return nil
 	}
+	ns := w.Namespace
 	var jobs batchv1.JobList
 	if err := w.Client.List(ctx, &jobs, client.InNamespace(ns), client.MatchingLabels{workflow.OwnerUIDLabel: uid}); err != nil {
 		return err

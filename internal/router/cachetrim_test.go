@@ -16,7 +16,7 @@ import (
 // rest; an annotation the router would erase by updating a cached object
 // (Promises, Destinations) stays.
 func TestCacheTransform(t *testing.T) {
-	transform := router.ManagerOptions(ctrl.Options{}).Cache.DefaultTransform
+	transform := router.ManagerOptions(ctrl.Options{}, "").Cache.DefaultTransform
 	lastApplied := map[string]string{corev1.LastAppliedConfigAnnotation: "{}", "keep": "yes"}
 	managed := []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}
 

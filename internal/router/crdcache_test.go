@@ -51,7 +51,7 @@ func TestCacheHoldsOnlyInstalledCRDs(t *testing.T) {
 	t.Cleanup(func() { _ = k8s.Delete(context.Background(), crd) })
 
 	mgr, err := ctrl.NewManager(routerConfig, router.ManagerOptions(ctrl.Options{
-		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"}))
+		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"}, routerNamespace))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -106,7 +106,7 @@ func startRouterWith(t *testing.T, cfg *rest.Config, ro router.Options, options 
 	for _, f := range options {
 		f(&o)
 	}
-	mgr, err := ctrl.NewManager(cfg, router.ManagerOptions(o))
+	mgr, err := ctrl.NewManager(cfg, router.ManagerOptions(o, ro.Namespace))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -143,16 +143,24 @@ func TestRouterRightsAreLeast(t *testing.T) {
 		{"", "configmaps", "", "create", "", false},
 		// Workflows: it runs Jobs, reads a failed one's Pod (its container
 		// statuses), hands each Pipeline a ServiceAccount and the RBAC the
-		// Pipeline declares (only rights it holds itself: RBAC's escalation
-		// check), and reads and removes WorkflowOutputs.
-		{"batch", "jobs", "", "create", "team-a", true},
-		{"", "pods", "", "list", "", true},
-		{"", "pods", "", "delete", "", false},
-		{"", "pods", "exec", "create", "", false},
-		{"", "pods", "log", "get", "", false},
-		{"switchyard.dev", "workflowoutputs", "", "get", "team-a", true},
-		{"", "serviceaccounts", "", "create", "team-a", true},
-		{"", "serviceaccounts", "", "delete", "team-a", false},
+		// Pipeline declares, in the requests' namespaces too (only rights
+		// it holds itself: RBAC's escalation check), and reads and removes
+		// WorkflowOutputs.
+		// All in its own namespace, out of the tenants' reach.
+		{"batch", "jobs", "", "create", routerNamespace, true},
+		{"batch", "jobs", "", "create", "team-a", false},
+		{"", "pods", "", "list", routerNamespace, true},
+		{"", "pods", "", "list", "team-a", false},
+		{"", "pods", "", "delete", routerNamespace, false},
+		{"", "pods", "exec", "create", routerNamespace, false},
+		{"", "pods", "log", "get", routerNamespace, false},
+		{"switchyard.dev", "workflowoutputs", "", "get", routerNamespace, true},
+		{"switchyard.dev", "workflowoutputs", "", "get", "team-a", false},
+		{"", "serviceaccounts", "", "create", routerNamespace, true},
+		{"", "serviceaccounts", "", "create", "team-a", false},
+		{"", "serviceaccounts", "", "delete", routerNamespace, false},
+		{"rbac.authorization.k8s.io", "roles", "", "create", "team-a", true},
+		{"rbac.authorization.k8s.io", "roles", "", "delete", "team-a", false},
 		{"", "nodes", "proxy", "get", "", false},
 		{"", "serviceaccounts", "token", "create", routerNamespace, false},
 		{"apps", "deployments", "", "list", "", false},

@@ -86,8 +86,9 @@ type Options struct {
 // scheme, a client that reads requests (unstructured objects) from the
 // cache, as it reads every other kind, instead of from the API server, and
 // a cache of only the CRDs Promises installed: a cluster may hold hundreds
-// of CRDs with large schemas, and the router reads no other.
-func ManagerOptions(o ctrl.Options) ctrl.Options {
+// of CRDs with large schemas, and the router reads no other. namespace is
+// the router's own, where its workflow Jobs run.
+func ManagerOptions(o ctrl.Options, namespace string) ctrl.Options {
 	o.Scheme = Scheme()
 	o.Client.Cache = &client.CacheOptions{Unstructured: true}
 	o.Cache.DefaultTransform = trimForCache
@@ -99,8 +100,13 @@ func ManagerOptions(o ctrl.Options) ctrl.Options {
 		o.Cache.ByObject = map[client.Object]cache.ByObject{}
 	}
 	o.Cache.ByObject[&apiextensionsv1.CustomResourceDefinition{}] = cache.ByObject{Label: labels.NewSelector().Add(*installed)}
-	// Only the workflow Jobs the router made.
-	o.Cache.ByObject[&batchv1.Job{}] = cache.ByObject{Label: labels.SelectorFromSet(labels.Set{workflow.ManagedByLabel: workflow.ManagedBy})}
+	// Only the workflow Jobs the router made, which all run in its
+	// namespace (empty: DefaultNamespace).
+	if namespace == "" {
+		namespace = DefaultNamespace
+	}
+	o.Cache.ByObject[&batchv1.Job{}] = cache.ByObject{Namespaces: map[string]cache.Config{namespace: {}},
+		Label: labels.SelectorFromSet(labels.Set{workflow.ManagedByLabel: workflow.ManagedBy})}
 	return o
 }
 
@@ -243,7 +249,7 @@ func Setup(mgr ctrl.Manager, o Options) (*destinations.Stores, error) {
 		&destinations.DestinationReconciler{Client: mgr.GetClient(), Recorder: recorder, Stores: stores, Index: index, Feedback: watchers},
 		&controller.PromiseReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder,
 			Stores: stores, Index: index, Claims: claimIndex, Feedback: watchers, Prober: prober, Manager: mgr, RequestWorkers: o.RequestWorkers,
-			Workflows: &controller.Workflows{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Image: o.PipelineImage}, Namespace: o.Namespace},
+			Workflows: &controller.Workflows{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Image: o.PipelineImage, Namespace: o.Namespace}},
 		&controller.KratixPromiseReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder},
 	}
 	for _, r := range reconcilers {

@@ -270,7 +270,7 @@ func (s *Stack) StartRouter(o router.Options) (stop func(), err error) {
 	skip := true
 	mgr, err := ctrl.NewManager(cfg, router.ManagerOptions(ctrl.Options{
 		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-		Controller: config.Controller{SkipNameValidation: &skip}}))
+		Controller: config.Controller{SkipNameValidation: &skip}}, o.Namespace))
 	if err != nil {
 		return nil, err
 	}

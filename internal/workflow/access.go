@@ -3,6 +3,9 @@ package workflow
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"maps"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -12,46 +15,42 @@ import (
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 )
 
-// Access returns the ServiceAccount a Pipeline runs as in namespace ns and
-// the RBAC it gets: reading the object it runs for (get on that one
-// resource), creating the WorkflowOutput that hands its output over, and the
-// Pipeline's own spec.rbac.permissions; nothing else. A permission for
-// another namespace is a Role there; for "*", a ClusterRole.
+// Access returns the ServiceAccount a Pipeline runs as, in the namespace
+// its Job runs in (r.Namespace), and the RBAC it gets: creating the
+// WorkflowOutput that hands its output over (where the Job runs), reading
+// the object it runs for (get on that one resource, in the object's
+// namespace), and the Pipeline's own spec.rbac.permissions; nothing else.
+// A permission without resourceNamespace applies where the object is (for
+// a Promise, where the Job runs), as in Kratix; one naming a namespace
+// applies there; "*" everywhere (a ClusterRole).
 func Access(r Run) []client.Object {
 	sa := ServiceAccountName(r.Promise, r.Type, r.Action, r.Pipeline.Metadata.Name)
-	ns := r.Namespace
 	labels := map[string]string{ManagedByLabel: ManagedBy, PipelineNameLabel: r.Pipeline.Metadata.Name}
 	setLabel(labels, PromiseNameLabel, r.Promise)
 	meta := func(name, namespace string) metav1.ObjectMeta {
 		return metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: labels}
 	}
-	subject := []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa, Namespace: ns}}
-	own := []rbacv1.PolicyRule{
-		{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"workflowoutputs"}, Verbs: []string{"create"}},
+	subject := []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa, Namespace: r.Namespace}}
+	home := r.Object.Namespace // where "" points
+	if r.Object.ClusterScoped {
+		home = r.Namespace
 	}
+	perNamespace := map[string][]rbacv1.PolicyRule{
+		r.Namespace: {{APIGroups: []string{v1alpha1.GroupVersion.Group}, Resources: []string{"workflowoutputs"}, Verbs: []string{"create"}}},
+	}
+	var cluster []rbacv1.PolicyRule
 	read := rbacv1.PolicyRule{APIGroups: []string{r.Object.GVK.Group}, Resources: []string{r.Object.Plural}, Verbs: []string{"get"}}
 	if r.Object.ClusterScoped {
 		read.ResourceNames = []string{r.Object.Name}
-	} else {
-		own = append(own, read)
-	}
-	out := []client.Object{&corev1.ServiceAccount{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
-		ObjectMeta: meta(sa, ns),
-		// Its token is mounted by the Pod spec, not by every Pod that
-		// names the account by mistake.
-		AutomountServiceAccountToken: ptr(false),
-	}}
-	perNamespace := map[string][]rbacv1.PolicyRule{ns: own}
-	var cluster []rbacv1.PolicyRule
-	if r.Object.ClusterScoped {
 		cluster = append(cluster, read)
+	} else {
+		perNamespace[r.Object.Namespace] = append(perNamespace[r.Object.Namespace], read)
 	}
 	if r.Pipeline.Spec.RBAC != nil {
 		for _, p := range r.Pipeline.Spec.RBAC.Permissions {
 			switch p.ResourceNamespace {
 			case "":
-				perNamespace[ns] = append(perNamespace[ns], p.PolicyRule)
+				perNamespace[home] = append(perNamespace[home], p.PolicyRule)
 			case "*":
 				cluster = append(cluster, p.PolicyRule)
 			default:
@@ -59,18 +58,25 @@ func Access(r Run) []client.Object {
 			}
 		}
 	}
-	for where, rules := range perNamespace {
+	out := []client.Object{&corev1.ServiceAccount{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
+		ObjectMeta: meta(sa, r.Namespace),
+		// Its token is mounted by the Pod spec, not by every Pod that
+		// names the account by mistake.
+		AutomountServiceAccountToken: ptr(false),
+	}}
+	for _, where := range slices.Sorted(maps.Keys(perNamespace)) {
 		name := sa
-		if where != ns {
-			name = bindingName(sa, ns)
+		if where != r.Namespace {
+			name = bindingName(sa, r.Namespace)
 		}
 		out = append(out,
-			&rbacv1.Role{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"}, ObjectMeta: meta(name, where), Rules: rules},
+			&rbacv1.Role{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"}, ObjectMeta: meta(name, where), Rules: perNamespace[where]},
 			&rbacv1.RoleBinding{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"}, ObjectMeta: meta(name, where),
 				RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name}, Subjects: subject})
 	}
 	if len(cluster) > 0 {
-		name := bindingName(sa, ns)
+		name := bindingName(sa, r.Namespace)
 		out = append(out,
 			&rbacv1.ClusterRole{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole"}, ObjectMeta: meta(name, ""), Rules: cluster},
 			&rbacv1.ClusterRoleBinding{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleBinding"}, ObjectMeta: meta(name, ""),
@@ -106,4 +112,26 @@ func Rules(pipelines []v1alpha1.Pipeline) []rbacv1.PolicyRule {
 		}
 	}
 	return out
+}
+
+// CheckPermissions refuses declared permissions that would apply where the
+// Job runs (the router's namespace, which holds the router's credentials):
+// one naming that namespace, and, for a Promise's workflows, one without
+// resourceNamespace. The router holds rights there of its own, so RBAC
+// would not stop it granting them.
+func CheckPermissions(r Run) error {
+	if r.Pipeline.Spec.RBAC == nil {
+		return nil
+	}
+	for i, p := range r.Pipeline.Spec.RBAC.Permissions {
+		where := p.ResourceNamespace
+		if where == "" && r.Object.ClusterScoped {
+			where = r.Namespace
+		}
+		if where == r.Namespace {
+			return fmt.Errorf("pipeline %s: spec.rbac.permissions[%d] applies in namespace %s, where pipelines run beside the router's own credentials; name another namespace",
+				r.Pipeline.Metadata.Name, i, r.Namespace)
+		}
+	}
+	return nil
 }

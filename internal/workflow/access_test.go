@@ -47,6 +47,12 @@ func TestAccess(t *testing.T) {
 			{"Role", "third"}:   {third.PolicyRule},
 			{"ClusterRole", ""}: {cluster.PolicyRule},
 		}},
+		{"in the router's namespace", func(r *Run) { r.Namespace = "switchyard-system" }, []v1alpha1.PipelinePermission{secrets, other, cluster}, map[key][]rbacv1.PolicyRule{
+			{"Role", "switchyard-system"}: {configmaps},
+			{"Role", "team-a"}:            {readPostgres, secrets.PolicyRule},
+			{"Role", "other"}:             {other.PolicyRule},
+			{"ClusterRole", ""}:           {cluster.PolicyRule},
+		}},
 		{"promise workflow", func(r *Run) {
 			r.Type, r.Action = TypePromise, ActionConfigure
 			r.Object = Object{GVK: v1alpha1.GroupVersion.WithKind("Promise"), Plural: "promises", Name: "postgres", UID: "p-uid", ClusterScoped: true}

@@ -52,6 +52,10 @@ const (
 	OutputLabel = "switchyard.dev/workflow-output"
 
 	PipelineIndexAnnotation = "switchyard.dev/pipeline-index"
+	// ObjectAnnotation names the object a Job runs for (Object.Key): a
+	// request's Jobs run in the router's namespace, where an
+	// ownerReference to the request cannot point.
+	ObjectAnnotation = "switchyard.dev/workflow-object"
 	AttemptAnnotation       = "switchyard.dev/attempt"
 	InputsAnnotation        = "switchyard.dev/workflow-inputs"
 
@@ -85,6 +89,21 @@ type Object struct {
 	ClusterScoped bool
 }
 
+// Key names o in ObjectAnnotation: <Kind>.<group>/<namespace>/<name>.
+func (o Object) Key() string {
+	return o.GVK.GroupKind().String() + "/" + o.Namespace + "/" + o.Name
+}
+
+// ObjectOf reads ObjectAnnotation: the kind (as Kind.group), namespace and
+// name of the object a Job runs for.
+func ObjectOf(annotations map[string]string) (kind, namespace, name string, ok bool) {
+	parts := strings.SplitN(annotations[ObjectAnnotation], "/", 3)
+	if len(parts) != 3 {
+		return "", "", "", false
+	}
+	return parts[0], parts[1], parts[2], true
+}
+
 // Run is one attempt of one Pipeline of a workflow run.
 type Run struct {
 	Type, Action string
@@ -98,10 +117,12 @@ type Run struct {
 	// the object's runs; Inputs is the digest of what it ran from.
 	ID, Inputs string
 	Seq        int
-	// Namespace the Job runs in.
+	// Namespace the Job runs in: the router's, out of the tenants' reach.
 	Namespace string
 	// Image is the router's image, for the reader and the writer.
 	Image string
+	// Owner, when set, owns the Job: a Promise (cluster-scoped). A request
+	// cannot, being in another namespace.
 	Owner metav1.OwnerReference
 }
 
@@ -190,12 +211,16 @@ func Job(r Run) *batchv1.Job {
 		fieldEnv(EnvJobName, "metadata.labels['batch.kubernetes.io/job-name']"),
 		fieldEnv(EnvJobUID, "metadata.labels['batch.kubernetes.io/controller-uid']"),
 		fieldEnv(EnvJobNamespace, "metadata.namespace")))
-	owner := r.Owner
+	annotations[ObjectAnnotation] = r.Object.Key()
+	var owners []metav1.OwnerReference
+	if r.Owner.UID != "" {
+		owners = []metav1.OwnerReference{r.Owner}
+	}
 	return &batchv1.Job{
 		TypeMeta: metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
 		ObjectMeta: metav1.ObjectMeta{
 			Name: r.JobName(), Namespace: r.Namespace, Labels: labels, Annotations: annotations,
-			OwnerReferences: []metav1.OwnerReference{owner},
+			OwnerReferences: owners,
 		},
 		Spec: batchv1.JobSpec{
 			// The router retries, with backoff, and reports each failure.
@@ -328,6 +353,9 @@ func Validate(field string, pipelines []v1alpha1.Pipeline) error {
 			if slices.Contains(reservedVolumes, v.Name) {
 				return fmt.Errorf("%s.spec.volumes: %q is reserved for the contract's directories", at, v.Name)
 			}
+		}
+		if err := checkVolumeKinds(volumes); err != nil {
+			return fmt.Errorf("%s.spec.volumes: %w", at, err)
 		}
 		names := map[string]bool{}
 		for j, c := range p.Spec.Containers {
