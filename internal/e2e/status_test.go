@@ -150,7 +150,7 @@ const webPromise = `
 apiVersion: switchyard.dev/v1alpha1
 kind: Promise
 metadata:
-  name: webapp
+  name: readiness
 spec:
   destinationSelectors:
     - matchLabels: {region: east}
@@ -320,7 +320,7 @@ func waitFlip(t *testing.T, want metav1.ConditionStatus, start time.Time) time.D
 	return 0
 }
 
-// refuseInvalidExpressions updates the webapp Promise with bad status
+// refuseInvalidExpressions updates the readiness Promise with bad status
 // rules: the API server refuses what its schema can tell, the router the
 // rest (Ready=False, InvalidStatusExpression, naming the expression), and
 // the request is not changed.
@@ -329,7 +329,7 @@ func refuseInvalidExpressions(t *testing.T, ns, name string) {
 	_, before := requestStatus(t, webAppGVK, ns, name)
 	update := func(rules *v1alpha1.StatusRules) error {
 		var p v1alpha1.Promise
-		if err := platform.Get(ctx, types.NamespacedName{Name: "webapp"}, &p); err != nil {
+		if err := platform.Get(ctx, types.NamespacedName{Name: "readiness"}, &p); err != nil {
 			return err
 		}
 		p.Spec.Status = rules
@@ -349,9 +349,9 @@ func refuseInvalidExpressions(t *testing.T, ns, name string) {
 		if err := update(&tt.rules); err != nil {
 			t.Fatal(err)
 		}
-		testenv.WaitFor(t, 30*time.Second, "Promise webapp InvalidStatusExpression "+tt.want, func() (bool, string) {
+		testenv.WaitFor(t, 30*time.Second, "Promise readiness InvalidStatusExpression "+tt.want, func() (bool, string) {
 			var p v1alpha1.Promise
-			if err := platform.Get(ctx, types.NamespacedName{Name: "webapp"}, &p); err != nil {
+			if err := platform.Get(ctx, types.NamespacedName{Name: "readiness"}, &p); err != nil {
 				return false, err.Error()
 			}
 			c := apimeta.FindStatusCondition(p.Status.Conditions, v1alpha1.ReadyCondition)

@@ -190,10 +190,44 @@ func TestWorkflowRunsAndReruns(t *testing.T) {
 			t.Errorf("after deletion the repo still holds %v", files)
 		}
 		var jobs batchv1.JobList
-		if err := platform.List(ctx, &jobs, client.InNamespace("team-wf"), client.MatchingLabels{workflow.OwnerUIDLabel: string(u.GetUID())}); err != nil || len(jobs.Items) != 0 {
+		if err := platform.List(ctx, &jobs, client.InNamespace(testenv.SecretsNamespace), client.MatchingLabels{workflow.OwnerUIDLabel: string(u.GetUID())}); err != nil || len(jobs.Items) != 0 {
 			t.Errorf("after deletion %d Job(s) are left (%v)", len(jobs.Items), err)
 		}
 	})
+}
+
+// TestPipelinesCannotReachTheRoutersSecrets: pipelines run in the router's
+// namespace, beside its credentials; a pipeline naming one of its Secrets
+// (not labelled switchyard.dev/pipeline-access=true) is refused, and no Job
+// runs.
+func TestPipelinesCannotReachTheRoutersSecrets(t *testing.T) {
+	ctx := context.Background()
+	applyPromise(t, readPromise(t, "testdata/leaky-promise.yaml"))
+	newNamespace(t, "team-leaky")
+	req := &unstructured.Unstructured{}
+	req.SetGroupVersionKind(schema.GroupVersionKind{Group: "test.switchyard.dev", Version: "v1alpha1", Kind: "Leaky"})
+	req.SetNamespace("team-leaky")
+	req.SetName("steal")
+	req.Object["spec"] = map[string]any{}
+	if err := platform.Create(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	var c *metav1.Condition
+	testenv.WaitFor(t, time.Minute, "the pipeline refused", func() (bool, string) {
+		st, _, err := readStatus(ctx, req.GroupVersionKind(), "team-leaky", "steal")
+		if err != nil {
+			return false, err.Error()
+		}
+		c = apimeta.FindStatusCondition(st.Conditions, v1alpha1.ConfigureWorkflowCompletedCondition)
+		return c != nil && c.Reason == v1alpha1.WorkflowFailed, fmt.Sprint(c)
+	})
+	if !strings.Contains(c.Message, "Secret "+testenv.SecretsNamespace+"/state-git, which is not marked for pipelines") {
+		t.Errorf("ConfigureWorkflowCompleted message %q does not name the Secret", c.Message)
+	}
+	_, u, _ := readStatus(ctx, req.GroupVersionKind(), "team-leaky", "steal")
+	if jobs := jobsOf(t, u, workflow.ActionConfigure); len(jobs) != 0 {
+		t.Errorf("%d Job(s) made for a pipeline naming the router's Secret", len(jobs))
+	}
 }
 
 // checkWorkflow checks the request's ConfigureWorkflowCompleted reason.
@@ -280,7 +314,7 @@ func waitRepoHolds(t *testing.T, dest, path, want string) {
 func jobsOf(t *testing.T, u *unstructured.Unstructured, action string) []batchv1.Job {
 	t.Helper()
 	var jobs batchv1.JobList
-	if err := platform.List(context.Background(), &jobs, client.InNamespace(u.GetNamespace()),
+	if err := platform.List(context.Background(), &jobs, client.InNamespace(testenv.SecretsNamespace),
 		client.MatchingLabels{workflow.OwnerUIDLabel: string(u.GetUID()), workflow.WorkflowActionLabel: action}); err != nil {
 		t.Fatal(err)
 	}
@@ -377,21 +411,29 @@ func checkJobContract(t *testing.T, u *unstructured.Unstructured, c contract) {
 	if pod.ServiceAccountName != sa {
 		t.Errorf("serviceAccountName %q, want %q", pod.ServiceAccountName, sa)
 	}
-	// The ServiceAccount's rights are the contract's and nothing else.
+	// The Job runs in the router's namespace, out of the tenants' reach;
+	// its ServiceAccount's rights are the contract's and nothing else.
+	if job.Namespace != testenv.SecretsNamespace || len(job.OwnerReferences) != 0 {
+		t.Errorf("Job %s/%s owned by %v; want it in the router's namespace, owned by nothing", job.Namespace, job.Name, job.OwnerReferences)
+	}
+	router, tenant := testenv.SecretsNamespace, u.GetNamespace()
 	for _, check := range []struct {
-		verb, group, resource string
-		allowed               bool
+		verb, group, resource, namespace string
+		allowed                          bool
 	}{
-		{"get", gvk.Group, c.plural, true},
-		{"create", "switchyard.dev", "workflowoutputs", true},
-		{"create", "", "configmaps", false},
-		{"list", gvk.Group, c.plural, false},
-		{"get", "", "secrets", false},
-		{"delete", "switchyard.dev", "workflowoutputs", false},
-		{"create", "batch", "jobs", false},
+		{"get", gvk.Group, c.plural, tenant, true},
+		{"create", "switchyard.dev", "workflowoutputs", router, true},
+		{"create", "switchyard.dev", "workflowoutputs", tenant, false},
+		{"create", "", "configmaps", router, false},
+		{"list", gvk.Group, c.plural, tenant, false},
+		{"get", gvk.Group, c.plural, "other", false},
+		{"get", "", "secrets", router, false},
+		{"get", "", "secrets", tenant, false},
+		{"delete", "switchyard.dev", "workflowoutputs", router, false},
+		{"create", "batch", "jobs", router, false},
 	} {
-		if got := testenv.Can(t, platform, "system:serviceaccount:"+u.GetNamespace()+":"+sa, check.verb, check.group, check.resource, u.GetNamespace()); got != check.allowed {
-			t.Errorf("pipeline ServiceAccount may %s %s.%s: %v, want %v", check.verb, check.resource, check.group, got, check.allowed)
+		if got := testenv.Can(t, platform, "system:serviceaccount:"+router+":"+sa, check.verb, check.group, check.resource, check.namespace); got != check.allowed {
+			t.Errorf("pipeline ServiceAccount may %s %s.%s in %s: %v, want %v", check.verb, check.resource, check.group, check.namespace, got, check.allowed)
 		}
 	}
 }
