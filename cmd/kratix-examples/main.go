@@ -9,7 +9,7 @@
 //	configmap     a ConfigMap <name> holding the request's spec as data
 //	labels        a ConfigMap <name>-labels labelled with the request's labels, for a second pipeline
 //	deployment    a Deployment <name> of one replica of spec.image (default nginx)
-//	dependencies  (a promise workflow) the Namespace kratix-examples and a ConfigMap in it
+//	dependencies  (a promise workflow) the Namespace <promise>-deps and a ConfigMap in it
 //	scripted      for tests: fails (spec.failOn: configure|delete, spec.failMessage), asks for a
 //	              retry until spec.retryUntil, adds spec.outputBytes random bytes, writes a
 //	              ConfigMap <name>-scripted of spec.data

@@ -204,7 +204,7 @@ kind: Namespace
 metadata:
   labels:
     kratix-examples.switchyard.dev/step: dependencies
-  name: kratix-examples
+  name: app-deps
 ---
 apiVersion: v1
 data:
@@ -214,9 +214,9 @@ metadata:
   labels:
     kratix-examples.switchyard.dev/step: dependencies
   name: promise-info
-  namespace: kratix-examples
+  namespace: app-deps
 `},
-			metadata: map[string]string{"status.yaml": "message: 'dependencies of promise app written: namespace kratix-examples'\n"},
+			metadata: map[string]string{"status.yaml": "message: 'dependencies of promise app written: namespace app-deps'\n"},
 		},
 		{
 			name: "scripted: data, and a retry while retryUntil is ahead", step: "scripted",

@@ -18,8 +18,6 @@ const (
 	// objectNamespace holds the namespaced objects the resource steps
 	// write: it exists on every cluster, so a step works on its own.
 	objectNamespace = "default"
-	// dependencyNamespace is what the promise workflow installs.
-	dependencyNamespace = "kratix-examples"
 	// defaultImage is the deployment step's image when spec.image is unset.
 	defaultImage = "nginxinc/nginx-unprivileged:1.27-alpine"
 	// exampleLabel marks every object the examples write, with the step.
@@ -52,7 +50,7 @@ var steps = []step{
 	{"configmap", "Write a ConfigMap holding the request's spec", pipelinekit.TypeResource, configMapStep},
 	{"labels", "Write a ConfigMap <name>-labels labelled with the request's labels", pipelinekit.TypeResource, labelsStep},
 	{"deployment", "Write a Deployment of one replica named after the request", pipelinekit.TypeResource, deploymentStep},
-	{"dependencies", "Write the Promise's dependencies: the Namespace kratix-examples and a ConfigMap", pipelinekit.TypePromise, dependenciesStep},
+	{"dependencies", "Write the Promise's dependencies: a Namespace named after it and a ConfigMap", pipelinekit.TypePromise, dependenciesStep},
 	{"scripted", "Do what the request's spec says (fail, retry later): for testing workflows", pipelinekit.TypeResource, scriptedStep},
 }
 
@@ -219,12 +217,15 @@ func dependenciesStep(promise map[string]any) (result, error) {
 	if name == "" {
 		return result{}, errors.New("metadata.name of the Promise is not set")
 	}
-	cm := object("v1", "ConfigMap", "promise-info", dependencyNamespace, "dependencies")
+	// A namespace of the Promise's own: a destination's dependencies may
+	// not hold one object twice, so two Promises must not both make one.
+	ns := name + "-deps"
+	cm := object("v1", "ConfigMap", "promise-info", ns, "dependencies")
 	cm["data"] = map[string]any{"promise": name}
 	return result{
 		file:    "dependencies.yaml",
-		objects: []any{object("v1", "Namespace", dependencyNamespace, "", "dependencies"), cm},
-		status:  map[string]any{"message": fmt.Sprintf("dependencies of promise %s written: namespace %s", name, dependencyNamespace)},
+		objects: []any{object("v1", "Namespace", ns, "", "dependencies"), cm},
+		status:  map[string]any{"message": fmt.Sprintf("dependencies of promise %s written: namespace %s", name, ns)},
 	}, nil
 }
 

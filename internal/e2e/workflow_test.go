@@ -45,8 +45,8 @@ func TestWorkflowRunsAndReruns(t *testing.T) {
 	for dest := range destinationLabels {
 		waitRepoHolds(t, dest, dest+"/dependencies/scripted/deps.dependencies.yaml", "promise: scripted")
 	}
-	testenv.WaitFor(t, time.Minute, "namespace kratix-examples on the destination", func() (bool, string) {
-		err := stack.DestinationClient.Get(ctx, types.NamespacedName{Name: "kratix-examples"}, &corev1.Namespace{})
+	testenv.WaitFor(t, time.Minute, "namespace scripted-deps on the destination", func() (bool, string) {
+		err := stack.DestinationClient.Get(ctx, types.NamespacedName{Name: "scripted-deps"}, &corev1.Namespace{})
 		return err == nil, fmt.Sprint(err)
 	})
 	newNamespace(t, "team-wf")
