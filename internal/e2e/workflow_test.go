@@ -320,15 +320,6 @@ func jobsOf(t *testing.T, u *unstructured.Unstructured, action string) []batchv1
 	return jobs.Items
 }
 
-// runsOf is the set of configure runs among the request's Jobs.
-func runsOf(t *testing.T, u *unstructured.Unstructured) map[string]bool {
-	runs := map[string]bool{}
-	for _, j := range jobsOf(t, u, workflow.ActionConfigure) {
-		runs[j.Labels[workflow.RunLabel]] = true
-	}
-	return runs
-}
-
 // newestRun is the run of the request's newest configure Job, by the
 // run's sequence number.
 func newestRun(t *testing.T, u *unstructured.Unstructured) string {
