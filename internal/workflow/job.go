@@ -55,9 +55,9 @@ const (
 	// ObjectAnnotation names the object a Job runs for (Object.Key): a
 	// request's Jobs run in the router's namespace, where an
 	// ownerReference to the request cannot point.
-	ObjectAnnotation = "switchyard.dev/workflow-object"
-	AttemptAnnotation       = "switchyard.dev/attempt"
-	InputsAnnotation        = "switchyard.dev/workflow-inputs"
+	ObjectAnnotation  = "switchyard.dev/workflow-object"
+	AttemptAnnotation = "switchyard.dev/attempt"
+	InputsAnnotation  = "switchyard.dev/workflow-inputs"
 
 	// Kratix's labels, for tools that select Kratix Jobs.
 	WorkflowTypeLabel   = "kratix.io/workflow-type"
