@@ -27,19 +27,10 @@ func main() {
 	os.Exit(execute(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 
-// execute runs the command line and returns the exit code: 0 on success,
-// 1 on any error, reported as the container's termination message.
+// execute runs the command line and returns the exit code (see
+// pipelinekit.Execute).
 func execute(args []string, getenv func(string) string, out, errOut io.Writer) int {
-	paths := pipelinekit.DefaultPaths(getenv)
-	cmd := newCommand(&paths, pipelinekit.ReadEnv(getenv))
-	cmd.SetArgs(args)
-	cmd.SetOut(out)
-	cmd.SetErr(errOut)
-	if err := cmd.Execute(); err != nil {
-		pipelinekit.Fail(paths.TerminationLog, errOut, err)
-		return 1
-	}
-	return 0
+	return pipelinekit.Execute(newCommand, args, getenv, out, errOut)
 }
 
 func newCommand(paths *pipelinekit.Paths, env pipelinekit.Env) *cobra.Command {

@@ -35,19 +35,10 @@ func main() {
 	os.Exit(execute(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 
-// execute runs the command line and returns the exit code: 0 on success
-// (help included), 1 on any error, reported as the termination message.
+// execute runs the command line and returns the exit code (see
+// pipelinekit.Execute).
 func execute(args []string, getenv func(string) string, out, errOut io.Writer) int {
-	paths := pipelinekit.DefaultPaths(getenv)
-	root := newRootCmd(&paths, pipelinekit.ReadEnv(getenv))
-	root.SetArgs(args)
-	root.SetOut(out)
-	root.SetErr(errOut)
-	if err := root.Execute(); err != nil {
-		pipelinekit.Fail(paths.TerminationLog, errOut, err)
-		return 1
-	}
-	return 0
+	return pipelinekit.Execute(newRootCmd, args, getenv, out, errOut)
 }
 
 func newRootCmd(paths *pipelinekit.Paths, env pipelinekit.Env) *cobra.Command {
@@ -155,7 +146,7 @@ func (r result) write(paths pipelinekit.Paths) error {
 		}
 	}
 	if r.control != nil {
-		if err := pipelinekit.WriteManifests(paths.MetadataDir, "workflow-control.yaml", r.control); err != nil {
+		if err := pipelinekit.WriteManifests(paths.MetadataDir, pipelinekit.ControlFile, r.control); err != nil {
 			return err
 		}
 	}

@@ -11,14 +11,18 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/switchyard-dev/switchyard/internal/workflow"
 )
 
-// The contract's paths, and the variables that override them in tests.
+// The contract's paths (the router's, in internal/workflow), and the
+// variables that override them in tests.
 const (
-	DefaultInput          = "/kratix/input/object.yaml"
-	DefaultOutputDir      = "/kratix/output"
-	DefaultMetadataDir    = "/kratix/metadata"
+	DefaultInput          = workflow.InputDir + "/" + workflow.ObjectFile
+	DefaultOutputDir      = workflow.OutputDir
+	DefaultMetadataDir    = workflow.MetadataDir
 	DefaultTerminationLog = "/dev/termination-log"
 
 	InputEnv          = "PIPELINE_INPUT"
@@ -29,16 +33,17 @@ const (
 
 // Files in the metadata directory.
 const (
-	DestinationSelectorsFile = "destination-selectors.yaml"
-	StatusFile               = "status.yaml"
+	DestinationSelectorsFile = workflow.SelectorsFile
+	StatusFile               = workflow.StatusFile
+	ControlFile              = workflow.ControlFile
 )
 
 // Actions and types of a workflow (KRATIX_WORKFLOW_ACTION, KRATIX_WORKFLOW_TYPE).
 const (
-	ActionConfigure = "configure"
-	ActionDelete    = "delete"
-	TypeResource    = "resource"
-	TypePromise     = "promise"
+	ActionConfigure = workflow.ActionConfigure
+	ActionDelete    = workflow.ActionDelete
+	TypeResource    = workflow.TypeResource
+	TypePromise     = workflow.TypePromise
 )
 
 // Paths are where a container finds its input and puts what it writes.
@@ -248,4 +253,22 @@ func NestedStringMap(obj map[string]any, fields ...string) (map[string]string, e
 		out[k] = s
 	}
 	return out, nil
+}
+
+// Execute runs the command newCmd makes with args and returns the exit
+// code: 0 on success (help included), 1 on any error, reported on errOut
+// and as the container's termination message (Fail). getenv supplies the
+// paths' and the contract's environment, so tests need not set the
+// process's.
+func Execute(newCmd func(*Paths, Env) *cobra.Command, args []string, getenv func(string) string, out, errOut io.Writer) int {
+	paths := DefaultPaths(getenv)
+	cmd := newCmd(&paths, ReadEnv(getenv))
+	cmd.SetArgs(args)
+	cmd.SetOut(out)
+	cmd.SetErr(errOut)
+	if err := cmd.Execute(); err != nil {
+		Fail(paths.TerminationLog, errOut, err)
+		return 1
+	}
+	return 0
 }
