@@ -79,6 +79,9 @@ func (r *result) print(out io.Writer) {
 // printTargets prints issue 16's rows this mode measures, against their
 // targets.
 func (r *result) printTargets(out io.Writer) {
+	if r.Mode != "burst" && r.Mode != "steady" {
+		return // no targets
+	}
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "\nfigure\tmeasured\ttarget\tmet")
 	row := func(k, measured, target string, met bool) {

@@ -677,7 +677,11 @@ func (r *routerProcess) cpuSeconds() float64 {
 }
 
 // peakRSSMiB is the router's peak resident set size (VmHWM).
-func (r *routerProcess) peakRSSMiB() float64 {
+func (r *routerProcess) peakRSSMiB() float64 { return r.statusMiB("VmHWM:") }
+
+// statusMiB reads a size in kB, such as VmRSS:, from the router's
+// /proc/<pid>/status.
+func (r *routerProcess) statusMiB(field string) float64 {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", r.cmd.Process.Pid))
 	if err != nil {
 		return 0
@@ -685,7 +689,7 @@ func (r *routerProcess) peakRSSMiB() float64 {
 	defer f.Close()
 	s := bufio.NewScanner(f)
 	for s.Scan() {
-		if strings.HasPrefix(s.Text(), "VmHWM:") {
+		if strings.HasPrefix(s.Text(), field) {
 			kb, _ := strconv.ParseFloat(strings.Fields(s.Text())[1], 64)
 			return kb / 1024
 		}
