@@ -8,10 +8,13 @@
 //	go run ./hack/bench -mode steady -rate 50 -duration 2m
 //	go run ./hack/bench -mode baseline -requests 500
 //	go run ./hack/bench -store bucket -requests 1000 -destinations 10
+//	go run ./hack/bench -mode feedback -destinations 1000 -requests 2000
 //
 // Each run first measures the reference rate: the same client creating the
 // same number of objects of a plain CRD and patching each one's status once,
-// with no router. It prints a table and writes JSON (-out).
+// with no router. -mode feedback starts a second API server for the
+// destinations, with Flux's CRDs but no Flux, and a namespace of Flux
+// objects there per destination. It prints a table and writes JSON (-out).
 package main
 
 import (
@@ -38,7 +41,7 @@ type options struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.mode, "mode", "burst", "burst, steady or baseline (one commit per request, one worker)")
+	flag.StringVar(&o.mode, "mode", "burst", "burst, steady, baseline (one commit per request, one worker) or feedback (a burst after every destination gets a kubeconfig; the router's memory and goroutines per watched destination)")
 	flag.IntVar(&o.requests, "requests", 10000, "requests to create (burst and baseline)")
 	flag.IntVar(&o.destinations, "destinations", 100, "destinations to spread them over")
 	flag.Float64Var(&o.rate, "rate", 50, "requests per second (steady)")
@@ -53,6 +56,11 @@ func main() {
 	flag.Parse()
 	if o.mode == "steady" {
 		o.requests = int(o.rate * o.duration.Seconds())
+	}
+	if o.mode == "feedback" && o.store != "git" {
+		// It stands in for Flux by naming a Git commit applied.
+		fmt.Fprintln(os.Stderr, "bench: -mode feedback needs -store git")
+		os.Exit(2)
 	}
 	res, err := run(o)
 	if err != nil {

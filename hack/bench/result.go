@@ -10,31 +10,32 @@ import (
 )
 
 type result struct {
-	Mode                string         `json:"mode"`
-	Store               string         `json:"store"`
-	Requests            int            `json:"requests"`
-	Destinations        int            `json:"destinations"`
-	Workers             int            `json:"routerWorkers"`
-	Clients             int            `json:"clients"`
-	RouterGOMEMLIMIT    string         `json:"routerGOMEMLIMIT,omitempty"`
-	ReferenceRate       float64        `json:"referenceRatePerSecond"`
-	ElapsedSeconds      float64        `json:"elapsedSeconds"`
-	Rate                float64        `json:"writtenPerSecond"`
-	FractionOfReference float64        `json:"fractionOfReference"`
-	P50                 float64        `json:"p50Ms"`
-	P90                 float64        `json:"p90Ms"`
-	P99                 float64        `json:"p99Ms"`
-	Max                 float64        `json:"maxMs"`
-	Commits             int            `json:"commits"`
-	ObjectWrites        int            `json:"objectWrites,omitempty"`
-	PushRetries         float64        `json:"pushRetries"`
-	RouterPeakRSSMiB    float64        `json:"routerPeakRSSMiB"`
-	RouterCPUSeconds    float64        `json:"routerCPUSeconds"`
-	RouterHeapInuseMiB  float64        `json:"routerHeapInuseMiB"`
-	RepoSizeKiB         int64          `json:"repoSizeKiB"`
-	RepoFiles           int            `json:"repoFiles"`
-	Restart             *restartResult `json:"restart,omitempty"`
-	CPUs                int            `json:"cpus"`
+	Mode                string          `json:"mode"`
+	Store               string          `json:"store"`
+	Requests            int             `json:"requests"`
+	Destinations        int             `json:"destinations"`
+	Workers             int             `json:"routerWorkers"`
+	Clients             int             `json:"clients"`
+	RouterGOMEMLIMIT    string          `json:"routerGOMEMLIMIT,omitempty"`
+	ReferenceRate       float64         `json:"referenceRatePerSecond"`
+	ElapsedSeconds      float64         `json:"elapsedSeconds"`
+	Rate                float64         `json:"writtenPerSecond"`
+	FractionOfReference float64         `json:"fractionOfReference"`
+	P50                 float64         `json:"p50Ms"`
+	P90                 float64         `json:"p90Ms"`
+	P99                 float64         `json:"p99Ms"`
+	Max                 float64         `json:"maxMs"`
+	Commits             int             `json:"commits"`
+	ObjectWrites        int             `json:"objectWrites,omitempty"`
+	PushRetries         float64         `json:"pushRetries"`
+	RouterPeakRSSMiB    float64         `json:"routerPeakRSSMiB"`
+	RouterCPUSeconds    float64         `json:"routerCPUSeconds"`
+	RouterHeapInuseMiB  float64         `json:"routerHeapInuseMiB"`
+	RepoSizeKiB         int64           `json:"repoSizeKiB"`
+	RepoFiles           int             `json:"repoFiles"`
+	Restart             *restartResult  `json:"restart,omitempty"`
+	Feedback            *feedbackResult `json:"feedback,omitempty"`
+	CPUs                int             `json:"cpus"`
 
 	// APIPerRequest is the API server's requests by "VERB resource" during
 	// the run, per request created, from every client (the bench's own
@@ -72,6 +73,14 @@ func (r *result) print(out io.Writer) {
 	if r.Restart != nil {
 		row("restart", "converged in %.1fs, %d new commits or object writes, peak RSS %.0f MiB", r.Restart.ConvergeSeconds, r.Restart.NewCommits, r.Restart.PeakRSSMiB)
 	}
+	if f := r.Feedback; f != nil {
+		row("all destinations watched", "%.1fs after their kubeConfigSecretRefs were set", f.WatchSeconds)
+		row("router, no destination watched", "%s", f.Before)
+		row(fmt.Sprintf("router, %d destinations watched", r.Destinations), "%s", f.Watched)
+		row(fmt.Sprintf("router, %d requests applied", r.Requests), "%s (their rendered kinds watched too)", f.AfterRequests)
+		row("per watched destination", "%s (watched minus none, / %d)", f.PerDestination.perDestination(), r.Destinations)
+		row("per destination, requests applied", "%s", f.PerDestinationAfterRequests.perDestination())
+	}
 	w.Flush()
 	r.printTargets(out)
 }
@@ -98,6 +107,14 @@ func (r *result) printTargets(out io.Writer) {
 		row("steady create to Written p50 / p99", fmt.Sprintf("%.0f / %.0f ms", r.P50, r.P99), "< 250 / < 1,000 ms", r.P50 < 250 && r.P99 < 1000)
 	}
 	w.Flush()
+}
+
+func (s routerSample) String() string {
+	return fmt.Sprintf("RSS %.0f MiB, heap in use %.1f MiB, %.0f goroutines", s.RSSMiB, s.HeapInuseMiB, s.Goroutines)
+}
+
+func (s routerSample) perDestination() string {
+	return fmt.Sprintf("RSS %.0f KiB, heap in use %.0f KiB, %.1f goroutines", s.RSSMiB*1024, s.HeapInuseMiB*1024, s.Goroutines)
 }
 
 func (r *result) writeJSON(path string) error {

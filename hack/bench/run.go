@@ -61,6 +61,8 @@ type env struct {
 	s3      *testenv.S3Server
 	tmp     string
 	router  *routerProcess
+	dest    *testenv.ControlPlane // -mode feedback: the destinations' API server
+	destK8s client.Client
 }
 
 func run(o options) (*result, error) {
@@ -109,6 +111,12 @@ func run(o options) (*result, error) {
 			return nil, err
 		}
 	}
+	if o.mode == "feedback" {
+		step("starting the destination API server with Flux's CRDs")
+		if err := e.startDestination(); err != nil {
+			return nil, err
+		}
+	}
 	bin := filepath.Join(e.tmp, "router")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/router")
 	build.Dir, build.Stdout, build.Stderr = testenv.RepoRoot(), os.Stderr, os.Stderr
@@ -136,8 +144,20 @@ func run(o options) (*result, error) {
 	if err := e.setup(); err != nil {
 		return nil, err
 	}
+	if o.mode == "feedback" {
+		if res.Feedback, err = e.watchDestinations(); err != nil {
+			return nil, err
+		}
+	}
 	if err := e.measure(res); err != nil {
 		return nil, err
+	}
+	if o.mode == "feedback" {
+		if err := e.applyAll(); err != nil {
+			return nil, fmt.Errorf("requests not past Flux and their objects' watch: %w (Ready reasons: %v)", err, e.reasons())
+		}
+		res.Feedback.AfterRequests = e.router.sample()
+		res.Feedback.PerDestinationAfterRequests = res.Feedback.AfterRequests.minus(res.Feedback.Before, o.destinations)
 	}
 	if o.mode == "burst" && o.restart {
 		step("restarting the router with a fresh data directory")
@@ -160,6 +180,9 @@ func (e *env) close() {
 	}
 	if e.cp != nil {
 		_ = e.cp.Stop()
+	}
+	if e.dest != nil {
+		_ = e.dest.Stop()
 	}
 	if e.tmp != "" {
 		os.RemoveAll(e.tmp)
