@@ -135,8 +135,8 @@ func (e *env) watchDestinations() (*feedbackResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := poll(max(2*time.Minute, time.Duration(len(dests.Items)/5)*time.Second), e.allWatched); err != nil {
-		return nil, fmt.Errorf("not every destination watched: %w", err)
+	if err := poll(watchTimeout(len(dests.Items)), e.allWatched); err != nil {
+		return nil, fmt.Errorf("not every destination watched: %w (Applied reasons: %v)", err, e.appliedReasons())
 	}
 	res.WatchSeconds = time.Since(start).Seconds()
 	res.Watched = e.router.sample()
@@ -188,8 +188,33 @@ func (e *env) applyAll() error {
 		return err
 	}
 	// Requests waiting for Flux look again within 30 s even unwoken.
-	return poll(2*time.Minute, func() (bool, error) {
+	return poll(watchTimeout(len(dests.Items)), func() (bool, error) {
 		r := e.reasons()
 		return r[v1alpha1.AwaitingFlux] == 0 && r[v1alpha1.AwaitingWatch] == 0 && r["none"] == 0, nil
 	})
+}
+
+// watchTimeout allows 2 minutes, or half a second per destination: every
+// one opens its own watches on the one destination API server, which
+// shares the 2 cores with everything else.
+func watchTimeout(destinations int) time.Duration {
+	return max(2*time.Minute, time.Duration(destinations)*time.Second/2)
+}
+
+// appliedReasons counts the destinations by their Applied reason, to say
+// why they were not all watched.
+func (e *env) appliedReasons() map[string]int {
+	var dests v1alpha1.DestinationList
+	if err := e.k8s.List(context.Background(), &dests); err != nil {
+		return map[string]int{err.Error(): 1}
+	}
+	out := map[string]int{}
+	for _, d := range dests.Items {
+		reason := "none"
+		if c := meta.FindStatusCondition(d.Status.Conditions, v1alpha1.AppliedCondition); c != nil {
+			reason = c.Reason
+		}
+		out[reason]++
+	}
+	return out
 }
