@@ -99,6 +99,16 @@ func (e *env) watchDestinations() (*feedbackResult, error) {
 		return nil, err
 	}
 	res := &feedbackResult{Before: e.router.sample()}
+	// A user per destination, as distinct clusters would have: one shared
+	// kubeconfig would let client-go share one transport (and its
+	// connections) between all of them. Made one at a time: envtest's CA
+	// counts its serial numbers without a lock.
+	kubeconfigs := make([][]byte, len(dests.Items))
+	for i, d := range dests.Items {
+		if kubeconfigs[i], err = e.dest.UserKubeConfig(d.Name, "system:masters"); err != nil {
+			return nil, err
+		}
+	}
 	step("creating %d namespaces with Flux objects on the destination API server, and their kubeconfig Secrets", len(dests.Items))
 	err = parallel(len(dests.Items), e.o.clients, 0, func(i int) error {
 		d := dests.Items[i]
@@ -112,15 +122,8 @@ func (e *env) watchDestinations() (*feedbackResult, error) {
 				return err
 			}
 		}
-		// A user per destination, as distinct clusters would have: one
-		// shared kubeconfig would let client-go share one transport (and
-		// its connections) between all of them.
-		kc, err := e.dest.UserKubeConfig(d.Name, "system:masters")
-		if err != nil {
-			return err
-		}
 		return e.k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: d.Name + "-kubeconfig", Namespace: "default"},
-			Data: map[string][]byte{feedback.KubeConfigKey: kc}})
+			Data: map[string][]byte{feedback.KubeConfigKey: kubeconfigs[i]}})
 	})
 	if err != nil {
 		return nil, err
