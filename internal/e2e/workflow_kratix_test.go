@@ -168,7 +168,9 @@ func TestKratixExamplesRun(t *testing.T) {
 				t.Errorf("destination %s has no dependencies from the promise.configure pipeline", dest)
 			}
 		}
-		create("WebApp", "shop", map[string]any{})
+		// The Promise selects no destination; the request picks the one
+		// with Flux running for it (other tests leave some without).
+		create("WebApp", "shop", map[string]any{"destinationSelector": map[string]any{"tier": "gold"}})
 		st := waitRequestReady(t, examples("WebApp"), "team-examples", "shop", metav1.ConditionFalse, v1alpha1.ResourceInProgress, "Deployment", 3*time.Minute)
 		if !apimeta.IsStatusConditionTrue(st.Conditions, v1alpha1.ConfigureWorkflowCompletedCondition) {
 			t.Errorf("ConfigureWorkflowCompleted: %v", apimeta.FindStatusCondition(st.Conditions, v1alpha1.ConfigureWorkflowCompletedCondition))
