@@ -125,6 +125,12 @@ bench-large: ## Not in CI: hack/bench with 100,000 requests (an hour or more on 
 	go build -o bin/bench ./hack/bench
 	KUBEBUILDER_ASSETS="$$(hack/controlplane.sh)" bin/bench -mode burst -requests 100000 -destinations 100 -heapprofile $(BENCH_OUT)/burst-100k.heap -out $(BENCH_OUT)/burst-100k.json
 
+.PHONY: bench-feedback
+bench-feedback: ## Not in CI: hack/bench with 1,000 destinations watched (feedback on): router RSS and goroutines per destination; JSON in $(BENCH_OUT)
+	mkdir -p $(BENCH_OUT)
+	go build -o bin/bench ./hack/bench
+	KUBEBUILDER_ASSETS="$$(hack/controlplane.sh)" bin/bench -mode feedback -destinations 1000 -requests 2000 -out $(BENCH_OUT)/feedback-1000.json
+
 .PHONY: bench
 bench: ## Go benchmarks, then the router benchmark (burst, steady, baseline) on real components; JSON in $(BENCH_OUT)
 	mkdir -p $(BENCH_OUT)
