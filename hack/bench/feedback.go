@@ -191,7 +191,7 @@ func (e *env) applyAll() error {
 		return err
 	}
 	// Requests waiting for Flux look again within 30 s even unwoken.
-	return poll(watchTimeout(len(dests.Items)), func() (bool, error) {
+	return poll(2*time.Minute, func() (bool, error) {
 		r := e.reasons()
 		return r[v1alpha1.AwaitingFlux] == 0 && r[v1alpha1.AwaitingWatch] == 0 && r["none"] == 0, nil
 	})

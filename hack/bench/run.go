@@ -153,8 +153,10 @@ func run(o options) (*result, error) {
 		return nil, err
 	}
 	if o.mode == "feedback" {
+		// The watched figures stand without this step: report, sample
+		// what there is, and go on.
 		if err := e.applyAll(); err != nil {
-			return nil, fmt.Errorf("requests not past Flux and their objects' watch: %w (Ready reasons: %v)", err, e.reasons())
+			step("requests not past Flux and their objects' watch: %v (Ready reasons: %v); sampling anyway", err, e.reasons())
 		}
 		res.Feedback.AfterRequests = e.router.sample()
 		res.Feedback.PerDestinationAfterRequests = res.Feedback.AfterRequests.minus(res.Feedback.Before, o.destinations)
