@@ -180,3 +180,23 @@ type PipelinePermission struct {
 
 	rbacv1.PolicyRule `json:",inline"`
 }
+
+// Pipelines returns p's pipelines for a workflow type ("resource" or
+// "promise") and action ("configure" or "delete"); none when unset.
+func (p *Promise) Pipelines(typ, action string) []Pipeline {
+	w := p.Spec.Workflows
+	if w == nil {
+		return nil
+	}
+	a := w.Resource
+	if typ == "promise" {
+		a = w.Promise
+	}
+	if a == nil {
+		return nil
+	}
+	if action == "delete" {
+		return a.Delete
+	}
+	return a.Configure
+}

@@ -2,28 +2,13 @@ package controller
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/workflow"
 )
-
-// promisePipelines are a Promise's promise.configure or promise.delete
-// pipelines.
-func promisePipelines(p *v1alpha1.Promise, action string) []v1alpha1.Pipeline {
-	if p.Spec.Workflows == nil || p.Spec.Workflows.Promise == nil {
-		return nil
-	}
-	if action == workflow.ActionDelete {
-		return p.Spec.Workflows.Promise.Delete
-	}
-	return p.Spec.Workflows.Promise.Configure
-}
 
 // validateWorkflows checks every pipeline list of p.
 func validateWorkflows(p *v1alpha1.Promise) error {
@@ -51,7 +36,7 @@ func validateWorkflows(p *v1alpha1.Promise) error {
 // namespace, reading the Promise itself as its object. It returns nil when
 // p has none.
 func (r *PromiseReconciler) runPromiseWorkflow(ctx context.Context, p *v1alpha1.Promise, action string) (*Result, error) {
-	pipelines := promisePipelines(p, action)
+	pipelines := p.Pipelines(workflow.TypePromise, action)
 	if len(pipelines) == 0 {
 		return nil, nil
 	}
@@ -77,9 +62,8 @@ func (r *PromiseReconciler) runPromiseWorkflow(ctx context.Context, p *v1alpha1.
 		return nil, err
 	}
 	if manual {
-		patch := []byte(fmt.Sprintf(`{"metadata":{"labels":{%q:null}}}`, workflow.ManualReconciliationLabel))
-		if err := r.Patch(ctx, &v1alpha1.Promise{ObjectMeta: metav1.ObjectMeta{Name: p.Name}}, client.RawPatch(types.MergePatchType, patch)); err != nil {
-			return nil, fmt.Errorf("removing label %s: %w", workflow.ManualReconciliationLabel, err)
+		if err := clearManualLabel(ctx, r.Client, &v1alpha1.Promise{ObjectMeta: metav1.ObjectMeta{Name: p.Name}}); err != nil {
+			return nil, err
 		}
 	}
 	return res, nil

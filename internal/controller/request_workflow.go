@@ -27,18 +27,7 @@ var reservedStatus = []string{"observedGeneration", "conditions", "destination",
 
 // configurePipelines are a Promise's resource.configure pipelines.
 func configurePipelines(p *v1alpha1.Promise) []v1alpha1.Pipeline {
-	if p.Spec.Workflows == nil || p.Spec.Workflows.Resource == nil {
-		return nil
-	}
-	return p.Spec.Workflows.Resource.Configure
-}
-
-// deletePipelines are a Promise's resource.delete pipelines.
-func deletePipelines(p *v1alpha1.Promise) []v1alpha1.Pipeline {
-	if p.Spec.Workflows == nil || p.Spec.Workflows.Resource == nil {
-		return nil
-	}
-	return p.Spec.Workflows.Resource.Delete
+	return p.Pipelines(workflow.TypeResource, workflow.ActionConfigure)
 }
 
 // workflowSpec is the request's workflow for action.
@@ -79,7 +68,7 @@ func (r *RequestReconciler) configure(ctx context.Context, obj *unstructured.Uns
 		return nil, true, ctrl.Result{}, err
 	}
 	if manual {
-		if err := r.clearManualLabel(ctx, obj); err != nil {
+		if err := clearManualLabel(ctx, r.Client, obj.DeepCopy()); err != nil {
 			return nil, true, ctrl.Result{}, err
 		}
 	}
@@ -140,11 +129,11 @@ func (r *RequestReconciler) forJob(_ context.Context, o client.Object) []reconci
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}}
 }
 
-// clearManualLabel removes kratix.io/manual-reconciliation once the run it
-// asked for exists, as Kratix does.
-func (r *RequestReconciler) clearManualLabel(ctx context.Context, obj *unstructured.Unstructured) error {
+// clearManualLabel removes kratix.io/manual-reconciliation from obj (a
+// request or a Promise) once the run it asked for exists, as Kratix does.
+func clearManualLabel(ctx context.Context, c client.Client, obj client.Object) error {
 	patch := []byte(fmt.Sprintf(`{"metadata":{"labels":{%q:null}}}`, workflow.ManualReconciliationLabel))
-	if err := r.Patch(ctx, obj.DeepCopy(), client.RawPatch(types.MergePatchType, patch)); err != nil {
+	if err := c.Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch)); err != nil {
 		return fmt.Errorf("removing label %s: %w", workflow.ManualReconciliationLabel, err)
 	}
 	return nil
@@ -158,7 +147,7 @@ func (r *RequestReconciler) runDelete(ctx context.Context, obj *unstructured.Uns
 		// Without its Promise there is no workflow to run.
 		return true, ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	pipelines := deletePipelines(&p)
+	pipelines := p.Pipelines(workflow.TypeResource, workflow.ActionDelete)
 	if len(pipelines) == 0 || workflow.Validate("spec.workflows.resource.delete", pipelines) != nil {
 		return true, ctrl.Result{}, nil
 	}
