@@ -68,6 +68,9 @@ type RequestReconciler struct {
 
 	rulesMu  sync.Mutex
 	compiled *compiledRules
+	// written holds the resourceVersion of the router's own last status
+	// patch per request until the cache has caught up with it.
+	written ownWrites
 }
 
 // Rights on the request kinds themselves are granted per Promise (see
@@ -232,6 +235,7 @@ func (r *RequestReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.Feedback.UntrackKey(r.GVK.GroupKind(), req.NamespacedName)
+			r.written.forget(req.NamespacedName)
 			r.Index.Forget(r.key(req.NamespacedName))
 			r.Claims.Release(claims.ID{GroupKind: r.GVK.GroupKind(), NamespacedName: req.NamespacedName})
 		}
@@ -847,7 +851,7 @@ func (r *RequestReconciler) patchStatus(ctx context.Context, obj *unstructured.U
 			changed[k] = v
 		}
 	}
-	if equality.Semantic.DeepEqual(before, st) && len(changed) == 0 {
+	if equality.Semantic.DeepEqual(before, st) && len(changed) == 0 && r.written.seen(obj) {
 		return nil
 	}
 	raw, err := runtime.DefaultUnstructuredConverter.ToUnstructured(st)
@@ -863,7 +867,52 @@ func (r *RequestReconciler) patchStatus(ctx context.Context, obj *unstructured.U
 	if err != nil {
 		return err
 	}
-	return r.Status().Patch(ctx, obj, client.RawPatch(types.MergePatchType, data))
+	if err := r.Status().Patch(ctx, obj, client.RawPatch(types.MergePatchType, data)); err != nil {
+		return err
+	}
+	r.written.wrote(obj)
+	return nil
+}
+
+// ownWrites remembers, per request, the resourceVersion the router's last
+// status patch produced, until a reconcile reads a copy at that version.
+// A copy at another version may predate the patch (the cache lags the
+// API server), so a status equal to that copy's is not taken as written:
+// the router's own patches wake no reconcile (RequestChanged), and a
+// skipped write would stay lost.
+type ownWrites struct {
+	mu sync.Mutex
+	rv map[types.NamespacedName]string
+}
+
+// seen reports whether obj is at the version of the router's last status
+// patch, or there is none pending; it forgets the version once seen.
+func (w *ownWrites) seen(obj client.Object) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	key := client.ObjectKeyFromObject(obj)
+	rv, ok := w.rv[key]
+	if ok && rv == obj.GetResourceVersion() {
+		delete(w.rv, key)
+	}
+	return !ok || rv == obj.GetResourceVersion()
+}
+
+// wrote records obj's version after a status patch.
+func (w *ownWrites) wrote(obj client.Object) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.rv == nil {
+		w.rv = map[types.NamespacedName]string{}
+	}
+	w.rv[client.ObjectKeyFromObject(obj)] = obj.GetResourceVersion()
+}
+
+// forget drops what is held for a request that is gone.
+func (w *ownWrites) forget(key types.NamespacedName) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.rv, key)
 }
 
 func setCondition(st *v1alpha1.RequestStatus, obj client.Object, typ string, status metav1.ConditionStatus, reason, msg string) {

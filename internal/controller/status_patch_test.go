@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/yaml"
@@ -79,7 +80,7 @@ func TestStatusPatchRefusesStaleObject(t *testing.T) {
 
 // requestAPIServer starts a control plane (KUBEBUILDER_ASSETS) serving the
 // request kind of the shipped DynamoDB Promise, as the router installs it.
-func requestAPIServer(t *testing.T) client.Client {
+func requestAPIServer(t *testing.T) client.WithWatch {
 	t.Helper()
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		t.Fatal("KUBEBUILDER_ASSETS is not set: run with KUBEBUILDER_ASSETS=\"$(hack/controlplane.sh)\"")
@@ -102,7 +103,7 @@ func requestAPIServer(t *testing.T) client.Client {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = env.Stop() })
-	c, err := client.New(cfg, client.Options{})
+	c, err := client.NewWithWatch(cfg, client.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,5 +156,63 @@ func TestRequestChangedSkipsOwnStatus(t *testing.T) {
 		if !ok {
 			t.Errorf("%s event dropped", name)
 		}
+	}
+}
+
+// TestStatusPatchNotSkippedOnStaleCopy: a reconcile that decides from a
+// copy older than the router's own last status patch (the cache has not
+// seen that patch yet) must not take "the same as the copy" for "nothing
+// to write": the server holds what the router wrote since. The router's
+// own patches do not wake a request (RequestChanged), so a skipped write
+// would be lost until something else changed. The patch is sent and
+// refused, and the reconcile runs again on a fresh copy. Once the copy is
+// current, an unchanged status costs no API call.
+func TestStatusPatchNotSkippedOnStaleCopy(t *testing.T) {
+	ctx := context.Background()
+	c := requestAPIServer(t)
+	obj := &unstructured.Unstructured{Object: map[string]any{"spec": map[string]any{
+		"tableName": "orders", "hashKey": map[string]any{"name": "id", "type": "S"}}}}
+	obj.SetGroupVersionKind(requestGVK)
+	obj.SetNamespace(metav1.NamespaceDefault)
+	obj.SetName("orders")
+	if err := c.Create(ctx, obj); err != nil {
+		t.Fatal(err)
+	}
+	stale := obj.DeepCopy()
+	patches := 0
+	counted := interceptor.NewClient(c, interceptor.Funcs{
+		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
+			patches++
+			return c.SubResource(sub).Patch(ctx, obj, p, opts...)
+		}})
+	r := &RequestReconciler{Client: counted, GVK: requestGVK, Promise: "dynamodb"}
+
+	// The router writes commit bbbb.
+	before, _ := readStatus(obj)
+	st := before.DeepCopy()
+	st.Commit = "bbbb"
+	if err := r.patchStatus(ctx, obj, before, st, nil); err != nil {
+		t.Fatal(err)
+	}
+	// A later reconcile, woken by a change on the destination, reads the
+	// copy from before that write and decides no commit, which is what
+	// that copy shows.
+	before, _ = readStatus(stale)
+	if err := r.patchStatus(ctx, stale, before, before.DeepCopy(), nil); !apierrors.IsConflict(err) {
+		t.Errorf("deciding from a copy older than the router's own last write: got %v, want a conflict (a decision from a fresh copy)", err)
+	}
+
+	fresh := &unstructured.Unstructured{}
+	fresh.SetGroupVersionKind(requestGVK)
+	if err := c.Get(ctx, client.ObjectKeyFromObject(obj), fresh); err != nil {
+		t.Fatal(err)
+	}
+	before, _ = readStatus(fresh)
+	n := patches
+	if err := r.patchStatus(ctx, fresh, before, before.DeepCopy(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if patches != n {
+		t.Errorf("an unchanged status on a current copy was patched (%d patches); want none", patches-n)
 	}
 }
