@@ -37,6 +37,7 @@ import (
 	"github.com/switchyard-dev/switchyard/internal/destinations"
 	"github.com/switchyard-dev/switchyard/internal/feedback"
 	"github.com/switchyard-dev/switchyard/internal/metrics"
+	"github.com/switchyard-dev/switchyard/internal/ownstatus"
 	"github.com/switchyard-dev/switchyard/internal/placement"
 	"github.com/switchyard-dev/switchyard/internal/probe"
 	"github.com/switchyard-dev/switchyard/internal/render"
@@ -68,9 +69,9 @@ type RequestReconciler struct {
 
 	rulesMu  sync.Mutex
 	compiled *compiledRules
-	// written holds the resourceVersion of the router's own last status
-	// patch per request until the cache has caught up with it.
-	written ownWrites
+	// written holds the router's own status patches the cache has not
+	// shown yet.
+	written ownstatus.Pending
 }
 
 // Rights on the request kinds themselves are granted per Promise (see
@@ -84,8 +85,10 @@ func (r *RequestReconciler) SetupWithManager(mgr ctrl.Manager, workers int) erro
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("request-"+r.GVK.GroupKind().String()).
-		// The router's own status patch does not wake the request again.
-		For(r.newObject(), builder.WithPredicates(RequestChanged)).
+		// The router's own status patches do not wake the request again: a
+		// reconcile decides from the spec and the state store, and reads
+		// status only as its memory of what it wrote.
+		For(r.newObject(), builder.WithPredicates(ownstatus.Changed)).
 		// A workflow Job of the request started or finished.
 		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(r.forJob)).
 		// A destination event wakes only the requests it concerns, and only
@@ -122,7 +125,7 @@ const waitingRecheck = time.Minute
 // deletion and a change of the Ready condition. Status refreshes (load,
 // last commit) do not pass, so they never wake every request placed there.
 var DestinationSchedulingChanged = predicate.Or[client.Object](
-	predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, deletionStarted, fluxConfirmed,
+	predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, ownstatus.DeletionStarted, fluxConfirmed,
 	predicate.Funcs{
 		UpdateFunc: func(e event.UpdateEvent) bool {
 			o, ok1 := e.ObjectOld.(*v1alpha1.Destination)
@@ -140,26 +143,6 @@ var DestinationSchedulingChanged = predicate.Or[client.Object](
 var fluxConfirmed = predicate.Funcs{
 	UpdateFunc: func(e event.UpdateEvent) bool {
 		return e.ObjectOld.GetAnnotations()[v1alpha1.FluxAppliedAnnotation] != e.ObjectNew.GetAnnotations()[v1alpha1.FluxAppliedAnnotation]
-	},
-	CreateFunc:  func(event.CreateEvent) bool { return false },
-	DeleteFunc:  func(event.DeleteEvent) bool { return false },
-	GenericFunc: func(event.GenericEvent) bool { return false },
-}
-
-// RequestChanged passes request events a reconcile must see: creation,
-// deletion, a spec change, a label or annotation change (the rewrite,
-// skip-cleanup and released-from annotations) and the start of deletion.
-// Updates of status alone, the router's own patches among them, do not
-// pass: a reconcile decides from the spec and the state store, and reads
-// status only as its memory of what it wrote.
-var RequestChanged = predicate.Or[client.Object](
-	predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{},
-	predicate.AnnotationChangedPredicate{}, deletionStarted)
-
-// deletionStarted passes the update that sets deletionTimestamp.
-var deletionStarted = predicate.Funcs{
-	UpdateFunc: func(e event.UpdateEvent) bool {
-		return e.ObjectOld.GetDeletionTimestamp().IsZero() && !e.ObjectNew.GetDeletionTimestamp().IsZero()
 	},
 	CreateFunc:  func(event.CreateEvent) bool { return false },
 	DeleteFunc:  func(event.DeleteEvent) bool { return false },
@@ -235,7 +218,7 @@ func (r *RequestReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.Feedback.UntrackKey(r.GVK.GroupKind(), req.NamespacedName)
-			r.written.forget(req.NamespacedName)
+			r.written.Forget(req.NamespacedName)
 			r.Index.Forget(r.key(req.NamespacedName))
 			r.Claims.Release(claims.ID{GroupKind: r.GVK.GroupKind(), NamespacedName: req.NamespacedName})
 		}
@@ -837,10 +820,11 @@ func readStatus(obj *unstructured.Unstructured) (*v1alpha1.RequestStatus, error)
 	return st, nil
 }
 
-// patchStatus writes st when it differs from before: one patch per
-// reconcile at most. The patch carries the resourceVersion of obj, the
-// copy st was computed from, so a status decided from a stale copy is
-// refused with a conflict instead of overwriting a newer one.
+// patchStatus writes st when it differs from before, or when obj may
+// predate the router's own last status patch (ownstatus.Pending): one
+// patch per reconcile at most. The patch carries the resourceVersion of
+// obj, the copy st was computed from, so a status decided from a stale
+// copy is refused with a conflict instead of overwriting a newer one.
 // extra are more status fields to set (a workflow's status.yaml), patched
 // only when they differ from obj's.
 func (r *RequestReconciler) patchStatus(ctx context.Context, obj *unstructured.Unstructured, before, st *v1alpha1.RequestStatus, extra map[string]any) error {
@@ -851,7 +835,7 @@ func (r *RequestReconciler) patchStatus(ctx context.Context, obj *unstructured.U
 			changed[k] = v
 		}
 	}
-	if equality.Semantic.DeepEqual(before, st) && len(changed) == 0 && r.written.seen(obj) {
+	if equality.Semantic.DeepEqual(before, st) && len(changed) == 0 && r.written.Seen(obj) {
 		return nil
 	}
 	raw, err := runtime.DefaultUnstructuredConverter.ToUnstructured(st)
@@ -870,49 +854,8 @@ func (r *RequestReconciler) patchStatus(ctx context.Context, obj *unstructured.U
 	if err := r.Status().Patch(ctx, obj, client.RawPatch(types.MergePatchType, data)); err != nil {
 		return err
 	}
-	r.written.wrote(obj)
+	r.written.Wrote(obj)
 	return nil
-}
-
-// ownWrites remembers, per request, the resourceVersion the router's last
-// status patch produced, until a reconcile reads a copy at that version.
-// A copy at another version may predate the patch (the cache lags the
-// API server), so a status equal to that copy's is not taken as written:
-// the router's own patches wake no reconcile (RequestChanged), and a
-// skipped write would stay lost.
-type ownWrites struct {
-	mu sync.Mutex
-	rv map[types.NamespacedName]string
-}
-
-// seen reports whether obj is at the version of the router's last status
-// patch, or there is none pending; it forgets the version once seen.
-func (w *ownWrites) seen(obj client.Object) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	key := client.ObjectKeyFromObject(obj)
-	rv, ok := w.rv[key]
-	if ok && rv == obj.GetResourceVersion() {
-		delete(w.rv, key)
-	}
-	return !ok || rv == obj.GetResourceVersion()
-}
-
-// wrote records obj's version after a status patch.
-func (w *ownWrites) wrote(obj client.Object) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.rv == nil {
-		w.rv = map[types.NamespacedName]string{}
-	}
-	w.rv[client.ObjectKeyFromObject(obj)] = obj.GetResourceVersion()
-}
-
-// forget drops what is held for a request that is gone.
-func (w *ownWrites) forget(key types.NamespacedName) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	delete(w.rv, key)
 }
 
 func setCondition(st *v1alpha1.RequestStatus, obj client.Object, typ string, status metav1.ConditionStatus, reason, msg string) {

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -15,7 +14,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/yaml"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
@@ -110,60 +108,11 @@ func requestAPIServer(t *testing.T) client.WithWatch {
 	return c
 }
 
-// TestRequestChangedSkipsOwnStatus: the router's own status patch (status
-// and resourceVersion change, nothing else) does not wake the request
-// again; what a reconcile reads from the object does.
-func TestRequestChangedSkipsOwnStatus(t *testing.T) {
-	base := claimsRequest("a", time.Now())
-	base.SetGeneration(1)
-	base.SetResourceVersion("1")
-	with := func(f func(u *unstructured.Unstructured)) *unstructured.Unstructured {
-		u := base.DeepCopy()
-		u.SetResourceVersion("2")
-		f(u)
-		return u
-	}
-	now := metav1.Now()
-	for _, tc := range []struct {
-		name string
-		new  *unstructured.Unstructured
-		want bool
-	}{
-		{"status only", with(func(u *unstructured.Unstructured) {
-			u.Object["status"] = map[string]any{"commit": "cccc"}
-		}), false},
-		{"spec", with(func(u *unstructured.Unstructured) { u.SetGeneration(2) }), true},
-		{"rewrite annotation", with(func(u *unstructured.Unstructured) {
-			u.SetAnnotations(map[string]string{v1alpha1.RewriteAnnotation: "1"})
-		}), true},
-		{"skip-cleanup annotation", with(func(u *unstructured.Unstructured) {
-			u.SetAnnotations(map[string]string{v1alpha1.SkipCleanupAnnotation: "true"})
-		}), true},
-		{"labels", with(func(u *unstructured.Unstructured) { u.SetLabels(map[string]string{"team": "a"}) }), true},
-		{"deletion", with(func(u *unstructured.Unstructured) { u.SetDeletionTimestamp(&now) }), true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := RequestChanged.Update(event.UpdateEvent{ObjectOld: base, ObjectNew: tc.new}); got != tc.want {
-				t.Errorf("got %v, want %v", got, tc.want)
-			}
-		})
-	}
-	for name, ok := range map[string]bool{
-		"create":  RequestChanged.Create(event.CreateEvent{Object: base}),
-		"delete":  RequestChanged.Delete(event.DeleteEvent{Object: base}),
-		"generic": RequestChanged.Generic(event.GenericEvent{Object: base}),
-	} {
-		if !ok {
-			t.Errorf("%s event dropped", name)
-		}
-	}
-}
-
 // TestStatusPatchNotSkippedOnStaleCopy: a reconcile that decides from a
 // copy older than the router's own last status patch (the cache has not
 // seen that patch yet) must not take "the same as the copy" for "nothing
 // to write": the server holds what the router wrote since. The router's
-// own patches do not wake a request (RequestChanged), so a skipped write
+// own patches do not wake a request (ownstatus.Changed), so a skipped write
 // would be lost until something else changed. The patch is sent and
 // refused, and the reconcile runs again on a fresh copy. Once the copy is
 // current, an unchanged status costs no API call.

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -115,10 +114,8 @@ func (r *DestinationReconciler) cleaning(ctx context.Context, d *v1alpha1.Destin
 	if c := r.Index.LastCommit(d.Name); c != "" {
 		d.Status.LastCommit = c
 	}
-	if !equality.Semantic.DeepEqual(orig.Status, d.Status) {
-		if err := r.Status().Patch(ctx, d, client.MergeFrom(orig)); err != nil {
-			return ctrl.Result{}, client.IgnoreNotFound(err)
-		}
+	if err := r.patchStatus(ctx, d, orig); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	return ctrl.Result{RequeueAfter: cleanupRecheck}, nil
 }

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/feedback"
+	"github.com/switchyard-dev/switchyard/internal/ownstatus"
 	"github.com/switchyard-dev/switchyard/internal/placement"
 	"github.com/switchyard-dev/switchyard/internal/shutdown"
 )
@@ -40,6 +42,10 @@ type DestinationReconciler struct {
 	Feedback *feedback.Watchers
 	// Interval between refreshes of a Ready destination's status.
 	Interval time.Duration
+
+	// written holds the router's own status patches the cache has not
+	// shown yet.
+	written ownstatus.Pending
 }
 
 // +kubebuilder:rbac:groups=switchyard.dev,resources=destinations,verbs=get;list;watch;update;patch
@@ -60,7 +66,8 @@ func (r *DestinationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&v1alpha1.Destination{}).
+		// Its own status patches do not wake a destination again.
+		For(&v1alpha1.Destination{}, builder.WithPredicates(ownstatus.Changed)).
 		Named("destination").
 		Watches(&v1alpha1.GitStateStore{}, handler.EnqueueRequestsFromMapFunc(r.forStore(v1alpha1.GitStateStoreKind))).
 		Watches(&v1alpha1.BucketStateStore{}, handler.EnqueueRequestsFromMapFunc(r.forStore(v1alpha1.BucketStateStoreKind))).
@@ -72,9 +79,11 @@ func (r *DestinationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 // statusRefresh is how often, at most, a destination's status is refreshed
-// for load changes: a burst of placements makes one patch per destination
-// per period instead of one per placement.
-const statusRefresh = 2 * time.Second
+// for load changes (status.placements, status.lastCommit): placements make
+// one patch per destination per period instead of one per placement. At 2
+// s, 50 requests a second over 100 destinations made one destination patch
+// per request, a third of the router's API writes (docs/performance.md).
+const statusRefresh = 10 * time.Second
 
 // coalesce turns the index's change notices into at most one event per
 // destination per statusRefresh.
@@ -125,6 +134,9 @@ func (r *DestinationReconciler) forStore(kind string) handler.MapFunc {
 func (r *DestinationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var d v1alpha1.Destination
 	if err := r.Get(ctx, req.NamespacedName, &d); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.written.Forget(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !d.DeletionTimestamp.IsZero() {
@@ -156,15 +168,36 @@ func (r *DestinationReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	}
 	cond.Type, cond.ObservedGeneration = v1alpha1.ReadyCondition, d.Generation
 	meta.SetStatusCondition(&d.Status.Conditions, cond)
-	if !equality.Semantic.DeepEqual(orig.Status, d.Status) {
-		if err := r.Status().Patch(ctx, &d, client.MergeFrom(orig)); err != nil {
-			return ctrl.Result{}, err
+	if err := r.patchStatus(ctx, &d, orig); err != nil {
+		if apierrors.IsConflict(err) {
+			// Decided from a stale copy: decide again from a fresh one.
+			return ctrl.Result{RequeueAfter: conflictRetry}, nil
 		}
+		return ctrl.Result{}, err
 	}
 	if cond.Status != metav1.ConditionTrue {
 		return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
 	}
 	return ctrl.Result{RequeueAfter: r.Interval}, nil
+}
+
+// conflictRetry is how soon a reconcile whose status patch met a newer
+// copy runs again.
+const conflictRetry = 100 * time.Millisecond
+
+// patchStatus writes d's status when it differs from orig's, or when orig
+// may predate the router's own last status patch (ownstatus.Pending). The
+// patch carries orig's resourceVersion, so a status decided from a stale
+// copy is refused with a conflict instead of overwriting a newer one.
+func (r *DestinationReconciler) patchStatus(ctx context.Context, d, orig *v1alpha1.Destination) error {
+	if equality.Semantic.DeepEqual(orig.Status, d.Status) && r.written.Seen(orig) {
+		return nil
+	}
+	if err := r.Status().Patch(ctx, d, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+		return err
+	}
+	r.written.Wrote(d)
+	return nil
 }
 
 // ready checks the store and the path, and writes the canaries. Only a
@@ -240,7 +273,8 @@ func (r *DestinationReconciler) observeFlux(ctx context.Context, d *v1alpha1.Des
 // whose path equals or contains d's path (or is contained by it), or "".
 func (r *DestinationReconciler) pathOwner(ctx context.Context, d *v1alpha1.Destination) (string, error) {
 	var list v1alpha1.DestinationList
-	if err := r.List(ctx, &list); err != nil {
+	// Read-only: skip copying every destination on every reconcile.
+	if err := r.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
 		return "", err
 	}
 	for _, o := range list.Items {

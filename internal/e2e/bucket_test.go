@@ -82,13 +82,15 @@ func TestBucketStoreEndToEnd(t *testing.T) {
 	if err := stack.DestinationClient.Get(ctx, types.NamespacedName{Namespace: "flux-system", Name: "switchyard-north"}, &b); err != nil {
 		t.Fatal(err)
 	}
+	// The destination's status shows it at its next load refresh.
 	var dest v1alpha1.Destination
-	if err := platform.Get(ctx, types.NamespacedName{Name: "north"}, &dest); err != nil {
-		t.Fatal(err)
-	}
-	if b.Status.Artifact == nil || b.Status.Artifact.Revision != "sha256:"+dest.Status.LastCommit {
-		t.Errorf("Bucket artifact %+v; router's last revision for north %s", b.Status.Artifact, dest.Status.LastCommit)
-	}
+	testenv.WaitFor(t, 30*time.Second, "destination north's lastCommit is the Bucket's revision", func() (bool, string) {
+		if err := platform.Get(ctx, types.NamespacedName{Name: "north"}, &dest); err != nil {
+			return false, err.Error()
+		}
+		return b.Status.Artifact != nil && b.Status.Artifact.Revision == "sha256:"+dest.Status.LastCommit,
+			fmt.Sprintf("Bucket artifact %+v; router's last revision for north %s", b.Status.Artifact, dest.Status.LastCommit)
+	})
 	if dest.Status.Flux == nil || dest.Status.Flux.Bucket != "flux-system/switchyard-north" {
 		t.Errorf("destination status.flux = %+v", dest.Status.Flux)
 	}
