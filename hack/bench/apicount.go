@@ -135,18 +135,19 @@ func formatPerRequest(m map[string]float64) string {
 	return strings.TrimSuffix(b.String(), ";")
 }
 
-// saveHeapProfile writes the router's heap profile (after a GC) to path.
-func (r *routerProcess) saveHeapProfile(path string) error {
+// saveProfile writes the router's pprof profile at endpoint (a path under
+// /debug/pprof/ with its query) to path.
+func (r *routerProcess) saveProfile(endpoint, path string) error {
 	if r.pprof == "" {
 		return fmt.Errorf("the router was started without --pprof-bind-address")
 	}
-	resp, err := http.Get(r.pprof + "/debug/pprof/heap?gc=1")
+	resp, err := http.Get(r.pprof + "/debug/pprof/" + endpoint)
 	if err != nil {
-		return fmt.Errorf("reading the router's heap profile: %w", err)
+		return fmt.Errorf("reading the router's profile %s: %w", endpoint, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("reading the router's heap profile: %s", resp.Status)
+		return fmt.Errorf("reading the router's profile %s: %s", endpoint, resp.Status)
 	}
 	f, err := os.Create(path)
 	if err != nil {

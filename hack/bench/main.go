@@ -36,7 +36,10 @@ type options struct {
 	restart      bool
 	store        string
 	heapProfile  string
-	memLimit     string
+	// restartProfile is where the router's CPU profile of its first 10 s
+	// after the restart goes.
+	restartProfile string
+	memLimit       string
 }
 
 func main() {
@@ -53,6 +56,7 @@ func main() {
 	flag.StringVar(&o.store, "store", "git", "state store kind: git or bucket")
 	flag.StringVar(&o.memLimit, "router-gomemlimit", "", "the router's GOMEMLIMIT (the Deployment sets it to the container's memory limit), for example 180MiB; empty: none")
 	flag.StringVar(&o.heapProfile, "heapprofile", "", "write the router's heap profile (after a GC) to this file once every request is Written")
+	flag.StringVar(&o.restartProfile, "restart-cpuprofile", "", "write the restarted router's CPU profile of its first 10 s to this file")
 	flag.Parse()
 	if o.mode == "steady" {
 		o.requests = int(o.rate * o.duration.Seconds())
