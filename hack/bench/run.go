@@ -363,7 +363,10 @@ func (e *env) setup() error {
 		if err := e.k8s.Get(ctx, types.NamespacedName{Name: "dynamodb"}, &p); err != nil {
 			return false, err
 		}
-		if !meta.IsStatusConditionTrue(p.Status.Conditions, v1alpha1.ReadyCondition) || len(dests.Items) != e.o.destinations {
+		// A platform installs a Promise before its requests come: wait
+		// until its admission policy adds the finalizer, as it would then.
+		if !meta.IsStatusConditionTrue(p.Status.Conditions, v1alpha1.ReadyCondition) || len(dests.Items) != e.o.destinations ||
+			!meta.IsStatusConditionTrue(p.Status.Conditions, v1alpha1.FinalizerAtAdmissionCondition) {
 			return false, nil
 		}
 		// The router installs the request kind; the first calls after

@@ -9,10 +9,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/bucketstate"
+	"github.com/switchyard-dev/switchyard/internal/ownstatus"
 	"github.com/switchyard-dev/switchyard/internal/shutdown"
 	"github.com/switchyard-dev/switchyard/internal/statestore"
 )
@@ -21,6 +23,7 @@ import (
 // that the bucket can be listed and written.
 type BucketStateStoreReconciler struct {
 	*StoreReconciler
+	written ownstatus.Pending
 }
 
 // +kubebuilder:rbac:groups=switchyard.dev,resources=bucketstatestores,verbs=get;list;watch
@@ -28,14 +31,14 @@ type BucketStateStoreReconciler struct {
 
 // SetupWithManager registers the reconciler.
 func (r *BucketStateStoreReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).For(&v1alpha1.BucketStateStore{}).Named("bucketstatestore").Complete(shutdown.Quiet(r))
+	return ctrl.NewControllerManagedBy(mgr).For(&v1alpha1.BucketStateStore{}, builder.WithPredicates(ownstatus.Changed)).Named("bucketstatestore").Complete(shutdown.Quiet(r))
 }
 
 // Reconcile checks one store.
 func (r *BucketStateStoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	ref := v1alpha1.StateStoreReference{Kind: v1alpha1.BucketStateStoreKind, Name: req.Name}
 	var st v1alpha1.BucketStateStore
-	return r.reconcile(ctx, ref, &st, &st.Status, func() metav1.Condition { return r.check(ctx, ref, &st) })
+	return r.reconcile(ctx, ref, &st, &st.Status, &r.written, func() metav1.Condition { return r.check(ctx, ref, &st) })
 }
 
 // check opens the writer, lists the bucket and makes the write check.

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
@@ -69,8 +70,12 @@ func (r *DestinationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// Its own status patches do not wake a destination again.
 		For(&v1alpha1.Destination{}, builder.WithPredicates(ownstatus.Changed)).
 		Named("destination").
-		Watches(&v1alpha1.GitStateStore{}, handler.EnqueueRequestsFromMapFunc(r.forStore(v1alpha1.GitStateStoreKind))).
-		Watches(&v1alpha1.BucketStateStore{}, handler.EnqueueRequestsFromMapFunc(r.forStore(v1alpha1.BucketStateStoreKind))).
+		// A store's revision moves with every commit: only its spec and
+		// its Ready condition concern its destinations.
+		Watches(&v1alpha1.GitStateStore{}, handler.EnqueueRequestsFromMapFunc(r.forStore(v1alpha1.GitStateStoreKind)),
+			builder.WithPredicates(storeChanged)).
+		Watches(&v1alpha1.BucketStateStore{}, handler.EnqueueRequestsFromMapFunc(r.forStore(v1alpha1.BucketStateStoreKind)),
+			builder.WithPredicates(storeChanged)).
 		WatchesRawSource(source.Channel(changed, &handler.EnqueueRequestForObject{})).
 		WatchesRawSource(source.Channel(r.Index.Subscribe(), &handler.EnqueueRequestForObject{})).
 		// A slow store must not hold up the destinations of other stores.
@@ -110,6 +115,31 @@ func (r *DestinationReconciler) coalesce(ctx context.Context, out chan<- event.G
 			clear(pending)
 		}
 	}
+}
+
+// storeChanged passes store events that concern its destinations: those
+// of ownstatus.Changed, and a change of the store's Ready condition.
+var storeChanged = predicate.Or[client.Object](ownstatus.Changed, predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		return storeReady(e.ObjectOld) != storeReady(e.ObjectNew)
+	},
+	CreateFunc:  func(event.CreateEvent) bool { return false },
+	DeleteFunc:  func(event.DeleteEvent) bool { return false },
+	GenericFunc: func(event.GenericEvent) bool { return false },
+})
+
+func storeReady(o client.Object) metav1.ConditionStatus {
+	var conds []metav1.Condition
+	switch s := o.(type) {
+	case *v1alpha1.GitStateStore:
+		conds = s.Status.Conditions
+	case *v1alpha1.BucketStateStore:
+		conds = s.Status.Conditions
+	}
+	if c := meta.FindStatusCondition(conds, v1alpha1.ReadyCondition); c != nil {
+		return c.Status
+	}
+	return metav1.ConditionUnknown
 }
 
 // forStore maps a store of kind to the destinations that reference it.

@@ -7,10 +7,12 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
 	"github.com/switchyard-dev/switchyard/internal/gitstate"
+	"github.com/switchyard-dev/switchyard/internal/ownstatus"
 	"github.com/switchyard-dev/switchyard/internal/shutdown"
 	"github.com/switchyard-dev/switchyard/internal/statestore"
 )
@@ -19,6 +21,7 @@ import (
 // repository.
 type GitStateStoreReconciler struct {
 	*StoreReconciler
+	written ownstatus.Pending
 }
 
 // +kubebuilder:rbac:groups=switchyard.dev,resources=gitstatestores,verbs=get;list;watch
@@ -28,14 +31,14 @@ type GitStateStoreReconciler struct {
 
 // SetupWithManager registers the reconciler.
 func (r *GitStateStoreReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).For(&v1alpha1.GitStateStore{}).Named("gitstatestore").Complete(shutdown.Quiet(r))
+	return ctrl.NewControllerManagedBy(mgr).For(&v1alpha1.GitStateStore{}, builder.WithPredicates(ownstatus.Changed)).Named("gitstatestore").Complete(shutdown.Quiet(r))
 }
 
 // Reconcile checks one store.
 func (r *GitStateStoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	ref := v1alpha1.StateStoreReference{Kind: v1alpha1.GitStateStoreKind, Name: req.Name}
 	var st v1alpha1.GitStateStore
-	return r.reconcile(ctx, ref, &st, &st.Status, func() metav1.Condition { return r.check(ctx, ref, &st) })
+	return r.reconcile(ctx, ref, &st, &st.Status, &r.written, func() metav1.Condition { return r.check(ctx, ref, &st) })
 }
 
 // check opens the writer and fetches; the returned condition has Status,

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/switchyard-dev/switchyard/api/v1alpha1"
+	"github.com/switchyard-dev/switchyard/internal/ownstatus"
 	"github.com/switchyard-dev/switchyard/internal/placement"
 	"github.com/switchyard-dev/switchyard/internal/secretref"
 	"github.com/switchyard-dev/switchyard/internal/statestore"
@@ -55,12 +56,15 @@ func (r *StoreReconciler) interval() time.Duration {
 
 // reconcile reads the store ref names into obj (forgetting its writer when
 // it is gone), runs check, records the verdict as the store's Ready
-// condition in the Stores and in the status (patched when it changed), and
-// says when to check again.
-func (r *StoreReconciler) reconcile(ctx context.Context, ref v1alpha1.StateStoreReference, obj client.Object, status *v1alpha1.StateStoreStatus, check func() metav1.Condition) (ctrl.Result, error) {
-	if err := r.Get(ctx, types.NamespacedName{Name: ref.Name}, obj); err != nil {
+// condition in the Stores and in the status (patched when it changed, or
+// when obj may predate the last patch in written), and says when to check
+// again.
+func (r *StoreReconciler) reconcile(ctx context.Context, ref v1alpha1.StateStoreReference, obj client.Object, status *v1alpha1.StateStoreStatus, written *ownstatus.Pending, check func() metav1.Condition) (ctrl.Result, error) {
+	key := types.NamespacedName{Name: ref.Name}
+	if err := r.Get(ctx, key, obj); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.Stores.forget(ref)
+			written.Forget(key)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -70,10 +74,15 @@ func (r *StoreReconciler) reconcile(ctx context.Context, ref v1alpha1.StateStore
 	meta.SetStatusCondition(&status.Conditions, cond)
 	status.ObservedGeneration = obj.GetGeneration()
 	r.Stores.setReady(ref, cond.Status == metav1.ConditionTrue, cond.Message)
-	if !equality.Semantic.DeepEqual(orig, obj) {
-		if err := r.Status().Patch(ctx, obj, client.MergeFrom(orig)); err != nil {
+	if !equality.Semantic.DeepEqual(orig, obj) || !written.Seen(orig) {
+		if err := r.Status().Patch(ctx, obj, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+			if apierrors.IsConflict(err) {
+				// Decided from a stale copy: decide again from a fresh one.
+				return ctrl.Result{RequeueAfter: conflictRetry}, nil
+			}
 			return ctrl.Result{}, err
 		}
+		written.Wrote(obj)
 	}
 	if cond.Status != metav1.ConditionTrue {
 		log.FromContext(ctx).Info("State store not ready", "reason", cond.Reason, "message", cond.Message)
