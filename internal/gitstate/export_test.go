@@ -1,6 +1,7 @@
 package gitstate
 
 import (
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -39,3 +40,18 @@ func FailRepacks(t *testing.T, err error) {
 	repackFault = func() error { return err }
 	t.Cleanup(func() { repackFault = nil })
 }
+
+// HoldRepacks makes every repack wait, before it starts, until the
+// returned function is called (or t ends). Call it before any writer is
+// opened.
+func HoldRepacks(t *testing.T) (release func()) {
+	held := make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(held) }) }
+	repackFault = func() error { <-held; return nil }
+	t.Cleanup(func() { release(); repackFault = nil })
+	return release
+}
+
+// WaitTidy waits until w's background repacks are done.
+func WaitTidy(w *Writer) { w.tidied.Wait() }

@@ -84,6 +84,11 @@ type Writer struct {
 	// number of known commits (ancestry.go); commits never change, so
 	// entries never go stale. Both are bounded LRU caches.
 	ancestry, generations *lru.Cache
+	// tidying is held by the background repack (tidy), tidyWanted asks
+	// it for another look, and tidied lets Close wait for it.
+	tidying    sync.Mutex
+	tidyWanted atomic.Bool
+	tidied     sync.WaitGroup
 }
 
 const remoteName = "origin"
@@ -168,8 +173,12 @@ func intact(repo *git.Repository) error {
 	})
 }
 
-// Close stops the writer. Queued Writes fail.
-func (w *Writer) Close() { w.batch.Close() }
+// Close stops the writer and waits for a repack under way. Queued Writes
+// fail.
+func (w *Writer) Close() {
+	w.batch.Close()
+	w.tidied.Wait()
+}
 
 // Write commits and pushes changes (with others queued at the same time)
 // and returns the commit carrying them. note says in the commit message
