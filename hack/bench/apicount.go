@@ -42,6 +42,8 @@ func apiRequests(ctx context.Context, cfg *rest.Config) (map[string]float64, err
 			key = verbResource(line)
 		case strings.HasPrefix(line, "apiserver_request_duration_seconds_sum{"):
 			key = verbResource(line) + " seconds"
+		case strings.HasPrefix(line, "apiserver_request_duration_seconds_bucket{") && label(line, "le") == "1":
+			key = verbResource(line) + " within 1s"
 		case strings.HasPrefix(line, "apiserver_flowcontrol_request_wait_duration_seconds_sum{"):
 			key = "wait " + label(line, "priority_level")
 		case strings.HasPrefix(line, "apiserver_flowcontrol_request_wait_duration_seconds_count{"):
@@ -68,14 +70,15 @@ func verbResource(line string) string {
 }
 
 // answerTimes lists, for the calls of at least 0.01 per request, the
-// API server's mean time to answer one, and the mean time requests of
+// API server's mean time to answer one (and how many took over a
+// second), and the mean time requests of
 // each priority level queued: where the API server's time went.
 func answerTimes(before, after map[string]float64, n int) string {
 	var parts []string
 	for k, v := range after {
 		calls := v - before[k]
 		switch {
-		case strings.HasSuffix(k, " seconds"), strings.HasPrefix(k, "wait"):
+		case strings.HasSuffix(k, " seconds"), strings.HasSuffix(k, " within 1s"), strings.HasPrefix(k, "wait"):
 			continue
 		case strings.HasPrefix(k, "waited "):
 			level := strings.TrimPrefix(k, "waited ")
@@ -83,7 +86,11 @@ func answerTimes(before, after map[string]float64, n int) string {
 				parts = append(parts, fmt.Sprintf("queued (%s) %.0f ms", level, 1000*(after["wait "+level]-before["wait "+level])/calls))
 			}
 		case calls/float64(n) >= 0.01:
-			parts = append(parts, fmt.Sprintf("%s %.0f ms", k, 1000*(after[k+" seconds"]-before[k+" seconds"])/calls))
+			part := fmt.Sprintf("%s %.0f ms", k, 1000*(after[k+" seconds"]-before[k+" seconds"])/calls)
+			if slow := calls - (after[k+" within 1s"] - before[k+" within 1s"]); slow > 0 {
+				part += fmt.Sprintf(" (%.0f over 1 s)", slow)
+			}
+			parts = append(parts, part)
 		}
 	}
 	sort.Strings(parts)
@@ -105,7 +112,7 @@ func label(line, name string) string {
 func perRequest(before, after map[string]float64, n int) map[string]float64 {
 	out := map[string]float64{}
 	for k, v := range after {
-		if strings.HasSuffix(k, " seconds") || strings.HasPrefix(k, "wait") {
+		if strings.HasSuffix(k, " seconds") || strings.HasSuffix(k, " within 1s") || strings.HasPrefix(k, "wait") {
 			continue
 		}
 		if d := v - before[k]; d > 0 {

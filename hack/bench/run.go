@@ -449,6 +449,9 @@ func (e *env) measure(res *result) error {
 		lat[i] = written[i].Sub(created[i]).Seconds() * 1000
 	}
 	mu.Unlock()
+	if e.o.mode == "steady" {
+		step("slowest 1%% by when they were created: %s", slowest(created, lat, start))
+	}
 	sort.Float64s(lat)
 	res.ElapsedSeconds = last.Sub(start).Seconds()
 	res.Rate = float64(n) / res.ElapsedSeconds
@@ -542,6 +545,24 @@ func isWritten(u *unstructured.Unstructured) bool {
 		}
 	}
 	return false
+}
+
+// slowest lists the slowest 1% of requests as "second of creation:
+// latency", in creation order: slow requests that cluster at a period
+// point at what runs with that period.
+func slowest(created []time.Time, lat []float64, start time.Time) string {
+	idx := make([]int, len(lat))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool { return lat[idx[a]] > lat[idx[b]] })
+	idx = idx[:max(1, len(idx)/100)]
+	sort.Slice(idx, func(a, b int) bool { return created[idx[a]].Before(created[idx[b]]) })
+	var out []string
+	for _, i := range idx {
+		out = append(out, fmt.Sprintf("%.1fs:%.0fms", created[i].Sub(start).Seconds(), lat[i]))
+	}
+	return strings.Join(out, " ")
 }
 
 func pct(sorted []float64, p float64) float64 {
