@@ -39,7 +39,10 @@ type options struct {
 	// restartProfile is where the router's CPU profile of its first 10 s
 	// after the restart goes.
 	restartProfile string
-	memLimit       string
+	// stallProfile is where the router's goroutines go when no request
+	// became Written for a second.
+	stallProfile string
+	memLimit     string
 }
 
 func main() {
@@ -57,6 +60,7 @@ func main() {
 	flag.StringVar(&o.memLimit, "router-gomemlimit", "", "the router's GOMEMLIMIT (the Deployment sets it to the container's memory limit), for example 180MiB; empty: none")
 	flag.StringVar(&o.heapProfile, "heapprofile", "", "write the router's heap profile (after a GC) to this file once every request is Written")
 	flag.StringVar(&o.restartProfile, "restart-cpuprofile", "", "write the restarted router's CPU profile of its first 10 s to this file")
+	flag.StringVar(&o.stallProfile, "stall-profile", "", "write the router's goroutines to this file the first time no request becomes Written for 600 ms while some wait")
 	flag.Parse()
 	if o.mode == "steady" {
 		o.requests = int(o.rate * o.duration.Seconds())

@@ -405,6 +405,19 @@ func (e *env) measure(res *result) error {
 		}
 	}
 	go e.watchRequests(ctx, seen)
+	if e.o.stallProfile != "" {
+		go e.profileStall(ctx, func() (time.Time, bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			var last time.Time
+			for i := range written {
+				if written[i].After(last) {
+					last = written[i]
+				}
+			}
+			return last, remaining > 0 && remaining < n
+		})
+	}
 	rate := 0.0
 	if e.o.mode == "steady" {
 		rate = e.o.rate
@@ -545,6 +558,27 @@ func isWritten(u *unstructured.Unstructured) bool {
 		}
 	}
 	return false
+}
+
+// profileStall saves the router's goroutines (-stall-profile) the first
+// time no request has become Written for 600 ms while some are waiting (a commit cycle is about 150 ms):
+// where its workers wait during a stall.
+func (e *env) profileStall(ctx context.Context, last func() (time.Time, bool)) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+		if at, waiting := last(); waiting && time.Since(at) > 600*time.Millisecond {
+			if err := e.router.saveProfile("goroutine?debug=1", e.o.stallProfile); err != nil {
+				step("stall profile: %v", err)
+				return
+			}
+			step("no request Written for %s: the router's goroutines are in %s", time.Since(at).Round(time.Millisecond), e.o.stallProfile)
+			return
+		}
+	}
 }
 
 // slowest lists the slowest 1% of requests as "second of creation:

@@ -3,6 +3,7 @@ package destinations
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"path"
 	"strings"
 	"time"
@@ -90,12 +91,18 @@ func (r *DestinationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 // per request, a third of the router's API writes (docs/performance.md).
 const statusRefresh = 10 * time.Second
 
+// refreshSlots spreads the refreshes over statusRefresh: each destination
+// has a slot, and each slot's turn comes once per period, so 100
+// destinations make 10 patches a second rather than 100 at once.
+const refreshSlots = 10
+
 // coalesce turns the index's change notices into at most one event per
-// destination per statusRefresh.
+// destination per statusRefresh, in the destination's slot.
 func (r *DestinationReconciler) coalesce(ctx context.Context, out chan<- event.GenericEvent) {
 	pending := map[string]bool{}
-	tick := time.NewTicker(statusRefresh)
+	tick := time.NewTicker(statusRefresh / refreshSlots)
 	defer tick.Stop()
+	turn := 0
 	for {
 		select {
 		case <-ctx.Done():
@@ -103,7 +110,11 @@ func (r *DestinationReconciler) coalesce(ctx context.Context, out chan<- event.G
 		case name := <-r.Index.Changed():
 			pending[name] = true
 		case <-tick.C:
+			turn = (turn + 1) % refreshSlots
 			for name := range pending {
+				if refreshSlot(name) != turn {
+					continue
+				}
 				d := &v1alpha1.Destination{}
 				d.Name = name
 				select {
@@ -111,10 +122,17 @@ func (r *DestinationReconciler) coalesce(ctx context.Context, out chan<- event.G
 				case <-ctx.Done():
 					return
 				}
+				delete(pending, name)
 			}
-			clear(pending)
 		}
 	}
+}
+
+// refreshSlot is name's slot, from a hash of the name.
+func refreshSlot(name string) int {
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	return int(h.Sum32() % refreshSlots)
 }
 
 // storeChanged passes store events that concern its destinations: those
