@@ -136,6 +136,11 @@ func (r *PromiseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 			err = errors.Join(err, uerr)
 		}
 	}
+	if apierrors.IsConflict(err) {
+		// Changed under this reconcile (the API server writes a new CRD's
+		// status while the router updates it): decide again, quietly.
+		return ctrl.Result{RequeueAfter: conflictRetry}, nil
+	}
 	return result, err
 }
 
