@@ -30,14 +30,7 @@ var requestGVK = schema.GroupVersionKind{Group: "aws.switchyard.dev", Version: "
 func TestStatusPatchRefusesStaleObject(t *testing.T) {
 	ctx := context.Background()
 	c := requestAPIServer(t)
-	obj := &unstructured.Unstructured{Object: map[string]any{"spec": map[string]any{
-		"tableName": "orders", "hashKey": map[string]any{"name": "id", "type": "S"}}}}
-	obj.SetGroupVersionKind(requestGVK)
-	obj.SetNamespace(metav1.NamespaceDefault)
-	obj.SetName("orders")
-	if err := c.Create(ctx, obj); err != nil {
-		t.Fatal(err)
-	}
+	obj := createRequest(t, c)
 	stale := obj.DeepCopy()
 	// Someone (another reconcile, seen by the server but not yet by the
 	// cache) records commit bbbb.
@@ -74,6 +67,20 @@ func TestStatusPatchRefusesStaleObject(t *testing.T) {
 	if err := r.patchStatus(ctx, got, before, st, nil); err != nil {
 		t.Fatalf("patch from a fresh copy: %v", err)
 	}
+}
+
+// createRequest creates request default/orders and returns it as stored.
+func createRequest(t *testing.T, c client.Client) *unstructured.Unstructured {
+	t.Helper()
+	obj := &unstructured.Unstructured{Object: map[string]any{"spec": map[string]any{
+		"tableName": "orders", "hashKey": map[string]any{"name": "id", "type": "S"}}}}
+	obj.SetGroupVersionKind(requestGVK)
+	obj.SetNamespace(metav1.NamespaceDefault)
+	obj.SetName("orders")
+	if err := c.Create(context.Background(), obj); err != nil {
+		t.Fatal(err)
+	}
+	return obj
 }
 
 // requestAPIServer starts a control plane (KUBEBUILDER_ASSETS) serving the
@@ -119,14 +126,7 @@ func requestAPIServer(t *testing.T) client.WithWatch {
 func TestStatusPatchNotSkippedOnStaleCopy(t *testing.T) {
 	ctx := context.Background()
 	c := requestAPIServer(t)
-	obj := &unstructured.Unstructured{Object: map[string]any{"spec": map[string]any{
-		"tableName": "orders", "hashKey": map[string]any{"name": "id", "type": "S"}}}}
-	obj.SetGroupVersionKind(requestGVK)
-	obj.SetNamespace(metav1.NamespaceDefault)
-	obj.SetName("orders")
-	if err := c.Create(ctx, obj); err != nil {
-		t.Fatal(err)
-	}
+	obj := createRequest(t, c)
 	stale := obj.DeepCopy()
 	patches := 0
 	counted := interceptor.NewClient(c, interceptor.Funcs{
