@@ -31,6 +31,7 @@ import (
 	"github.com/switchyard-dev/switchyard/internal/claims"
 	"github.com/switchyard-dev/switchyard/internal/destinations"
 	"github.com/switchyard-dev/switchyard/internal/feedback"
+	"github.com/switchyard-dev/switchyard/internal/ownstatus"
 	"github.com/switchyard-dev/switchyard/internal/placement"
 	"github.com/switchyard-dev/switchyard/internal/probe"
 	"github.com/switchyard-dev/switchyard/internal/render"
@@ -139,7 +140,7 @@ func (r *PromiseReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if apierrors.IsConflict(err) {
 		// Changed under this reconcile (the API server writes a new CRD's
 		// status while the router updates it): decide again, quietly.
-		return ctrl.Result{RequeueAfter: conflictRetry}, nil
+		return ctrl.Result{RequeueAfter: ownstatus.ConflictRetry}, nil
 	}
 	return result, err
 }

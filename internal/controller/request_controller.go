@@ -251,7 +251,7 @@ func (r *RequestReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if perr := r.patchStatus(ctx, obj, before, st, extra); perr != nil {
 		if apierrors.IsConflict(perr) && err == nil {
 			// Decided from a stale copy: decide again from a fresh one.
-			return ctrl.Result{RequeueAfter: conflictRetry}, nil
+			return ctrl.Result{RequeueAfter: ownstatus.ConflictRetry}, nil
 		}
 		return ctrl.Result{}, errors.Join(err, perr)
 	}
@@ -278,10 +278,6 @@ func (r *RequestReconciler) setFinalizer(ctx context.Context, obj *unstructured.
 	}
 	return nil
 }
-
-// conflictRetry is how soon a reconcile whose status patch met a newer
-// object runs again (the cache is then usually current).
-const conflictRetry = 100 * time.Millisecond
 
 // reconcile schedules, renders and writes, recording each step in st.
 func (r *RequestReconciler) reconcile(ctx context.Context, obj *unstructured.Unstructured, st *v1alpha1.RequestStatus, extra map[string]any, dests []v1alpha1.Destination, seen uint64) (ctrl.Result, error) {

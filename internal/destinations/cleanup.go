@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -114,7 +115,7 @@ func (r *DestinationReconciler) cleaning(ctx context.Context, d *v1alpha1.Destin
 	if c := r.Index.LastCommit(d.Name); c != "" {
 		d.Status.LastCommit = c
 	}
-	if err := r.patchStatus(ctx, d, orig); err != nil {
+	if err := r.written.Patch(ctx, r.Client, d, orig, !equality.Semantic.DeepEqual(orig.Status, d.Status)); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	return ctrl.Result{RequeueAfter: cleanupRecheck}, nil

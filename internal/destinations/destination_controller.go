@@ -216,10 +216,10 @@ func (r *DestinationReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	}
 	cond.Type, cond.ObservedGeneration = v1alpha1.ReadyCondition, d.Generation
 	meta.SetStatusCondition(&d.Status.Conditions, cond)
-	if err := r.patchStatus(ctx, &d, orig); err != nil {
+	if err := r.written.Patch(ctx, r.Client, &d, orig, !equality.Semantic.DeepEqual(orig.Status, d.Status)); err != nil {
 		if apierrors.IsConflict(err) {
 			// Decided from a stale copy: decide again from a fresh one.
-			return ctrl.Result{RequeueAfter: conflictRetry}, nil
+			return ctrl.Result{RequeueAfter: ownstatus.ConflictRetry}, nil
 		}
 		return ctrl.Result{}, err
 	}
@@ -227,25 +227,6 @@ func (r *DestinationReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
 	}
 	return ctrl.Result{RequeueAfter: r.Interval}, nil
-}
-
-// conflictRetry is how soon a reconcile whose status patch met a newer
-// copy runs again.
-const conflictRetry = 100 * time.Millisecond
-
-// patchStatus writes d's status when it differs from orig's, or when orig
-// may predate the router's own last status patch (ownstatus.Pending). The
-// patch carries orig's resourceVersion, so a status decided from a stale
-// copy is refused with a conflict instead of overwriting a newer one.
-func (r *DestinationReconciler) patchStatus(ctx context.Context, d, orig *v1alpha1.Destination) error {
-	if equality.Semantic.DeepEqual(orig.Status, d.Status) && r.written.Seen(orig) {
-		return nil
-	}
-	if err := r.Status().Patch(ctx, d, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
-		return err
-	}
-	r.written.Wrote(d)
-	return nil
 }
 
 // ready checks the store and the path, and writes the canaries. Only a

@@ -74,15 +74,12 @@ func (r *StoreReconciler) reconcile(ctx context.Context, ref v1alpha1.StateStore
 	meta.SetStatusCondition(&status.Conditions, cond)
 	status.ObservedGeneration = obj.GetGeneration()
 	r.Stores.setReady(ref, cond.Status == metav1.ConditionTrue, cond.Message)
-	if !equality.Semantic.DeepEqual(orig, obj) || !written.Seen(orig) {
-		if err := r.Status().Patch(ctx, obj, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
-			if apierrors.IsConflict(err) {
-				// Decided from a stale copy: decide again from a fresh one.
-				return ctrl.Result{RequeueAfter: conflictRetry}, nil
-			}
-			return ctrl.Result{}, err
+	if err := written.Patch(ctx, r.Client, obj, orig, !equality.Semantic.DeepEqual(orig, obj)); err != nil {
+		if apierrors.IsConflict(err) {
+			// Decided from a stale copy: decide again from a fresh one.
+			return ctrl.Result{RequeueAfter: ownstatus.ConflictRetry}, nil
 		}
-		written.Wrote(obj)
+		return ctrl.Result{}, err
 	}
 	if cond.Status != metav1.ConditionTrue {
 		log.FromContext(ctx).Info("State store not ready", "reason", cond.Reason, "message", cond.Message)

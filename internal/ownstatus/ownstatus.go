@@ -1,7 +1,9 @@
 package ownstatus
 
 import (
+	"context"
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -67,4 +69,24 @@ func (p *Pending) Forget(key types.NamespacedName) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.rv, key)
+}
+
+// ConflictRetry is how soon a reconcile whose status write met a newer
+// copy decides again, from a fresh one.
+const ConflictRetry = 100 * time.Millisecond
+
+// Patch writes obj's status as a merge patch from orig, the copy it was
+// decided from, when changed or when orig may predate the last write
+// recorded for it; and records the write. The patch carries orig's
+// resourceVersion, so a status decided from a stale copy is refused with a
+// conflict instead of overwriting a newer one.
+func (p *Pending) Patch(ctx context.Context, c client.Client, obj, orig client.Object, changed bool) error {
+	if !changed && p.Seen(orig) {
+		return nil
+	}
+	if err := c.Status().Patch(ctx, obj, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+		return err
+	}
+	p.Wrote(obj)
+	return nil
 }
