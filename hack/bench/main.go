@@ -40,7 +40,7 @@ type options struct {
 	// after the restart goes.
 	restartProfile string
 	// stallProfile is where the router's goroutines go when no request
-	// became Written for a second.
+	// became Written for 600 ms.
 	stallProfile string
 	memLimit     string
 }

@@ -385,6 +385,7 @@ func (e *env) measure(res *result) error {
 	written := make([]time.Time, n)
 	var mu sync.Mutex
 	remaining := n
+	var last time.Time // the latest Written
 	done := make(chan struct{})
 	seen := func(u *unstructured.Unstructured) {
 		if !isWritten(u) {
@@ -398,6 +399,7 @@ func (e *env) measure(res *result) error {
 		defer mu.Unlock()
 		if written[i].IsZero() {
 			written[i] = time.Now()
+			last = written[i]
 			remaining--
 			if remaining == 0 {
 				close(done)
@@ -409,12 +411,6 @@ func (e *env) measure(res *result) error {
 		go e.profileStall(ctx, func() (time.Time, bool) {
 			mu.Lock()
 			defer mu.Unlock()
-			var last time.Time
-			for i := range written {
-				if written[i].After(last) {
-					last = written[i]
-				}
-			}
 			return last, remaining > 0 && remaining < n
 		})
 	}
@@ -453,12 +449,9 @@ func (e *env) measure(res *result) error {
 		return fmt.Errorf("%d of %d requests not Written after %s (Ready reasons: %v)", remaining, n, timeout, e.reasons())
 	}
 	mu.Lock()
-	last := time.Time{}
+	end := last
 	lat := make([]float64, n)
 	for i := range written {
-		if written[i].After(last) {
-			last = written[i]
-		}
 		lat[i] = written[i].Sub(created[i]).Seconds() * 1000
 	}
 	mu.Unlock()
@@ -466,7 +459,7 @@ func (e *env) measure(res *result) error {
 		step("slowest 1%% by when they were created: %s", slowest(created, lat, start))
 	}
 	sort.Float64s(lat)
-	res.ElapsedSeconds = last.Sub(start).Seconds()
+	res.ElapsedSeconds = end.Sub(start).Seconds()
 	res.Rate = float64(n) / res.ElapsedSeconds
 	res.FractionOfReference = res.Rate / res.ReferenceRate
 	res.P50, res.P90, res.P99, res.Max = pct(lat, 0.50), pct(lat, 0.90), pct(lat, 0.99), lat[n-1]
@@ -561,8 +554,8 @@ func isWritten(u *unstructured.Unstructured) bool {
 }
 
 // profileStall saves the router's goroutines (-stall-profile) the first
-// time no request has become Written for 600 ms while some are waiting (a commit cycle is about 150 ms):
-// where its workers wait during a stall.
+// time no request has become Written for 600 ms while some are waiting (a
+// commit cycle is about 150 ms): where its workers wait during a stall.
 func (e *env) profileStall(ctx context.Context, last func() (time.Time, bool)) {
 	for {
 		select {
@@ -618,11 +611,11 @@ func (e *env) restart(bin string, args []string) (*restartResult, error) {
 		go func() {
 			// Its pprof server comes up with the process; ask until it answers.
 			var err error
-			for range 50 {
-				if err = e.router.saveProfile("profile?seconds=10", e.o.restartProfile); err == nil {
-					break
-				}
-				time.Sleep(20 * time.Millisecond)
+			if perr := poll(2*time.Second, func() (bool, error) {
+				err = e.router.saveProfile("profile?seconds=10", e.o.restartProfile)
+				return err == nil, nil
+			}); perr != nil {
+				err = fmt.Errorf("%w: %v", perr, err)
 			}
 			profiled <- err
 		}()
