@@ -50,10 +50,17 @@ func (s routerSample) minus(o routerSample, n int) routerSample {
 		Goroutines: (s.Goroutines - o.Goroutines) / float64(n)}
 }
 
-// sample reads the router once the reconciles the last change woke have
-// had time to finish, after a GC so that heap in use counts live objects.
+// sample reads the router once it is quiet (no work queued, its
+// goroutines as many as 200 ms before, or 30 s passed), after a GC so that
+// heap in use counts live objects.
 func (r *routerProcess) sample() routerSample {
-	time.Sleep(3 * time.Second)
+	prev := -1.0
+	_ = poll(30*time.Second, func() (bool, error) {
+		n := r.metric("go_goroutines")
+		quiet := r.metric("workqueue_depth") == 0 && n == prev
+		prev = n
+		return quiet, nil
+	})
 	if resp, err := http.Get(r.pprof + "/debug/pprof/heap?gc=1"); err == nil {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
